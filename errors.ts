@@ -1,0 +1,176 @@
+/**
+ * Typed errors of procshare. Each domain has one error class with a `reason`
+ * union, in the manner of Effect's `WorkerError`; every class carries a `_tag`
+ * so that Effect's `catchTag` can tell them apart.
+ *
+ * @example Telling a timeout from an abort
+ * ```ts
+ * import { LockError } from "./errors.ts";
+ * const e = new LockError("Timeout", "Cannot acquire lock as the timeout elapsed: received 10");
+ * console.log(e._tag, e.reason); // LockError Timeout
+ * ```
+ * @module
+ */
+
+/** Base of every procshare error: a tag, a reason and a message. */
+export abstract class ProcshareError<Tag extends string, Reason extends string> extends Error {
+  abstract readonly _tag: Tag;
+  /** Why the operation failed. */
+  readonly reason: Reason;
+  constructor(reason: Reason, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.reason = reason;
+  }
+  override get name(): string {
+    return this._tag;
+  }
+}
+
+/** Why a lock-like primitive refused an operation. */
+export type LockErrorReason = "NotOwner" | "Timeout" | "Aborted" | "Broken";
+
+/**
+ * Raised by Lock, RLock, Semaphore, Condition, Event and Barrier.
+ *
+ * @example Catching a lock timeout
+ * ```ts
+ * import { LockError } from "./errors.ts";
+ * try {
+ *   throw new LockError("Timeout", "Cannot acquire lock as the timeout elapsed: received 5");
+ * } catch (e) {
+ *   if (e instanceof LockError && e.reason === "Timeout") console.log("busy");
+ * }
+ * ```
+ */
+export class LockError extends ProcshareError<"LockError", LockErrorReason> {
+  readonly _tag = "LockError" as const;
+}
+
+/** Why a queue refused an operation. */
+export type QueueErrorReason = "Empty" | "Full" | "Timeout" | "Aborted" | "Closed";
+
+/**
+ * Raised by Queue, JoinableQueue and SimpleQueue: `Empty` and `Full` from the
+ * non-blocking forms (Python's `queue.Empty` and `queue.Full`), `Timeout` and
+ * `Aborted` from the blocking forms.
+ *
+ * @example
+ * ```ts
+ * import { QueueError } from "./errors.ts";
+ * const e = new QueueError("Empty", "Cannot get from queue as it is empty");
+ * console.log(e.reason); // Empty
+ * ```
+ */
+export class QueueError extends ProcshareError<"QueueError", QueueErrorReason> {
+  readonly _tag = "QueueError" as const;
+}
+
+/**
+ * A structure that cannot grow further (its `maxBytes` is reached) fails the
+ * write with this error; nothing already stored is lost.
+ *
+ * @example
+ * ```ts
+ * import { CapacityError } from "./errors.ts";
+ * const e = new CapacityError("Full", "Cannot grow dict past maxBytes: received 1048576");
+ * console.log(e._tag); // CapacityError
+ * ```
+ */
+export class CapacityError extends ProcshareError<"CapacityError", "Full"> {
+  readonly _tag = "CapacityError" as const;
+}
+
+/** Why a value could not be encoded or decoded. */
+export type CodecErrorReason = "Unsupported" | "Malformed";
+
+/**
+ * Functions, symbols and class instances never cross a structure or the wire:
+ * encoding one fails with `CodecError("Unsupported")`.
+ *
+ * @example
+ * ```ts
+ * import { CodecError } from "./errors.ts";
+ * console.log(new CodecError("Unsupported", "Cannot encode value as it is a function").reason);
+ * ```
+ */
+export class CodecError extends ProcshareError<"CodecError", CodecErrorReason> {
+  readonly _tag = "CodecError" as const;
+}
+
+/** Why a transport failed. */
+export type TransportErrorReason =
+  | "Connect"
+  | "Auth"
+  | "Closed"
+  | "Protocol"
+  | "FrameTooLarge"
+  | "UnknownOperation"
+  | "NotFound"
+  | "BadUrl"
+  | "Unsupported"
+  | "Remote";
+
+/**
+ * Raised by a transport: a refused connection, a failed authkey handshake, a
+ * closed manager, a malformed frame, an operation the transport cannot do.
+ *
+ * @example
+ * ```ts
+ * import { TransportError } from "./errors.ts";
+ * const e = new TransportError("Auth", "Cannot connect to manager as the authkey was refused");
+ * console.log(e.reason); // Auth
+ * ```
+ */
+export class TransportError extends ProcshareError<"TransportError", TransportErrorReason> {
+  readonly _tag = "TransportError" as const;
+}
+
+/** Why a spawned worker failed. */
+export type WorkerErrorReason = "Spawn" | "Error" | "Exit" | "Terminated";
+
+/**
+ * Raised by `join()` when a spawned worker throws (`Error`, with the worker's
+ * own error as `cause`), exits non-zero (`Exit`) or was terminated.
+ *
+ * @example
+ * ```ts
+ * import { WorkerError } from "./errors.ts";
+ * const e = new WorkerError("Exit", "Worker exited with code 3", { exitCode: 3 });
+ * console.log(e.exitCode); // 3
+ * ```
+ */
+export class WorkerError extends ProcshareError<"WorkerError", WorkerErrorReason> {
+  readonly _tag = "WorkerError" as const;
+  /** The exit code, when the worker exited. */
+  readonly exitCode: number | undefined;
+  constructor(
+    reason: WorkerErrorReason,
+    message: string,
+    options?: { cause?: unknown; exitCode?: number },
+  ) {
+    super(reason, message, options);
+    this.exitCode = options?.exitCode;
+  }
+}
+
+/** Rebuilds a procshare error that crossed the wire as `{ tag, reason, message }`. */
+export function reviveError(tag: string, reason: string, message: string): Error {
+  switch (tag) {
+    case "LockError":
+      return new LockError(reason as LockErrorReason, message);
+    case "QueueError":
+      return new QueueError(reason as QueueErrorReason, message);
+    case "CapacityError":
+      return new CapacityError("Full", message);
+    case "CodecError":
+      return new CodecError(reason as CodecErrorReason, message);
+    case "TransportError":
+      return new TransportError(reason as TransportErrorReason, message);
+    case "TypeError":
+      return new TypeError(message);
+    case "RangeError":
+      return new RangeError(message);
+    default:
+      return new TransportError("Remote", message);
+  }
+}
