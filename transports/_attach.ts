@@ -26,6 +26,27 @@ export interface Handle {
 type Attacher = (handle: Handle) => unknown | Promise<unknown>;
 const attachers = new Map<string, Attacher>();
 
+/** How one structure kind's public object is built on each side. */
+export interface StructureKind {
+  /** From a shared-buffer handle: the engine runs in the caller's thread. */
+  fromLocal(handle: Handle): unknown;
+  /** From a remote handle: every operation goes through `remote`. */
+  fromRemote(handle: Handle, remote: import("../sync/_remote.ts").Remote): unknown;
+}
+const structures = new Map<string, StructureKind>();
+
+/** Registers a structure kind's constructors (called by each structure module). */
+export function registerStructure(kind: string, k: StructureKind): void {
+  structures.set(kind, k);
+}
+
+/** The constructors of a structure kind, or a typed error. */
+export function structureOf(kind: string): StructureKind {
+  const k = structures.get(kind);
+  if (!k) throw new TypeError(`Cannot attach structure as its kind is unknown: received ${kind}`);
+  return k;
+}
+
 /** Registers how handles of one transport are attached (called by transports). */
 export function registerAttacher(via: string, fn: Attacher): void {
   attachers.set(via, fn);

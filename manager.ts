@@ -1,0 +1,151 @@
+/**
+ * The Manager: Python's `multiprocessing.Manager()` / `SyncManager`, whose
+ * factories create (or, by name, open) shared structures on one transport.
+ * @module
+ */
+import { TransportError } from "./errors.ts";
+import { attach, type Handle } from "./transports/_attach.ts";
+import { SharedBufferTransport } from "./transports/shared_buffer.ts";
+import { parseTransport, type TransportImpl, type TransportOptions } from "./transports/transport.ts";
+import { Dict, type DictOptions, type DictUpdate } from "./structures/dict.ts";
+import { Queue, type QueueOptions } from "./structures/queue.ts";
+import { Lock } from "./sync/lock.ts";
+
+/** Options of `Manager.start`. */
+export interface ManagerStartOptions {
+  /**
+   * Where the structures live: a URL (`shared-buffer:`, `unix:/path`,
+   * `tcp://127.0.0.1:0`), an options object, or by default the
+   * `PROCSHARE_TRANSPORT` environment variable, else the shared buffer.
+   */
+  readonly transport?: string | TransportOptions;
+  /** Authkey for socket transports (default: 32 random bytes). */
+  readonly authkey?: Uint8Array | string;
+}
+
+/** Options of `Manager.connect`. */
+export interface ManagerConnectOptions {
+  /** The manager's authkey (`manager.authkey` on the side that started it). */
+  readonly authkey: Uint8Array | string;
+}
+
+/** Options every factory takes. */
+export interface StructureOptions {
+  /** Name under which any thread or process of this manager finds the structure. */
+  readonly name?: string;
+}
+
+type SocketGlue = {
+  start(config: { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number }, authkey?: Uint8Array | string): Promise<TransportImpl>;
+  connect(address: string, authkey: Uint8Array | string): Promise<TransportImpl>;
+};
+
+async function socketGlue(): Promise<SocketGlue> {
+  return (await import("./transports/_socket_transport.ts")) as SocketGlue;
+}
+
+/**
+ * A manager of shared structures on one transport. Start one with
+ * {@linkcode Manager.start}; join one from another process with
+ * {@linkcode Manager.connect}; end it with `shutdown()` or `await using`.
+ *
+ * Each factory takes Python's positional parameters, then options whose
+ * `name` makes the structure findable: `m.dict(undefined, { name: "scores" })`
+ * opens the existing dict of that name, or creates it.
+ *
+ * @example A dict, a queue and a lock
+ * ```ts
+ * import { Manager } from "./mod.ts";
+ * await using m = await Manager.start();              // shared buffer
+ * const scores = await m.dict<string, number>({ a: 1 }, { name: "scores" });
+ * const jobs = await m.queue<number>({ maxsize: 10 });
+ * const lock = await m.lock();
+ * await lock.withLock(() => scores.set("a", 2));
+ * await jobs.put(1);
+ * ```
+ */
+export class Manager implements AsyncDisposable {
+  readonly #transport: TransportImpl;
+  #closed = false;
+
+  private constructor(transport: TransportImpl) {
+    this.#transport = transport;
+  }
+
+  /** Starts a manager on a transport (default: the shared buffer, no server). */
+  static async start(options?: ManagerStartOptions): Promise<Manager> {
+    const config = parseTransport(options?.transport);
+    switch (config.kind) {
+      case "shared-buffer":
+        return new Manager(new SharedBufferTransport());
+      case "unix":
+      case "tcp":
+        return new Manager(await (await socketGlue()).start(config, options?.authkey));
+      default:
+        throw new TransportError("Unsupported", `Cannot start manager as the '${config.kind}' transport is not available yet`);
+    }
+  }
+
+  /** Joins the manager serving at `address` (`unix:/path` or `tcp://host:port`). */
+  static async connect(address: string, options: ManagerConnectOptions): Promise<Manager> {
+    const config = parseTransport(address);
+    if (config.kind !== "unix" && config.kind !== "tcp") {
+      throw new TransportError("BadUrl", `Cannot connect to manager as the address is not a socket: received ${address}`);
+    }
+    if (!options || options.authkey === undefined) {
+      throw new TypeError("Cannot connect to manager as 'authkey' is missing: received undefined");
+    }
+    return new Manager(await (await socketGlue()).connect(address, options.authkey));
+  }
+
+  /** The address other processes connect to; undefined on the shared buffer. */
+  get address(): string | undefined {
+    return this.#transport.address;
+  }
+  /** The authkey other processes must present; undefined on the shared buffer. */
+  get authkey(): Uint8Array | undefined {
+    return this.#transport.authkey;
+  }
+  /** The transport's URL. */
+  get transport(): string {
+    return this.#transport.url;
+  }
+
+  async #open<T>(kind: string, name: string | undefined, params: readonly unknown[]): Promise<T> {
+    if (this.#closed) throw new TransportError("Closed", "Cannot open structure as the manager is shut down");
+    const handle: Handle = await this.#transport.open(kind, name, params);
+    return attach<T>(handle);
+  }
+
+  /** A shared dict, filled from `initial` when created (Python's `Manager().dict()`). */
+  dict<K = unknown, V = unknown>(initial?: DictUpdate<K, V>, options?: StructureOptions & DictOptions): Promise<Dict<K, V>> {
+    return this.#open("dict", options?.name, [initial, options && { ...options, name: undefined }]);
+  }
+
+  /**
+   * A shared FIFO queue (Python's `Manager().Queue(maxsize)`): `m.queue(100)`
+   * or `m.queue({ maxsize: 100, name })`.
+   */
+  queue<T = unknown>(maxsize?: number | QueueOptions, options?: QueueOptions): Promise<Queue<T>> {
+    const o: QueueOptions = typeof maxsize === "object" && maxsize !== null
+      ? maxsize
+      : { ...options, maxsize: maxsize ?? options?.maxsize };
+    return this.#open("queue", o.name, [{ ...o, name: undefined }]);
+  }
+
+  /** A shared non-recursive lock (Python's `Manager().Lock()`). */
+  lock(options?: StructureOptions): Promise<Lock> {
+    return this.#open("lock", options?.name, []);
+  }
+
+  /** Ends the manager: stops its server if it started one, closes connections. */
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#transport.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.shutdown();
+  }
+}

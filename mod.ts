@@ -1,0 +1,34 @@
+/**
+ * procshare: shared state for JavaScript workers, processes and machines —
+ * Python's `multiprocessing` sharing layer (Manager, dict, Queue, Lock, …)
+ * for Deno, Bun and Node, over a shared buffer, a socket or Redis.
+ *
+ * @example Sharing a dict with a worker
+ * ```ts
+ * import { Manager } from "./mod.ts";
+ * await using m = await Manager.start();
+ * const scores = await m.dict<string, number>();
+ * await scores.set("a", 1);
+ * console.log(await scores.get("a")); // 1
+ * ```
+ * @module
+ */
+import "./transports/shared_buffer.ts";
+export { Manager, type ManagerConnectOptions, type ManagerStartOptions, type StructureOptions } from "./manager.ts";
+export * from "./structures/mod.ts";
+export * from "./sync/mod.ts";
+export { attach, fromWire, type Handle, toWire } from "./transports/_attach.ts";
+export { parseTransport, type TransportOptions } from "./transports/transport.ts";
+export * from "./process/mod.ts";
+export {
+  CapacityError,
+  CodecError,
+  LockError,
+  type LockErrorReason,
+  QueueError,
+  type QueueErrorReason,
+  TransportError,
+  type TransportErrorReason,
+  WorkerError,
+  type WorkerErrorReason,
+} from "./errors.ts";

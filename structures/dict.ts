@@ -1,0 +1,722 @@
+/**
+ * A dictionary shared by threads, processes or machines: Python's
+ * `Manager().dict()`, on any transport.
+ *
+ * On the shared buffer it is a compact hash table in a growable
+ * SharedArrayBuffer, laid out as CPython's dict: an open-addressing index of
+ * slots pointing into a dense entries array kept in insertion order, whose
+ * entries point at blocks holding the encoded key and value. Readers take no
+ * lock (see `_seqlock.ts`); writers serialise on one robust mutex.
+ * @module
+ */
+import { CapacityError } from "../errors.ts";
+import { type Handle, registerStructure } from "../transports/_attach.ts";
+import { decode, encode } from "../transports/_codec.ts";
+import { registerKind } from "../transports/_host.ts";
+import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
+import { unsupportedSync } from "../sync/lock.ts";
+import type { Remote } from "../sync/_remote.ts";
+import { createHeapBuffer, Heap } from "./_heap.ts";
+import { SeqLock } from "./_seqlock.ts";
+
+/** Writer mutex word. */
+const D_LOCK = 0;
+/** Sequence counter: odd while a writer is changing the table. */
+const D_SEQ = 1;
+/** Live entries. */
+const D_COUNT = 2;
+/** Byte offset of the index block (Int32 slots: 0 empty, -1 deleted, k+1 → entry k). */
+const D_INDEX = 3;
+/** Index slots (a power of two). */
+const D_CAP = 4;
+/** Byte offset of the entries block (pairs of Int32: hash, entry block offset or 0 for a hole). */
+const D_ENTRIES = 5;
+/** Entries capacity (two thirds of the slots). */
+const D_ECAP = 6;
+/** Entries used, holes included. */
+const D_ELEN = 7;
+/** Index slot value of a deleted entry. */
+const SLOT_DUMMY = -1;
+/** Bytes before the key in an entry block: key length, value length. */
+const ENTRY_HEADER = 8;
+/** Smallest index. */
+const MIN_CAP = 8;
+
+/** Default ceiling of a dict's buffer. */
+export const DEFAULT_MAX_BYTES = 1 << 30;
+
+/** Options of a shared-buffer dict. */
+export interface DictOptions {
+  /** Name under which other threads and processes of the manager find it. */
+  readonly name?: string;
+  /** Ceiling of the dict's memory; a write past it fails with `CapacityError`. Default 1 GiB. */
+  readonly maxBytes?: number;
+  /** Bytes to reserve at creation. Default 64 KiB. */
+  readonly initialBytes?: number;
+}
+
+/** FNV-1a over the encoded key. */
+function hashBytes(b: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return h | 0;
+}
+
+function capFor(n: number): number {
+  let cap = MIN_CAP;
+  while (((cap * 2) / 3 | 0) < (n + 1) * 2) cap *= 2;
+  return cap;
+}
+
+/** Inputs `update` accepts, as in Python: a mapping or an iterable of pairs. */
+export type DictUpdate<K, V> = Iterable<readonly [K, V]> | Map<K, V> | (K extends string ? Record<K, V> : never);
+
+function pairsOf<K, V>(other: DictUpdate<K, V>): Array<readonly [K, V]> {
+  if (other instanceof Map) return [...other];
+  if (other !== null && typeof other === "object" && Symbol.iterator in other) {
+    const out: Array<readonly [K, V]> = [];
+    for (const p of other as Iterable<readonly [K, V]>) {
+      if (!Array.isArray(p) || p.length !== 2) {
+        throw new TypeError(`Cannot update dict as an element is not a [key, value] pair: received ${String(p)}`);
+      }
+      out.push(p as readonly [K, V]);
+    }
+    return out;
+  }
+  if (other !== null && typeof other === "object") return Object.entries(other) as unknown as Array<[K, V]>;
+  throw new TypeError(`Cannot update dict as the argument is not a mapping or iterable: received ${String(other)}`);
+}
+
+/** The shared-memory engine of a Dict: synchronous, values in and out. */
+export class DictEngine {
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  readonly heap: Heap;
+  readonly seq: SeqLock;
+  #k = -1; // entry index found by the last #find
+  #slot = -1; // index slot found by the last #find
+
+  constructor(readonly buffer: SharedArrayBuffer) {
+    this.heap = new Heap(buffer, "dict");
+    this.i32 = this.heap.i32;
+    this.u8 = this.heap.u8;
+    this.seq = new SeqLock(this.i32, D_LOCK, D_SEQ);
+  }
+
+  /** Lays out a fresh dict in a new buffer. */
+  static create(options?: DictOptions): DictEngine {
+    const buf = createHeapBuffer(options?.initialBytes ?? 64 * 1024, options?.maxBytes ?? DEFAULT_MAX_BYTES, "dict");
+    const e = new DictEngine(buf);
+    e.#rebuild(MIN_CAP);
+    return e;
+  }
+
+  // ---- lookup (robust against a concurrent writer: readers validate by seq) ----
+
+  #keyEquals(off: number, kb: Uint8Array): boolean {
+    const i32 = this.i32, u8 = this.u8;
+    if (i32[off >> 2] !== kb.length) return false;
+    const p = off + ENTRY_HEADER;
+    for (let j = 0; j < kb.length; j++) if (u8[p + j] !== kb[j]) return false;
+    return true;
+  }
+
+  /** Entry block offset of the key, or 0; sets #k and #slot. */
+  #find(kb: Uint8Array, h: number): number {
+    const i32 = this.i32;
+    const cap = i32[D_CAP], ix0 = i32[D_INDEX] >> 2, e0 = i32[D_ENTRIES] >> 2;
+    if (!(cap > 0) || (cap & (cap - 1)) !== 0) return 0;
+    const mask = cap - 1;
+    let i = h & mask;
+    for (let n = 0; n < cap; n++) {
+      const ix = i32[ix0 + i];
+      if (ix === 0 || ix === undefined) return 0;
+      if (ix > 0) {
+        const k = ix - 1;
+        if (i32[e0 + 2 * k] === h) {
+          const off = i32[e0 + 2 * k + 1];
+          if (off > 0 && this.#keyEquals(off, kb)) {
+            this.#k = k;
+            this.#slot = i;
+            return off;
+          }
+        }
+      }
+      i = (i + 1) & mask;
+    }
+    return 0;
+  }
+
+  #valueBytes(off: number): Uint8Array {
+    const i32 = this.i32;
+    const kl = i32[off >> 2], vl = i32[(off >> 2) + 1];
+    const p = off + ENTRY_HEADER + kl;
+    return this.u8.slice(p, p + Math.max(0, Math.min(vl, this.u8.length - p)));
+  }
+
+  #keyBytes(off: number): Uint8Array {
+    const kl = this.i32[off >> 2];
+    const p = off + ENTRY_HEADER;
+    return this.u8.slice(p, p + Math.max(0, Math.min(kl, this.u8.length - p)));
+  }
+
+  /** The encoded value of an encoded key, read without a lock; undefined when absent. */
+  getBytes(kb: Uint8Array, h = hashBytes(kb)): Uint8Array | undefined {
+    const seq = this.seq;
+    for (;;) {
+      const s = seq.readBegin();
+      let v: Uint8Array | undefined;
+      try {
+        const off = this.#find(kb, h);
+        v = off ? this.#valueBytes(off) : undefined;
+      } catch {
+        v = undefined; // torn read; the counter has moved
+      }
+      if (seq.readValid(s)) return v;
+    }
+  }
+
+  get(key: unknown, dflt?: unknown): unknown {
+    const v = this.getBytes(encode(key));
+    return v === undefined ? dflt : decode(v);
+  }
+
+  has(key: unknown): boolean {
+    const kb = encode(key), h = hashBytes(kb);
+    for (;;) {
+      const s = this.seq.readBegin();
+      const found = this.#find(kb, h) !== 0;
+      if (this.seq.readValid(s)) return found;
+    }
+  }
+
+  size(): number {
+    return Atomics.load(this.i32, D_COUNT);
+  }
+
+  /** A consistent snapshot of the live entries' bytes, in insertion order. */
+  #snapshot(wantKeys: boolean, wantValues: boolean): Array<[Uint8Array | undefined, Uint8Array | undefined]> {
+    for (let attempt = 0;; attempt++) {
+      const locked = attempt >= 3; // a busy dict: stop racing the writers
+      const id = locked ? this.seq.lock() : 0;
+      try {
+        const s = this.seq.readBegin();
+        const out: Array<[Uint8Array | undefined, Uint8Array | undefined]> = [];
+        try {
+          const i32 = this.i32, e0 = i32[D_ENTRIES] >> 2, n = Math.min(i32[D_ELEN], i32[D_ECAP]);
+          for (let k = 0; k < n; k++) {
+            const off = i32[e0 + 2 * k + 1];
+            if (off > 0) out.push([wantKeys ? this.#keyBytes(off) : undefined, wantValues ? this.#valueBytes(off) : undefined]);
+          }
+        } catch {
+          if (locked) throw new Error("dict snapshot failed under lock");
+          continue;
+        }
+        if (this.seq.readValid(s)) return out;
+      } finally {
+        if (locked) this.seq.unlock(id);
+      }
+    }
+  }
+
+  keys(): unknown[] {
+    return this.#snapshot(true, false).map(([k]) => decode(k!));
+  }
+  values(): unknown[] {
+    return this.#snapshot(false, true).map(([, v]) => decode(v!));
+  }
+  entries(): Array<[unknown, unknown]> {
+    return this.#snapshot(true, true).map(([k, v]) => [decode(k!), decode(v!)]);
+  }
+
+  // ---- writes (under the writer lock) ----
+
+  #newEntry(kb: Uint8Array, vb: Uint8Array): number {
+    const off = this.heap.alloc(ENTRY_HEADER + kb.length + vb.length);
+    this.#fillEntry(off, kb, vb);
+    return off;
+  }
+
+  #fillEntry(off: number, kb: Uint8Array, vb: Uint8Array): void {
+    this.i32[off >> 2] = kb.length;
+    this.i32[(off >> 2) + 1] = vb.length;
+    this.u8.set(kb, off + ENTRY_HEADER);
+    this.u8.set(vb, off + ENTRY_HEADER + kb.length);
+  }
+
+  /** Builds a fresh index and entries array of `cap` slots, compacting holes; swaps them in. */
+  #rebuild(cap: number): void {
+    const i32 = this.i32, heap = this.heap;
+    const ecap = (cap * 2) / 3 | 0;
+    const newIndex = heap.alloc(cap * 4);
+    let newEntries: number;
+    try {
+      newEntries = heap.alloc(ecap * 8);
+    } catch (e) {
+      heap.free(newIndex);
+      throw e;
+    }
+    const ni = newIndex >> 2, ne = newEntries >> 2, mask = cap - 1;
+    i32.fill(0, ni, ni + cap);
+    const oldIndex = i32[D_INDEX], oldEntries = i32[D_ENTRIES];
+    let j = 0;
+    if (oldEntries !== 0) {
+      const oe = oldEntries >> 2, n = i32[D_ELEN];
+      for (let k = 0; k < n; k++) {
+        const off = i32[oe + 2 * k + 1];
+        if (off <= 0) continue;
+        const h = i32[oe + 2 * k];
+        i32[ne + 2 * j] = h;
+        i32[ne + 2 * j + 1] = off;
+        let i = h & mask;
+        while (i32[ni + i] !== 0) i = (i + 1) & mask;
+        i32[ni + i] = j + 1;
+        j++;
+      }
+    }
+    this.seq.begin();
+    i32[D_INDEX] = newIndex;
+    i32[D_CAP] = cap;
+    i32[D_ENTRIES] = newEntries;
+    i32[D_ECAP] = ecap;
+    i32[D_ELEN] = j;
+    this.seq.end();
+    if (oldIndex !== 0) heap.free(oldIndex);
+    if (oldEntries !== 0) heap.free(oldEntries);
+  }
+
+  /** Stores under the lock; the caller found nothing (#find returned 0) or found `off`. */
+  #store(kb: Uint8Array, h: number, vb: Uint8Array, off: number): void {
+    const i32 = this.i32;
+    if (off !== 0) {
+      const need = ENTRY_HEADER + kb.length + vb.length;
+      if (need <= this.heap.capacity(off)) {
+        this.seq.begin();
+        i32[(off >> 2) + 1] = vb.length;
+        this.u8.set(vb, off + ENTRY_HEADER + kb.length);
+        this.seq.end();
+        return;
+      }
+      const k = this.#k;
+      const fresh = this.#newEntry(kb, vb);
+      this.seq.begin();
+      i32[(i32[D_ENTRIES] >> 2) + 2 * k + 1] = fresh;
+      this.seq.end();
+      this.heap.free(off);
+      return;
+    }
+    const fresh = this.#newEntry(kb, vb);
+    try {
+      if (i32[D_ELEN] >= i32[D_ECAP]) this.#rebuild(capFor(i32[D_COUNT] + 1));
+    } catch (e) {
+      this.heap.free(fresh);
+      throw e;
+    }
+    const ix0 = i32[D_INDEX] >> 2, e0 = i32[D_ENTRIES] >> 2, mask = i32[D_CAP] - 1;
+    let i = h & mask;
+    while (i32[ix0 + i] > 0) i = (i + 1) & mask;
+    const k = i32[D_ELEN];
+    this.seq.begin();
+    i32[e0 + 2 * k] = h;
+    i32[e0 + 2 * k + 1] = fresh;
+    i32[ix0 + i] = k + 1;
+    i32[D_ELEN] = k + 1;
+    Atomics.store(i32, D_COUNT, i32[D_COUNT] + 1);
+    this.seq.end();
+  }
+
+  /** Removes the entry #find located at `off`. */
+  #remove(off: number): void {
+    const i32 = this.i32;
+    const k = this.#k, slot = this.#slot;
+    this.seq.begin();
+    i32[(i32[D_ENTRIES] >> 2) + 2 * k + 1] = 0;
+    i32[(i32[D_INDEX] >> 2) + slot] = SLOT_DUMMY;
+    Atomics.store(i32, D_COUNT, i32[D_COUNT] - 1);
+    if (k === i32[D_ELEN] - 1) i32[D_ELEN] = k;
+    this.seq.end();
+    this.heap.free(off);
+    const count = i32[D_COUNT], cap = i32[D_CAP];
+    if (cap > MIN_CAP && count * 8 < i32[D_ECAP]) {
+      try {
+        this.#rebuild(capFor(count));
+      } catch (e) {
+        if (!(e instanceof CapacityError)) throw e; // shrinking is optional
+      }
+    }
+  }
+
+  #write<T>(fn: () => T): T {
+    const id = this.seq.lock();
+    try {
+      return fn();
+    } finally {
+      this.seq.unlock(id);
+    }
+  }
+
+  set(key: unknown, value: unknown): void {
+    this.setBytes(encode(key), encode(value));
+  }
+
+  setBytes(kb: Uint8Array, vb: Uint8Array): void {
+    const h = hashBytes(kb);
+    this.#write(() => this.#store(kb, h, vb, this.#find(kb, h)));
+  }
+
+  delete(key: unknown): boolean {
+    const kb = encode(key), h = hashBytes(kb);
+    return this.#write(() => {
+      const off = this.#find(kb, h);
+      if (off === 0) return false;
+      this.#remove(off);
+      return true;
+    });
+  }
+
+  pop(key: unknown, dflt?: unknown): unknown {
+    const kb = encode(key), h = hashBytes(kb);
+    const vb = this.#write(() => {
+      const off = this.#find(kb, h);
+      if (off === 0) return undefined;
+      const v = this.#valueBytes(off);
+      this.#remove(off);
+      return v;
+    });
+    return vb === undefined ? dflt : decode(vb);
+  }
+
+  /** Removes and returns the last inserted entry (LIFO, as Python), or undefined when empty. */
+  popItem(): [unknown, unknown] | undefined {
+    const r = this.#write(() => {
+      const i32 = this.i32;
+      const e0 = i32[D_ENTRIES] >> 2;
+      for (let k = i32[D_ELEN] - 1; k >= 0; k--) {
+        const off = i32[e0 + 2 * k + 1];
+        if (off <= 0) continue;
+        const kb = this.#keyBytes(off), vb = this.#valueBytes(off);
+        this.#find(kb, i32[e0 + 2 * k]);
+        this.#remove(off);
+        return [kb, vb] as const;
+      }
+      return undefined;
+    });
+    return r && [decode(r[0]), decode(r[1])];
+  }
+
+  setDefault(key: unknown, dflt: unknown): unknown {
+    const kb = encode(key), h = hashBytes(kb);
+    const db = encode(dflt);
+    const vb = this.#write(() => {
+      const off = this.#find(kb, h);
+      if (off !== 0) return this.#valueBytes(off);
+      this.#store(kb, h, db, 0);
+      return db;
+    });
+    return decode(vb);
+  }
+
+  /** Merges pairs in order, as Python's `dict.update`; all or nothing is not promised past CapacityError. */
+  update(pairs: ReadonlyArray<readonly [unknown, unknown]>): void {
+    const enc = pairs.map(([k, v]) => {
+      const kb = encode(k);
+      return [kb, hashBytes(kb), encode(v)] as const;
+    });
+    this.#write(() => {
+      for (const [kb, h, vb] of enc) this.#store(kb, h, vb, this.#find(kb, h));
+    });
+  }
+
+  clear(): void {
+    this.#write(() => {
+      const i32 = this.i32, e0 = i32[D_ENTRIES] >> 2, n = i32[D_ELEN];
+      const offs: number[] = [];
+      for (let k = 0; k < n; k++) {
+        const off = i32[e0 + 2 * k + 1];
+        if (off > 0) offs.push(off);
+      }
+      this.seq.begin();
+      i32.fill(0, e0, e0 + 2 * n);
+      i32[D_ELEN] = 0;
+      Atomics.store(i32, D_COUNT, 0);
+      this.seq.end();
+      for (const off of offs) this.heap.free(off);
+      this.#rebuild(MIN_CAP);
+    });
+  }
+
+  /**
+   * Replaces the value only if the current one encodes to the same bytes as
+   * `expected` (`undefined` expects the key absent); `next === undefined`
+   * deletes. True when it swapped.
+   */
+  compareAndSet(key: unknown, expected: unknown, next: unknown): boolean {
+    const kb = encode(key), h = hashBytes(kb);
+    const eb = expected === undefined ? undefined : encode(expected);
+    const nb = next === undefined ? undefined : encode(next);
+    return this.#write(() => {
+      const off = this.#find(kb, h);
+      if (off === 0) {
+        if (eb !== undefined) return false;
+      } else {
+        if (eb === undefined) return false;
+        const cur = this.#valueBytes(off);
+        if (cur.length !== eb.length || !cur.every((b, i) => b === eb[i])) return false;
+      }
+      if (nb === undefined) {
+        if (off !== 0) this.#remove(off);
+      } else this.#store(kb, h, nb, off);
+      return true;
+    });
+  }
+
+  /** Atomic read-modify-write: `fn` runs under the writer lock; `undefined` from it deletes. */
+  compute<V>(key: unknown, fn: (current: V | undefined) => V | undefined): V | undefined {
+    const kb = encode(key), h = hashBytes(kb);
+    return this.#write(() => {
+      const off = this.#find(kb, h);
+      const cur = off === 0 ? undefined : decode(this.#valueBytes(off)) as V;
+      const next = fn(cur);
+      if (next === undefined) {
+        if (off !== 0) this.#remove(off);
+      } else this.#store(kb, h, encode(next), off);
+      return next;
+    });
+  }
+
+  /** Memory figures: bytes held by live blocks and the buffer's whole size. */
+  stats(): { count: number; bytesInUse: number; byteLength: number } {
+    return { count: this.size(), bytesInUse: this.heap.inUse(), byteLength: this.heap.byteLength() };
+  }
+}
+
+registerKind<DictEngine>("dict", {
+  create: ([initial, options]) => {
+    const e = DictEngine.create(options as DictOptions | undefined);
+    if (initial !== undefined && initial !== null) e.update(pairsOf(initial as DictUpdate<unknown, unknown>));
+    return e;
+  },
+  localHandle: (e) => ({ kind: "dict", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
+  ops: {
+    get: (e, [k, d]) => e.get(k, d),
+    set: (e, [k, v]) => e.set(k, v),
+    has: (e, [k]) => e.has(k),
+    delete: (e, [k]) => e.delete(k),
+    size: (e) => e.size(),
+    keys: (e) => e.keys(),
+    values: (e) => e.values(),
+    entries: (e) => e.entries(),
+    clear: (e) => e.clear(),
+    setDefault: (e, [k, d]) => e.setDefault(k, d),
+    pop: (e, [k, d]) => e.pop(k, d),
+    popItem: (e) => e.popItem(),
+    update: (e, [pairs]) => e.update(pairsOf(pairs as DictUpdate<unknown, unknown>)),
+    compareAndSet: (e, [k, x, n]) => e.compareAndSet(k, x, n),
+  },
+});
+
+/**
+ * A dictionary shared by threads (shared buffer), processes (socket, pipe)
+ * or machines: Python's `Manager().dict()` in camelCase, plus atomic
+ * `compute` and `compareAndSet`.
+ *
+ * Keys and values are any data the codec round-trips (primitives, plain
+ * objects, arrays, Map, Set, Date, typed arrays, bigint); keys are equal
+ * when their encodings are. Iteration follows insertion order.
+ *
+ * **Visibility**: a write is visible to every reader once its call returned;
+ * readers never see a half-written entry.
+ *
+ * **Transports**: shared buffer (sync twins, lock-free reads), socket and
+ * pipe (async; `compute` runs in the caller as a compare-and-set loop).
+ *
+ * @example Counting words from several workers
+ * ```ts
+ * import { Manager } from "../mod.ts";
+ * await using m = await Manager.start();
+ * const counts = await m.dict<string, number>({ a: 1 });
+ * await counts.set("b", 2);
+ * await counts.compute("a", (n) => (n ?? 0) + 1);
+ * console.log(await counts.get("a"), await counts.size()); // 2 2
+ * ```
+ */
+export class Dict<K = unknown, V = unknown> {
+  readonly #engine: DictEngine | undefined;
+  readonly #remote: Remote | undefined;
+  /** Serializable description: pass it to a worker and `attach` it there. */
+  readonly handle: Handle;
+
+  /** @internal Use `Manager.dict()` or `attach(handle)`. */
+  constructor(handle: Handle, engine?: DictEngine, remote?: Remote) {
+    this.handle = handle;
+    this.#engine = engine;
+    this.#remote = remote;
+  }
+
+  #local(what: string): DictEngine {
+    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
+    return this.#engine;
+  }
+
+  #call(op: string, args: readonly unknown[]): Promise<unknown> {
+    return this.#remote!.call(op, args);
+  }
+
+  /** The value of `key`, or `dflt` when absent. */
+  get(key: K): Promise<V | undefined>;
+  get(key: K, dflt: V): Promise<V>;
+  async get(key: K, dflt?: V): Promise<V | undefined> {
+    return this.#engine ? this.#engine.get(key, dflt) as V : this.#call("get", [key, dflt]) as Promise<V>;
+  }
+  /** Sets `key` to `value`. Fails with `CapacityError` at `maxBytes`, storing nothing. */
+  async set(key: K, value: V): Promise<void> {
+    if (this.#engine) this.#engine.set(key, value);
+    else await this.#call("set", [key, value]);
+  }
+  /** True when `key` is present. */
+  async has(key: K): Promise<boolean> {
+    return this.#engine ? this.#engine.has(key) : this.#call("has", [key]) as Promise<boolean>;
+  }
+  /** Removes `key`; true when it was present. */
+  async delete(key: K): Promise<boolean> {
+    return this.#engine ? this.#engine.delete(key) : this.#call("delete", [key]) as Promise<boolean>;
+  }
+  /** Number of entries (Python's `len`). */
+  async size(): Promise<number> {
+    return this.#engine ? this.#engine.size() : this.#call("size", []) as Promise<number>;
+  }
+  /** The keys, in insertion order (a snapshot). */
+  async keys(): Promise<K[]> {
+    return this.#engine ? this.#engine.keys() as K[] : this.#call("keys", []) as Promise<K[]>;
+  }
+  /** The values, in insertion order (a snapshot). */
+  async values(): Promise<V[]> {
+    return this.#engine ? this.#engine.values() as V[] : this.#call("values", []) as Promise<V[]>;
+  }
+  /** The entries, in insertion order (a snapshot). */
+  async entries(): Promise<Array<[K, V]>> {
+    return this.#engine ? this.#engine.entries() as Array<[K, V]> : this.#call("entries", []) as Promise<Array<[K, V]>>;
+  }
+  /** Removes every entry. */
+  async clear(): Promise<void> {
+    if (this.#engine) this.#engine.clear();
+    else await this.#call("clear", []);
+  }
+  /** The value of `key`; when absent, stores `dflt` and returns it (atomically). */
+  async setDefault(key: K, dflt: V): Promise<V> {
+    return this.#engine ? this.#engine.setDefault(key, dflt) as V : this.#call("setDefault", [key, dflt]) as Promise<V>;
+  }
+  /** Removes `key` and returns its value, or `dflt` when absent. */
+  async pop(key: K, dflt?: V): Promise<V | undefined> {
+    return this.#engine ? this.#engine.pop(key, dflt) as V : this.#call("pop", [key, dflt]) as Promise<V>;
+  }
+  /** Removes and returns the last inserted entry, or undefined when empty. */
+  async popItem(): Promise<[K, V] | undefined> {
+    return this.#engine ? this.#engine.popItem() as [K, V] : this.#call("popItem", []) as Promise<[K, V]>;
+  }
+  /** Merges a mapping or iterable of pairs, later pairs winning, as Python's `update`. */
+  async update(other: DictUpdate<K, V>): Promise<void> {
+    const pairs = pairsOf(other);
+    if (this.#engine) this.#engine.update(pairs);
+    else await this.#call("update", [pairs]);
+  }
+  /** Sets `key` to `next` only if its value is `expected` (`undefined`: absent); `next` undefined deletes. */
+  async compareAndSet(key: K, expected: V | undefined, next: V | undefined): Promise<boolean> {
+    return this.#engine
+      ? this.#engine.compareAndSet(key, expected, next)
+      : this.#call("compareAndSet", [key, expected, next]) as Promise<boolean>;
+  }
+  /**
+   * Atomic read-modify-write of one entry: `fn` gets the current value (or
+   * undefined) and returns the next (undefined deletes). On the shared buffer
+   * `fn` runs under the dict's writer lock; remotely it is retried in the
+   * caller until a `compareAndSet` succeeds, so it must be pure.
+   */
+  async compute(key: K, fn: (current: V | undefined) => V | undefined): Promise<V | undefined> {
+    if (this.#engine) return this.#engine.compute(key, fn);
+    for (;;) {
+      const cur = await this.#call("get", [key]) as V | undefined;
+      const next = fn(cur);
+      if (await this.#call("compareAndSet", [key, cur, next])) return next;
+    }
+  }
+  /** A copy as a plain `Map`. */
+  async toMap(): Promise<Map<K, V>> {
+    return new Map(await this.entries());
+  }
+
+  /** The synchronous twin of {@linkcode get} (shared buffer only). */
+  getSync(key: K): V | undefined;
+  getSync(key: K, dflt: V): V;
+  getSync(key: K, dflt?: V): V | undefined {
+    return this.#local("getSync").get(key, dflt) as V | undefined;
+  }
+  /** The synchronous twin of {@linkcode set} (shared buffer only). */
+  setSync(key: K, value: V): void {
+    this.#local("setSync").set(key, value);
+  }
+  /** The synchronous twin of {@linkcode has} (shared buffer only). */
+  hasSync(key: K): boolean {
+    return this.#local("hasSync").has(key);
+  }
+  /** The synchronous twin of {@linkcode delete} (shared buffer only). */
+  deleteSync(key: K): boolean {
+    return this.#local("deleteSync").delete(key);
+  }
+  /** The synchronous twin of {@linkcode size} (shared buffer only). */
+  sizeSync(): number {
+    return this.#local("sizeSync").size();
+  }
+  /** The synchronous twin of {@linkcode keys} (shared buffer only). */
+  keysSync(): K[] {
+    return this.#local("keysSync").keys() as K[];
+  }
+  /** The synchronous twin of {@linkcode values} (shared buffer only). */
+  valuesSync(): V[] {
+    return this.#local("valuesSync").values() as V[];
+  }
+  /** The synchronous twin of {@linkcode entries} (shared buffer only). */
+  entriesSync(): Array<[K, V]> {
+    return this.#local("entriesSync").entries() as Array<[K, V]>;
+  }
+  /** The synchronous twin of {@linkcode clear} (shared buffer only). */
+  clearSync(): void {
+    this.#local("clearSync").clear();
+  }
+  /** The synchronous twin of {@linkcode setDefault} (shared buffer only). */
+  setDefaultSync(key: K, dflt: V): V {
+    return this.#local("setDefaultSync").setDefault(key, dflt) as V;
+  }
+  /** The synchronous twin of {@linkcode pop} (shared buffer only). */
+  popSync(key: K, dflt?: V): V | undefined {
+    return this.#local("popSync").pop(key, dflt) as V | undefined;
+  }
+  /** The synchronous twin of {@linkcode popItem} (shared buffer only). */
+  popItemSync(): [K, V] | undefined {
+    return this.#local("popItemSync").popItem() as [K, V] | undefined;
+  }
+  /** The synchronous twin of {@linkcode update} (shared buffer only). */
+  updateSync(other: DictUpdate<K, V>): void {
+    this.#local("updateSync").update(pairsOf(other));
+  }
+  /** The synchronous twin of {@linkcode compareAndSet} (shared buffer only). */
+  compareAndSetSync(key: K, expected: V | undefined, next: V | undefined): boolean {
+    return this.#local("compareAndSetSync").compareAndSet(key, expected, next);
+  }
+  /** The synchronous twin of {@linkcode compute} (shared buffer only). */
+  computeSync(key: K, fn: (current: V | undefined) => V | undefined): V | undefined {
+    return this.#local("computeSync").compute(key, fn);
+  }
+  /** The synchronous twin of {@linkcode toMap} (shared buffer only). */
+  toMapSync(): Map<K, V> {
+    return new Map(this.entriesSync());
+  }
+}
+
+registerStructure("dict", {
+  fromLocal: (h) => {
+    adoptRegistry(h.registry as SharedArrayBuffer);
+    return new Dict(h, new DictEngine(h.buffer as SharedArrayBuffer));
+  },
+  fromRemote: (h, remote) => new Dict(h, undefined, remote),
+});
