@@ -83,19 +83,23 @@ export async function waitSliceAsync(
   if (ms <= 0) return false;
   const r = waitAsyncImpl(i32, index, expected, ms);
   if (!r.async) return true;
-  if (!signal) {
-    await r.value;
-    return true;
+  // A pending waitAsync does not keep Node's event loop alive; a timer of the
+  // same length does, and bounds the wait even where waitAsync's own timeout
+  // is late.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const waits: Promise<unknown>[] = [r.value, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms + 1)))];
+  if (signal) {
+    waits.push(new Promise<void>((resolve) => {
+      onAbort = resolve;
+      signal.addEventListener("abort", onAbort, { once: true });
+    }));
   }
-  let onAbort!: () => void;
-  const aborted = new Promise<void>((resolve) => {
-    onAbort = resolve;
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
   try {
-    await Promise.race([r.value, aborted]);
+    await Promise.race(waits);
   } finally {
-    signal.removeEventListener("abort", onAbort);
+    clearTimeout(timer);
+    if (onAbort) signal!.removeEventListener("abort", onAbort);
   }
   return true;
 }

@@ -55,16 +55,17 @@ export class LockEngine {
     this.i32 = new Int32Array(buffer);
   }
   acquireSync(id: number, options?: WaitOptions): boolean {
+    const deadline = deadlineOf(options?.timeout, "acquire lock");
     if (options?.signal?.aborted) throw outcomeError("acquire lock", ABORTED, options.timeout, options.signal);
     if (tryLock(this.i32, L_WORD, id)) return false;
-    const r = lockSync(this.i32, L_WORD, id, deadlineOf(options?.timeout, "acquire lock"));
+    const r = lockSync(this.i32, L_WORD, id, deadline);
     if (r === TIMED_OUT) throw outcomeError("acquire lock", r, options?.timeout);
     return r === ACQUIRED_OWNER_DIED;
   }
   async acquire(id: number, options?: WaitOptions): Promise<boolean> {
+    const deadline = deadlineOf(options?.timeout, "acquire lock");
     if (options?.signal?.aborted) throw outcomeError("acquire lock", ABORTED, options.timeout, options.signal);
     if (tryLock(this.i32, L_WORD, id)) return false;
-    const deadline = deadlineOf(options?.timeout, "acquire lock");
     const r = await lockAsync(this.i32, L_WORD, id, deadline, options?.signal);
     if (r === TIMED_OUT || r === ABORTED) throw outcomeError("acquire lock", r, options?.timeout, options?.signal);
     return r === ACQUIRED_OWNER_DIED;

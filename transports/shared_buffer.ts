@@ -7,6 +7,9 @@
 import { type Handle, registerAttacher, structureOf } from "./_attach.ts";
 import { EngineHost, kindOf } from "./_host.ts";
 import type { TransportImpl } from "./transport.ts";
+// every structure kind must be known wherever a handle may be attached
+import "../structures/mod.ts";
+import "../sync/mod.ts";
 
 /**
  * The shared-buffer transport of a manager. Names resolve within the thread

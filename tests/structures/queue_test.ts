@@ -1,0 +1,71 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { type Queue, QueueError, spawn } from "../../mod.ts";
+import { TRANSPORTS } from "../_transports.ts";
+
+const producer = new URL("../fixtures/producer_worker.ts", import.meta.url);
+const consumer = new URL("../fixtures/consumer_worker.ts", import.meta.url);
+
+for (const t of TRANSPORTS) {
+  describe(`Queue over ${t.name}`, () => {
+    test("FIFO order, qsize, empty and full", async () => {
+      await using m = await t.start();
+      const q = await m.queue<unknown>({ maxsize: 3 });
+      assert.equal(await q.empty(), true);
+      await q.put(1);
+      await q.put({ two: 2 });
+      await q.putNowait("three");
+      assert.equal(await q.qsize(), 3);
+      assert.equal(await q.full(), true);
+      await assert.rejects(() => q.putNowait(4), (e) => e instanceof QueueError && e.reason === "Full");
+      assert.equal(await q.get(), 1);
+      assert.deepEqual(await q.get(), { two: 2 });
+      assert.equal(await q.getNowait(), "three");
+      await assert.rejects(() => q.getNowait(), (e) => e instanceof QueueError && e.reason === "Empty");
+    });
+
+    test("get with timeout fails with QueueError Timeout; put to a full queue too", async () => {
+      await using m = await t.start();
+      const q = await m.queue<number>(1);
+      await assert.rejects(() => q.get({ timeout: 20 }), (e) => e instanceof QueueError && e.reason === "Timeout");
+      await q.put(1);
+      await assert.rejects(() => q.put(2, { timeout: 20 }), (e) => e instanceof QueueError && e.reason === "Timeout");
+      assert.equal(await q.qsize(), 1);
+    });
+
+    test("a get aborted by a signal fails with QueueError Aborted and takes nothing", async () => {
+      await using m = await t.start();
+      const q = await m.queue<number>();
+      const ac = new AbortController();
+      const pending = q.get({ signal: ac.signal });
+      ac.abort();
+      await assert.rejects(pending, (e) => e instanceof QueueError && e.reason === "Aborted");
+      await q.put(7);
+      assert.equal(await q.get({ timeout: 5000 }), 7);
+    });
+
+    test("a blocked get is woken by a put", async () => {
+      await using m = await t.start();
+      const q = await m.queue<string>();
+      const pending = q.get({ timeout: 10_000 });
+      await q.put("hello");
+      assert.equal(await pending, "hello");
+    });
+
+    test("2 producers and 2 consumers pass 100,000 distinct items, none lost or duplicated", async () => {
+      await using m = await t.start();
+      const q: Queue<number | null> = await m.queue<number | null>({ maxsize: 1000 });
+      const half = 50_000;
+      const ps = [0, 1].map((i) => spawn(producer, { args: [q, i * half, half, 1] }));
+      const cs = [0, 1].map(() => spawn(consumer, { args: [q] }));
+      await Promise.all(ps.map((p) => p.join()));
+      const got = (await Promise.all(cs.map((c) => c.join()))) as number[][];
+      const all = got.flat();
+      assert.equal(all.length, 2 * half);
+      const seen = new Set(all);
+      assert.equal(seen.size, 2 * half, "duplicates");
+      for (let i = 0; i < 2 * half; i++) assert.ok(seen.has(i), `lost ${i}`);
+      assert.equal(await q.qsize(), 0);
+    });
+  });
+}
