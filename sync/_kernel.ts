@@ -88,7 +88,7 @@ export async function waitSliceAsync(
   // is late.
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
-  const waits: Promise<unknown>[] = [r.value, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms + 1)))];
+  const waits: Promise<unknown>[] = [r.value as Promise<unknown>, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms + 1)))];
   if (signal) {
     waits.push(new Promise<void>((resolve) => {
       onAbort = resolve;

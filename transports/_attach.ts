@@ -58,9 +58,16 @@ export function isHandle(v: unknown): v is Handle {
     typeof (v as Handle).via === "string";
 }
 
+/** The module that registers each transport's attacher, loaded on first use. */
+const loaders: Record<string, () => Promise<unknown>> = {
+  "shared-buffer": () => import("./shared_buffer.ts"),
+  socket: () => import("./_socket_transport.ts"),
+};
+
 /** Rebuilds the structure a handle describes. */
 export async function attach<T = unknown>(handle: Handle): Promise<T> {
   if (!isHandle(handle)) throw new TypeError(`Cannot attach as the value is not a handle: received ${String(handle)}`);
+  if (!attachers.has(handle.via) && Object.hasOwn(loaders, handle.via)) await loaders[handle.via]();
   const fn = attachers.get(handle.via);
   if (!fn) throw new TypeError(`Cannot attach as transport '${handle.via}' is not loaded`);
   return (await fn(handle)) as T;
