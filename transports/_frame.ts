@@ -1,0 +1,179 @@
+/**
+ * The bytes layer of the socket and pipe transports: length-prefixed frames,
+ * as in CPython's `multiprocessing.connection` — a 4-byte big-endian payload
+ * length, then the payload. The message layer (CBOR arrays) sits above it.
+ *
+ * {@linkcode FrameDecoder} is incremental: feed it the chunks a stream gives,
+ * split or coalesced anywhere, and it hands out whole payloads. A peer that
+ * announces a frame over the limit is refused before a byte of it is buffered.
+ *
+ * @example Round trip of two frames through one coalesced chunk
+ * ```ts
+ * import { FrameDecoder, frame } from "./_frame.ts";
+ * const a = frame(new Uint8Array([1, 2])), b = frame(new Uint8Array([3]));
+ * const chunk = new Uint8Array([...a, ...b]);
+ * const got: Uint8Array[] = [];
+ * new FrameDecoder().push(chunk, (p) => got.push(p));
+ * console.log(got.length); // 2
+ * ```
+ * @module
+ */
+import { TransportError } from "../errors.ts";
+
+/** Bytes of the length prefix of every frame. */
+export const HEADER_BYTES = 4;
+
+/** Default largest payload a peer may announce: 64 MiB (DESIGN.md §4). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
+
+/** Hard ceiling of the 4-byte length prefix. */
+const MAX_U32 = 0xffff_ffff;
+
+/**
+ * Checks a `maxFrameBytes` option and returns it, or the default when absent.
+ *
+ * @example Accepting a custom limit
+ * ```ts
+ * import { checkMaxFrameBytes } from "./_frame.ts";
+ * console.log(checkMaxFrameBytes(1024)); // 1024
+ * ```
+ */
+export function checkMaxFrameBytes(max: number | undefined): number {
+  if (max === undefined) return DEFAULT_MAX_FRAME_BYTES;
+  if (!Number.isInteger(max) || max < 1 || max > MAX_U32) {
+    throw new RangeError(
+      `Cannot use maxFrameBytes as it must be an integer in [1, ${MAX_U32}]: received ${max}`,
+    );
+  }
+  return max;
+}
+
+/**
+ * Writes the length prefix of a `length`-byte payload into `target` at `offset`.
+ *
+ * @example Prefix of a 258-byte payload
+ * ```ts
+ * import { writeHeader } from "./_frame.ts";
+ * const h = new Uint8Array(4);
+ * writeHeader(h, 0, 258);
+ * console.log([...h]); // [0, 0, 1, 2]
+ * ```
+ */
+export function writeHeader(target: Uint8Array, offset: number, length: number): void {
+  target[offset] = length >>> 24;
+  target[offset + 1] = (length >>> 16) & 0xff;
+  target[offset + 2] = (length >>> 8) & 0xff;
+  target[offset + 3] = length & 0xff;
+}
+
+/**
+ * One frame as fresh bytes: the length prefix followed by a copy of `payload`.
+ *
+ * @example Framing three bytes
+ * ```ts
+ * import { frame } from "./_frame.ts";
+ * console.log([...frame(new Uint8Array([7, 8, 9]))]); // [0, 0, 0, 3, 7, 8, 9]
+ * ```
+ */
+export function frame(payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + payload.length);
+  writeHeader(out, 0, payload.length);
+  out.set(payload, HEADER_BYTES);
+  return out;
+}
+
+function readHeader(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) >>> 0) + (b[o + 1] << 16) + (b[o + 2] << 8) + b[o + 3];
+}
+
+/**
+ * Incremental frame decoder. {@linkcode FrameDecoder.push} accepts any chunk
+ * and calls `onFrame` once per completed payload, in order.
+ *
+ * A payload that lies whole inside one chunk is handed out as a view of that
+ * chunk (no copy): Node, Deno and Bun all give every socket read a fresh
+ * buffer, so the view stays valid. A payload split over chunks is assembled
+ * into a buffer allocated once at its announced size.
+ *
+ * `maxFrameBytes` may be changed between frames (the socket server uses a
+ * tiny limit until the handshake is done). A header announcing more throws
+ * `TransportError("FrameTooLarge")`; the decoder is then unusable and the
+ * connection must be closed.
+ *
+ * @example Reassembling a frame split across chunks
+ * ```ts
+ * import { FrameDecoder, frame } from "./_frame.ts";
+ * const bytes = frame(new Uint8Array(10).fill(1));
+ * const d = new FrameDecoder();
+ * let n = 0;
+ * d.push(bytes.subarray(0, 3), () => n++);
+ * d.push(bytes.subarray(3), (p) => { n++; console.log(p.length); }); // 10
+ * console.log(n); // 1
+ * ```
+ */
+export class FrameDecoder {
+  /** Largest payload accepted; changeable between frames. */
+  maxFrameBytes: number;
+  readonly #header = new Uint8Array(HEADER_BYTES);
+  #headerFill = 0;
+  #body: Uint8Array | null = null;
+  #bodyFill = 0;
+  #failed = false;
+
+  constructor(maxFrameBytes?: number) {
+    this.maxFrameBytes = checkMaxFrameBytes(maxFrameBytes);
+  }
+
+  /** Bytes of an incomplete frame held back, waiting for more chunks. */
+  get buffered(): number {
+    return this.#body ? HEADER_BYTES + this.#bodyFill : this.#headerFill;
+  }
+
+  /**
+   * Consumes one chunk; calls `onFrame` for each payload it completes. Stops
+   * early when `onFrame` returns exactly `false` (the rest of the chunk is dropped).
+   */
+  push(chunk: Uint8Array, onFrame: (payload: Uint8Array) => unknown): void {
+    if (this.#failed) throw new TransportError("Protocol", "Cannot decode frames after a framing error");
+    const n = chunk.length;
+    let off = 0;
+    while (off < n) {
+      if (this.#body === null) {
+        let len: number;
+        if (this.#headerFill === 0 && n - off >= HEADER_BYTES) {
+          len = readHeader(chunk, off);
+          off += HEADER_BYTES;
+        } else {
+          while (this.#headerFill < HEADER_BYTES && off < n) this.#header[this.#headerFill++] = chunk[off++];
+          if (this.#headerFill < HEADER_BYTES) return;
+          this.#headerFill = 0;
+          len = readHeader(this.#header, 0);
+        }
+        if (len > this.maxFrameBytes) {
+          this.#failed = true;
+          throw new TransportError(
+            "FrameTooLarge",
+            `Cannot receive frame as it exceeds maxFrameBytes (${this.maxFrameBytes}): received ${len}`,
+          );
+        }
+        if (n - off >= len) {
+          const payload = chunk.subarray(off, off + len);
+          off += len;
+          if (onFrame(payload) === false) return;
+          continue;
+        }
+        this.#body = new Uint8Array(len);
+        this.#bodyFill = 0;
+      }
+      const body = this.#body;
+      const take = Math.min(body.length - this.#bodyFill, n - off);
+      body.set(chunk.subarray(off, off + take), this.#bodyFill);
+      this.#bodyFill += take;
+      off += take;
+      if (this.#bodyFill === body.length) {
+        this.#body = null;
+        if (onFrame(body) === false) return;
+      }
+    }
+  }
+}
