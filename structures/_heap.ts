@@ -19,6 +19,8 @@ const H_TOP = 32;
 const H_IN_USE = 33;
 /** Bytes the buffer may grow to (copy of maxByteLength, for threads that attach). */
 const H_MAX = 34;
+/** The buffer's byte length after its last growth; threads compare it with their views. */
+const H_LEN = 35;
 /** First free-list head; one word per size class. */
 const H_FREE = 40;
 /** Number of size classes. */
@@ -58,19 +60,41 @@ export function createHeapBuffer(initialBytes: number, maxBytes: number, what: s
     initial,
     { maxByteLength: maxBytes },
   );
-  const i32 = new Int32Array(sab);
+  const i32 = new Int32Array(sab, 0, DATA_START >> 2);
   i32[H_TOP] = DATA_START;
   i32[H_MAX] = maxBytes;
+  Atomics.store(i32, H_LEN, initial);
   return sab;
 }
 
-/** Allocation over one heap buffer; the caller holds the structure's writer lock. */
+/**
+ * Allocation over one heap buffer; the caller holds the structure's writer lock.
+ *
+ * The views are fixed-length views of the growable buffer, not
+ * length-tracking ones: V8 reads length-tracking views of a growable
+ * SharedArrayBuffer about 20 times slower. So a thread must call
+ * {@linkcode Heap.sync} before reading — after its reader has taken a
+ * sequence number, or its writer the lock — to see a growth made by another
+ * thread.
+ */
 export class Heap {
-  readonly i32: Int32Array;
-  readonly u8: Uint8Array;
+  i32: Int32Array;
+  u8: Uint8Array;
   constructor(readonly buffer: SharedArrayBuffer, readonly what: string) {
-    this.i32 = new Int32Array(buffer);
-    this.u8 = new Uint8Array(buffer);
+    const len = buffer.byteLength;
+    this.i32 = new Int32Array(buffer, 0, len >> 2);
+    this.u8 = new Uint8Array(buffer, 0, len);
+  }
+
+  /** Re-creates the views if another thread grew the buffer. Cheap when it did not. */
+  sync(): void {
+    if (this.i32[H_LEN] !== this.u8.length) this.#remap();
+  }
+
+  #remap(): void {
+    const len = Atomics.load(this.i32, H_LEN);
+    this.i32 = new Int32Array(this.buffer, 0, len >> 2);
+    this.u8 = new Uint8Array(this.buffer, 0, len);
   }
 
   /** Allocates a block with at least `n` payload bytes; returns the payload's byte offset. */
@@ -86,7 +110,7 @@ export class Heap {
     }
     const top = i32[H_TOP];
     const end = top + BLOCK_HEADER + CLASS_SIZES[c];
-    if (end > this.buffer.byteLength) {
+    if (end > this.u8.length) {
       try {
         this.#grow(end);
       } catch (e) {
@@ -94,8 +118,9 @@ export class Heap {
         throw e;
       }
     }
-    i32[top >> 2] = c;
-    i32[H_TOP] = end;
+    const words = this.i32; // a fresh view if the buffer just grew
+    words[top >> 2] = c;
+    words[H_TOP] = end;
     return top + BLOCK_HEADER;
   }
 
@@ -120,7 +145,7 @@ export class Heap {
 
   /** Bytes of the buffer now (all of it, header and free blocks included). */
   byteLength(): number {
-    return this.buffer.byteLength;
+    return Atomics.load(this.i32, H_LEN);
   }
 
   /** Forgets every block (the buffer keeps its size). */
@@ -134,13 +159,15 @@ export class Heap {
   #grow(end: number): void {
     const max = this.i32[H_MAX];
     if (end > max) throw this.#full(end);
-    const want = Math.min(max, Math.max(end, this.buffer.byteLength * 2));
+    const want = Math.min(max, Math.max(end, this.u8.length * 2));
     const len = Math.min(max, Math.ceil(want / GROW_STEP) * GROW_STEP);
     try {
       (this.buffer as unknown as { grow(n: number): void }).grow(len);
     } catch (e) {
       throw new CapacityError("Full", `Cannot grow ${this.what} to ${len} bytes: ${(e as Error).message}`, { cause: e });
     }
+    Atomics.store(this.i32, H_LEN, len);
+    this.#remap();
   }
 
   #full(n: number): CapacityError {

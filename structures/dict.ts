@@ -12,6 +12,7 @@
 import { CapacityError } from "../errors.ts";
 import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
+import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
 import { registerKind } from "../transports/_host.ts";
 import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
 import { unsupportedSync } from "../sync/lock.ts";
@@ -55,11 +56,21 @@ export interface DictOptions {
   readonly initialBytes?: number;
 }
 
-/** FNV-1a over the encoded key. */
-function hashBytes(b: Uint8Array): number {
+/** FNV-1a over the first `n` bytes of the encoded key. */
+function hashBytes(b: Uint8Array, n = b.length): number {
   let h = 0x811c9dc5;
-  for (let i = 0; i < b.length; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[i], 0x01000193);
   return h | 0;
+}
+
+/** Scratch buffers of this thread for keys and values on the codec's fast path (no user code runs while in use). */
+const K_SCRATCH: Uint8Array = new Uint8Array(SCRATCH_BYTES);
+const V_SCRATCH: Uint8Array = new Uint8Array(SCRATCH_BYTES);
+
+/** Copies `n` bytes of `src` to `dst[at]` without allocating a view for short runs. */
+function copyInto(dst: Uint8Array, at: number, src: Uint8Array, n: number): void {
+  if (n <= 64) for (let i = 0; i < n; i++) dst[at + i] = src[i];
+  else dst.set(n === src.length ? src : src.subarray(0, n), at);
 }
 
 function capFor(n: number): number {
@@ -89,17 +100,22 @@ function pairsOf<K, V>(other: DictUpdate<K, V>): Array<readonly [K, V]> {
 
 /** The shared-memory engine of a Dict: synchronous, values in and out. */
 export class DictEngine {
-  readonly i32: Int32Array;
-  readonly u8: Uint8Array;
   readonly heap: Heap;
   readonly seq: SeqLock;
   #k = -1; // entry index found by the last #find
   #slot = -1; // index slot found by the last #find
 
+  /** The words of the buffer (a fresh view after growth: see `Heap.sync`). */
+  get i32(): Int32Array {
+    return this.heap.i32;
+  }
+  /** The bytes of the buffer. */
+  get u8(): Uint8Array {
+    return this.heap.u8;
+  }
+
   constructor(readonly buffer: SharedArrayBuffer) {
     this.heap = new Heap(buffer, "dict");
-    this.i32 = this.heap.i32;
-    this.u8 = this.heap.u8;
     this.seq = new SeqLock(this.i32, D_LOCK, D_SEQ);
   }
 
@@ -113,16 +129,16 @@ export class DictEngine {
 
   // ---- lookup (robust against a concurrent writer: readers validate by seq) ----
 
-  #keyEquals(off: number, kb: Uint8Array): boolean {
+  #keyEquals(off: number, kb: Uint8Array, klen: number): boolean {
     const i32 = this.i32, u8 = this.u8;
-    if (i32[off >> 2] !== kb.length) return false;
+    if (i32[off >> 2] !== klen) return false;
     const p = off + ENTRY_HEADER;
-    for (let j = 0; j < kb.length; j++) if (u8[p + j] !== kb[j]) return false;
+    for (let j = 0; j < klen; j++) if (u8[p + j] !== kb[j]) return false;
     return true;
   }
 
   /** Entry block offset of the key, or 0; sets #k and #slot. */
-  #find(kb: Uint8Array, h: number): number {
+  #find(kb: Uint8Array, klen: number, h: number): number {
     const i32 = this.i32;
     const cap = i32[D_CAP], ix0 = i32[D_INDEX] >> 2, e0 = i32[D_ENTRIES] >> 2;
     if (!(cap > 0) || (cap & (cap - 1)) !== 0) return 0;
@@ -135,7 +151,7 @@ export class DictEngine {
         const k = ix - 1;
         if (i32[e0 + 2 * k] === h) {
           const off = i32[e0 + 2 * k + 1];
-          if (off > 0 && this.#keyEquals(off, kb)) {
+          if (off > 0 && this.#keyEquals(off, kb, klen)) {
             this.#k = k;
             this.#slot = i;
             return off;
@@ -160,32 +176,43 @@ export class DictEngine {
     return this.u8.slice(p, p + Math.max(0, Math.min(kl, this.u8.length - p)));
   }
 
-  /** The encoded value of an encoded key, read without a lock; undefined when absent. */
-  getBytes(kb: Uint8Array, h = hashBytes(kb)): Uint8Array | undefined {
+  /**
+   * The value of `key`, read without a lock: find the entry, decode small
+   * values straight from shared memory (else copy the bytes), and retry if
+   * a writer was inside meanwhile.
+   */
+  get(key: unknown, dflt?: unknown): unknown {
+    let kb = K_SCRATCH, klen = encodeFast(key, K_SCRATCH);
+    if (klen < 0) klen = (kb = encode(key)).length;
+    const h = hashBytes(kb, klen);
     const seq = this.seq;
     for (;;) {
       const s = seq.readBegin();
-      let v: Uint8Array | undefined;
+      this.heap.sync();
+      let v: unknown = dflt, bytes: Uint8Array | undefined;
       try {
-        const off = this.#find(kb, h);
-        v = off ? this.#valueBytes(off) : undefined;
+        const off = this.#find(kb, klen, h);
+        if (off !== 0) {
+          const i32 = this.i32;
+          const p = off + ENTRY_HEADER + i32[off >> 2], vl = i32[(off >> 2) + 1];
+          v = decodeFast(this.u8, p, vl);
+          if (v === MISS) bytes = this.#valueBytes(off);
+        }
       } catch {
-        v = undefined; // torn read; the counter has moved
+        // torn read: the counter has moved
       }
-      if (seq.readValid(s)) return v;
+      if (seq.readValid(s)) return bytes === undefined ? v : decode(bytes);
     }
   }
 
-  get(key: unknown, dflt?: unknown): unknown {
-    const v = this.getBytes(encode(key));
-    return v === undefined ? dflt : decode(v);
-  }
-
   has(key: unknown): boolean {
-    const kb = encode(key), h = hashBytes(kb);
+    let kb = K_SCRATCH, klen = encodeFast(key, K_SCRATCH);
+    if (klen < 0) klen = (kb = encode(key)).length;
+    const h = hashBytes(kb, klen);
     for (;;) {
       const s = this.seq.readBegin();
-      const found = this.#find(kb, h) !== 0;
+      this.heap.sync();
+      const found = this.#find(kb, klen, h) !== 0;
       if (this.seq.readValid(s)) return found;
     }
   }
@@ -201,6 +228,7 @@ export class DictEngine {
       const id = locked ? this.seq.lock() : 0;
       try {
         const s = this.seq.readBegin();
+        this.heap.sync();
         const out: Array<[Uint8Array | undefined, Uint8Array | undefined]> = [];
         try {
           const i32 = this.i32, e0 = i32[D_ENTRIES] >> 2, n = Math.min(i32[D_ELEN], i32[D_ECAP]);
@@ -231,22 +259,19 @@ export class DictEngine {
 
   // ---- writes (under the writer lock) ----
 
-  #newEntry(kb: Uint8Array, vb: Uint8Array): number {
-    const off = this.heap.alloc(ENTRY_HEADER + kb.length + vb.length);
-    this.#fillEntry(off, kb, vb);
+  #newEntry(kb: Uint8Array, klen: number, vb: Uint8Array, vlen: number): number {
+    const off = this.heap.alloc(ENTRY_HEADER + klen + vlen);
+    const i32 = this.i32, u8 = this.u8;
+    i32[off >> 2] = klen;
+    i32[(off >> 2) + 1] = vlen;
+    copyInto(u8, off + ENTRY_HEADER, kb, klen);
+    copyInto(u8, off + ENTRY_HEADER + klen, vb, vlen);
     return off;
-  }
-
-  #fillEntry(off: number, kb: Uint8Array, vb: Uint8Array): void {
-    this.i32[off >> 2] = kb.length;
-    this.i32[(off >> 2) + 1] = vb.length;
-    this.u8.set(kb, off + ENTRY_HEADER);
-    this.u8.set(vb, off + ENTRY_HEADER + kb.length);
   }
 
   /** Builds a fresh index and entries array of `cap` slots, compacting holes; swaps them in. */
   #rebuild(cap: number): void {
-    const i32 = this.i32, heap = this.heap;
+    const heap = this.heap;
     const ecap = (cap * 2) / 3 | 0;
     const newIndex = heap.alloc(cap * 4);
     let newEntries: number;
@@ -256,6 +281,7 @@ export class DictEngine {
       heap.free(newIndex);
       throw e;
     }
+    const i32 = this.i32; // after the allocations, which may have grown the buffer
     const ni = newIndex >> 2, ne = newEntries >> 2, mask = cap - 1;
     i32.fill(0, ni, ni + cap);
     const oldIndex = i32[D_INDEX], oldEntries = i32[D_ENTRIES];
@@ -286,32 +312,39 @@ export class DictEngine {
   }
 
   /** Stores under the lock; the caller found nothing (#find returned 0) or found `off`. */
-  #store(kb: Uint8Array, h: number, vb: Uint8Array, off: number): void {
+  #store(kb: Uint8Array, klen: number, h: number, vb: Uint8Array, vlen: number, off: number): void {
     const i32 = this.i32;
     if (off !== 0) {
-      const need = ENTRY_HEADER + kb.length + vb.length;
+      const need = ENTRY_HEADER + klen + vlen;
       if (need <= this.heap.capacity(off)) {
         this.seq.begin();
-        i32[(off >> 2) + 1] = vb.length;
-        this.u8.set(vb, off + ENTRY_HEADER + kb.length);
+        i32[(off >> 2) + 1] = vlen;
+        copyInto(this.u8, off + ENTRY_HEADER + klen, vb, vlen);
         this.seq.end();
         return;
       }
       const k = this.#k;
-      const fresh = this.#newEntry(kb, vb);
+      const fresh = this.#newEntry(kb, klen, vb, vlen);
+      const words = this.i32; // the allocation may have grown the buffer
       this.seq.begin();
-      i32[(i32[D_ENTRIES] >> 2) + 2 * k + 1] = fresh;
+      words[(words[D_ENTRIES] >> 2) + 2 * k + 1] = fresh;
       this.seq.end();
       this.heap.free(off);
       return;
     }
-    const fresh = this.#newEntry(kb, vb);
+    const fresh = this.#newEntry(kb, klen, vb, vlen);
     try {
-      if (i32[D_ELEN] >= i32[D_ECAP]) this.#rebuild(capFor(i32[D_COUNT] + 1));
+      if (this.i32[D_ELEN] >= this.i32[D_ECAP]) this.#rebuild(capFor(this.i32[D_COUNT] + 1));
     } catch (e) {
       this.heap.free(fresh);
       throw e;
     }
+    this.#link(h, fresh);
+  }
+
+  /** Links a filled entry block into the index and entries array. */
+  #link(h: number, fresh: number): void {
+    const i32 = this.i32;
     const ix0 = i32[D_INDEX] >> 2, e0 = i32[D_ENTRIES] >> 2, mask = i32[D_CAP] - 1;
     let i = h & mask;
     while (i32[ix0 + i] > 0) i = (i + 1) & mask;
@@ -349,6 +382,7 @@ export class DictEngine {
   #write<T>(fn: () => T): T {
     const id = this.seq.lock();
     try {
+      this.heap.sync();
       return fn();
     } finally {
       this.seq.unlock(id);
@@ -356,18 +390,26 @@ export class DictEngine {
   }
 
   set(key: unknown, value: unknown): void {
-    this.setBytes(encode(key), encode(value));
-  }
-
-  setBytes(kb: Uint8Array, vb: Uint8Array): void {
-    const h = hashBytes(kb);
-    this.#write(() => this.#store(kb, h, vb, this.#find(kb, h)));
+    let kb = K_SCRATCH, klen = encodeFast(key, K_SCRATCH);
+    if (klen < 0) klen = (kb = encode(key)).length;
+    let vb = V_SCRATCH, vlen = encodeFast(value, V_SCRATCH);
+    if (vlen < 0) vlen = (vb = encode(value)).length;
+    const h = hashBytes(kb, klen);
+    const id = this.seq.lock();
+    try {
+      this.heap.sync();
+      this.#store(kb, klen, h, vb, vlen, this.#find(kb, klen, h));
+    } finally {
+      this.seq.unlock(id);
+    }
   }
 
   delete(key: unknown): boolean {
-    const kb = encode(key), h = hashBytes(kb);
+    let kb = K_SCRATCH, klen = encodeFast(key, K_SCRATCH);
+    if (klen < 0) klen = (kb = encode(key)).length;
+    const h = hashBytes(kb, klen);
     return this.#write(() => {
-      const off = this.#find(kb, h);
+      const off = this.#find(kb, klen, h);
       if (off === 0) return false;
       this.#remove(off);
       return true;
@@ -377,7 +419,7 @@ export class DictEngine {
   pop(key: unknown, dflt?: unknown): unknown {
     const kb = encode(key), h = hashBytes(kb);
     const vb = this.#write(() => {
-      const off = this.#find(kb, h);
+      const off = this.#find(kb, kb.length, h);
       if (off === 0) return undefined;
       const v = this.#valueBytes(off);
       this.#remove(off);
@@ -395,7 +437,7 @@ export class DictEngine {
         const off = i32[e0 + 2 * k + 1];
         if (off <= 0) continue;
         const kb = this.#keyBytes(off), vb = this.#valueBytes(off);
-        this.#find(kb, i32[e0 + 2 * k]);
+        this.#find(kb, kb.length, i32[e0 + 2 * k]);
         this.#remove(off);
         return [kb, vb] as const;
       }
@@ -408,9 +450,9 @@ export class DictEngine {
     const kb = encode(key), h = hashBytes(kb);
     const db = encode(dflt);
     const vb = this.#write(() => {
-      const off = this.#find(kb, h);
+      const off = this.#find(kb, kb.length, h);
       if (off !== 0) return this.#valueBytes(off);
-      this.#store(kb, h, db, 0);
+      this.#store(kb, kb.length, h, db, db.length, 0);
       return db;
     });
     return decode(vb);
@@ -423,7 +465,7 @@ export class DictEngine {
       return [kb, hashBytes(kb), encode(v)] as const;
     });
     this.#write(() => {
-      for (const [kb, h, vb] of enc) this.#store(kb, h, vb, this.#find(kb, h));
+      for (const [kb, h, vb] of enc) this.#store(kb, kb.length, h, vb, vb.length, this.#find(kb, kb.length, h));
     });
   }
 
@@ -455,7 +497,7 @@ export class DictEngine {
     const eb = expected === undefined ? undefined : encode(expected);
     const nb = next === undefined ? undefined : encode(next);
     return this.#write(() => {
-      const off = this.#find(kb, h);
+      const off = this.#find(kb, kb.length, h);
       if (off === 0) {
         if (eb !== undefined) return false;
       } else {
@@ -465,7 +507,7 @@ export class DictEngine {
       }
       if (nb === undefined) {
         if (off !== 0) this.#remove(off);
-      } else this.#store(kb, h, nb, off);
+      } else this.#store(kb, kb.length, h, nb, nb.length, off);
       return true;
     });
   }
@@ -474,12 +516,15 @@ export class DictEngine {
   compute<V>(key: unknown, fn: (current: V | undefined) => V | undefined): V | undefined {
     const kb = encode(key), h = hashBytes(kb);
     return this.#write(() => {
-      const off = this.#find(kb, h);
+      const off = this.#find(kb, kb.length, h);
       const cur = off === 0 ? undefined : decode(this.#valueBytes(off)) as V;
       const next = fn(cur);
       if (next === undefined) {
         if (off !== 0) this.#remove(off);
-      } else this.#store(kb, h, encode(next), off);
+      } else {
+        const nb = encode(next);
+        this.#store(kb, kb.length, h, nb, nb.length, off);
+      }
       return next;
     });
   }

@@ -63,14 +63,19 @@ function queueError(reason: "Timeout" | "Aborted", what: string, timeout?: numbe
 
 /** The shared-memory engine of a Queue. */
 export class QueueEngine {
-  readonly i32: Int32Array;
-  readonly u8: Uint8Array;
   readonly heap: Heap;
+
+  /** The words of the buffer (a fresh view after growth: see `Heap.sync`). */
+  get i32(): Int32Array {
+    return this.heap.i32;
+  }
+  /** The bytes of the buffer. */
+  get u8(): Uint8Array {
+    return this.heap.u8;
+  }
 
   constructor(readonly buffer: SharedArrayBuffer) {
     this.heap = new Heap(buffer, "queue");
-    this.i32 = this.heap.i32;
-    this.u8 = this.heap.u8;
   }
 
   /** Lays out a fresh queue. */
@@ -95,19 +100,21 @@ export class QueueEngine {
     const i32 = this.i32;
     const id = this.#lock();
     try {
+      this.heap.sync();
       const max = i32[Q_MAXSIZE];
       if (max > 0 && i32[Q_COUNT] >= max) return false;
       const node = this.heap.alloc(NODE_HEADER + vb.length);
-      i32[node >> 2] = 0;
-      i32[(node >> 2) + 1] = vb.length;
+      const w = this.i32; // the allocation may have grown the buffer
+      w[node >> 2] = 0;
+      w[(node >> 2) + 1] = vb.length;
       this.u8.set(vb, node + NODE_HEADER);
-      const tail = i32[Q_TAIL];
-      if (tail === 0) i32[Q_HEAD] = node;
-      else i32[tail >> 2] = node;
-      i32[Q_TAIL] = node;
-      Atomics.add(i32, Q_UNFINISHED, 1);
-      Atomics.store(i32, Q_COUNT, i32[Q_COUNT] + 1);
-      Atomics.add(i32, Q_PUT_SEQ, 1);
+      const tail = w[Q_TAIL];
+      if (tail === 0) w[Q_HEAD] = node;
+      else w[tail >> 2] = node;
+      w[Q_TAIL] = node;
+      Atomics.add(w, Q_UNFINISHED, 1);
+      Atomics.store(w, Q_COUNT, w[Q_COUNT] + 1);
+      Atomics.add(w, Q_PUT_SEQ, 1);
     } finally {
       unlock(i32, Q_LOCK, id);
     }
@@ -122,16 +129,18 @@ export class QueueEngine {
     let vb: Uint8Array;
     const id = this.#lock();
     try {
-      const node = i32[Q_HEAD];
+      this.heap.sync();
+      const w = this.i32;
+      const node = w[Q_HEAD];
       if (node === 0) return undefined;
-      const next = i32[node >> 2];
-      i32[Q_HEAD] = next;
-      if (next === 0) i32[Q_TAIL] = 0;
+      const next = w[node >> 2];
+      w[Q_HEAD] = next;
+      if (next === 0) w[Q_TAIL] = 0;
       const p = node + NODE_HEADER;
-      vb = this.u8.slice(p, p + i32[(node >> 2) + 1]);
+      vb = this.u8.slice(p, p + w[(node >> 2) + 1]);
       this.heap.free(node);
-      Atomics.store(i32, Q_COUNT, i32[Q_COUNT] - 1);
-      Atomics.add(i32, Q_GET_SEQ, 1);
+      Atomics.store(w, Q_COUNT, w[Q_COUNT] - 1);
+      Atomics.add(w, Q_GET_SEQ, 1);
     } finally {
       unlock(i32, Q_LOCK, id);
     }
