@@ -9,6 +9,9 @@ import { SharedBufferTransport } from "./transports/shared_buffer.ts";
 import { parseTransport, type TransportImpl, type TransportOptions } from "./transports/transport.ts";
 import { Dict, type DictOptions, type DictUpdate } from "./structures/dict.ts";
 import { Queue, type QueueOptions } from "./structures/queue.ts";
+import { JoinableQueue } from "./structures/joinable_queue.ts";
+import { SimpleQueue } from "./structures/simple_queue.ts";
+import { type Attributes, Namespace } from "./structures/namespace.ts";
 import { Lock } from "./sync/lock.ts";
 
 /** Options of `Manager.start`. */
@@ -39,6 +42,10 @@ type SocketGlue = {
   start(config: { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number }, authkey?: Uint8Array | string): Promise<TransportImpl>;
   connect(address: string, authkey: Uint8Array | string): Promise<TransportImpl>;
 };
+
+function queueOptions(maxsize: number | QueueOptions | undefined, options: QueueOptions | undefined): QueueOptions {
+  return typeof maxsize === "object" && maxsize !== null ? maxsize : { ...options, maxsize: maxsize ?? options?.maxsize };
+}
 
 async function socketGlue(): Promise<SocketGlue> {
   return (await import("./transports/_socket_transport.ts")) as SocketGlue;
@@ -127,10 +134,24 @@ export class Manager implements AsyncDisposable {
    * or `m.queue({ maxsize: 100, name })`.
    */
   queue<T = unknown>(maxsize?: number | QueueOptions, options?: QueueOptions): Promise<Queue<T>> {
-    const o: QueueOptions = typeof maxsize === "object" && maxsize !== null
-      ? maxsize
-      : { ...options, maxsize: maxsize ?? options?.maxsize };
+    const o = queueOptions(maxsize, options);
     return this.#open("queue", o.name, [{ ...o, name: undefined }]);
+  }
+
+  /** A queue with `taskDone`/`join` (Python's `JoinableQueue(maxsize)`): `m.joinableQueue(100)` or `({ maxsize, name })`. */
+  joinableQueue<T = unknown>(maxsize?: number | QueueOptions, options?: QueueOptions): Promise<JoinableQueue<T>> {
+    const o = queueOptions(maxsize, options);
+    return this.#open("joinableQueue", o.name, [{ ...o, name: undefined }]);
+  }
+
+  /** An unbounded queue (Python's `SimpleQueue()`). */
+  simpleQueue<T = unknown>(options?: StructureOptions): Promise<SimpleQueue<T>> {
+    return this.#open("simpleQueue", options?.name, []);
+  }
+
+  /** Shared named attributes (Python's `Manager().Namespace(**attrs)`). */
+  namespace(initial?: Attributes, options?: StructureOptions & DictOptions): Promise<Namespace> {
+    return this.#open("namespace", options?.name, [initial, options && { ...options, name: undefined }]);
   }
 
   /** A shared non-recursive lock (Python's `Manager().Lock()`). */

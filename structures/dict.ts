@@ -529,6 +529,69 @@ export class DictEngine {
     });
   }
 
+  /** The sequence counter: it moves on every write, so it versions the whole dict. */
+  version(): number {
+    return this.seq.readBegin();
+  }
+
+  /** A consistent snapshot of the entries with the version it was taken at. */
+  entriesVersioned(): [number, Array<[unknown, unknown]>] {
+    for (;;) {
+      const v = this.version();
+      const e = this.entries();
+      if (this.seq.readValid(v)) return [v, e];
+    }
+  }
+
+  /** Makes the content exactly `pairs` (sets what differs, deletes what is gone), under the lock held. */
+  #replaceLocked(pairs: ReadonlyArray<readonly [unknown, unknown]>): void {
+    const keep = new Set<string>();
+    for (const [k, v] of pairs) {
+      const kb = encode(k), vb = encode(v), h = hashBytes(kb);
+      keep.add(kb.join(","));
+      this.#store(kb, kb.length, h, vb, vb.length, this.#find(kb, kb.length, h));
+    }
+    const i32 = this.i32, e0 = i32[D_ENTRIES] >> 2;
+    const gone: Uint8Array[] = [];
+    for (let k = 0; k < i32[D_ELEN]; k++) {
+      const off = i32[e0 + 2 * k + 1];
+      if (off > 0) {
+        const kb = this.#keyBytes(off);
+        if (!keep.has(kb.join(","))) gone.push(kb);
+      }
+    }
+    for (const kb of gone) {
+      const off = this.#find(kb, kb.length, hashBytes(kb));
+      if (off !== 0) this.#remove(off);
+    }
+  }
+
+  /** Replaces the content with `pairs` only if nothing was written since `version`. */
+  replaceIf(version: number, pairs: ReadonlyArray<readonly [unknown, unknown]>): boolean {
+    return this.#write(() => {
+      if (Atomics.load(this.i32, D_SEQ) !== version) return false;
+      this.#replaceLocked(pairs);
+      return true;
+    });
+  }
+
+  /** Atomic update of the whole content: `fn` gets the entries and returns the new ones, under the lock. */
+  transform(fn: (entries: Array<[unknown, unknown]>) => ReadonlyArray<readonly [unknown, unknown]>): void {
+    this.#write(() => {
+      const cur = this.#snapshotLocked();
+      this.#replaceLocked(fn(cur));
+    });
+  }
+
+  #snapshotLocked(): Array<[unknown, unknown]> {
+    const i32 = this.i32, e0 = i32[D_ENTRIES] >> 2, out: Array<[unknown, unknown]> = [];
+    for (let k = 0; k < i32[D_ELEN]; k++) {
+      const off = i32[e0 + 2 * k + 1];
+      if (off > 0) out.push([decode(this.#keyBytes(off)), decode(this.#valueBytes(off))]);
+    }
+    return out;
+  }
+
   /** Memory figures: bytes held by live blocks and the buffer's whole size. */
   stats(): { count: number; bytesInUse: number; byteLength: number } {
     return { count: this.size(), bytesInUse: this.heap.inUse(), byteLength: this.heap.byteLength() };

@@ -38,7 +38,9 @@ const Q_GETTERS = 7;
 /** Putters asleep. */
 const Q_PUTTERS = 8;
 /** Items put and not yet marked done (JoinableQueue). */
-export const Q_UNFINISHED = 9;
+const Q_UNFINISHED = 9;
+/** Bumped when the unfinished count reaches zero; `join` sleeps on it. */
+const Q_JOIN_SEQ = 10;
 /** Bytes before an item's bytes in its block: next block, length. */
 const NODE_HEADER = 8;
 
@@ -250,6 +252,52 @@ export class QueueEngine {
   }
   maxsize(): number {
     return Atomics.load(this.i32, Q_MAXSIZE);
+  }
+
+  /** Marks one fetched item done (JoinableQueue); wakes joiners at zero. */
+  taskDone(): void {
+    const i32 = this.i32;
+    for (;;) {
+      const n = Atomics.load(i32, Q_UNFINISHED);
+      if (n <= 0) throw new RangeError("Cannot mark task done as it was called more times than items were put");
+      if (Atomics.compareExchange(i32, Q_UNFINISHED, n, n - 1) !== n) continue;
+      if (n === 1) {
+        Atomics.add(i32, Q_JOIN_SEQ, 1);
+        Atomics.notify(i32, Q_JOIN_SEQ);
+      }
+      return;
+    }
+  }
+
+  /** Items put and not yet marked done. */
+  unfinished(): number {
+    return Atomics.load(this.i32, Q_UNFINISHED);
+  }
+
+  /** Blocks until every item put has been marked done. */
+  joinSync(options?: WaitOptions): void {
+    const deadline = deadlineOf(options?.timeout, "join queue");
+    const i32 = this.i32;
+    for (;;) {
+      if (options?.signal?.aborted) throw queueError("Aborted", "join queue", options.timeout, options.signal);
+      const seq = Atomics.load(i32, Q_JOIN_SEQ);
+      if (Atomics.load(i32, Q_UNFINISHED) === 0) return;
+      if (!waitSlice(i32, Q_JOIN_SEQ, seq, deadline)) throw queueError("Timeout", "join queue", options?.timeout);
+    }
+  }
+
+  /** The asynchronous twin of {@linkcode joinSync}. */
+  async join(options?: WaitOptions): Promise<void> {
+    const deadline = deadlineOf(options?.timeout, "join queue");
+    const i32 = this.i32;
+    for (;;) {
+      if (options?.signal?.aborted) throw queueError("Aborted", "join queue", options.timeout, options.signal);
+      const seq = Atomics.load(i32, Q_JOIN_SEQ);
+      if (Atomics.load(i32, Q_UNFINISHED) === 0) return;
+      if (!(await waitSliceAsync(i32, Q_JOIN_SEQ, seq, deadline, options?.signal))) {
+        throw queueError("Timeout", "join queue", options?.timeout);
+      }
+    }
   }
 }
 

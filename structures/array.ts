@@ -1,0 +1,468 @@
+/**
+ * A fixed-length typed array shared by threads, processes or machines:
+ * Python's `multiprocessing.Array` (with a lock) and `RawArray` (without).
+ *
+ * On the shared buffer the elements are packed from byte 0 of a
+ * SharedArrayBuffer whose size is rounded up to 8 bytes ({@linkcode A_FIRST});
+ * single-element operations are Atomics, bulk ones (`slice`, `fill`,
+ * `setSlice`, the `view`) work on the typed array (`_typecodes.ts`).
+ * A SharedArray's lock is a {@linkcode Lock} in its own buffer.
+ * @module
+ */
+import { CapacityError } from "../errors.ts";
+import { type Handle, registerStructure } from "../transports/_attach.ts";
+import { registerKind } from "../transports/_host.ts";
+import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
+import { Lock, type LockHandle, LockEngine, unsupportedSync } from "../sync/lock.ts";
+import type { Remote } from "../sync/_remote.ts";
+import {
+  bufferBytes,
+  Cells,
+  describe,
+  elementIndex,
+  type ElementOf,
+  type InputOf,
+  sliceBounds,
+  type TypeCode,
+  type TypedArrayOf,
+  type TypeInfo,
+  typeInfo,
+  type TypeName,
+} from "./_typecodes.ts";
+import { fromWireElement, lockBufferOf, lockOps, remoteLock } from "./value.ts";
+
+/** Index of the first element in the array's buffer (elements fill it from there). */
+const A_FIRST = 0;
+/** Most elements an array may hold (the length of a typed array over a buffer of 2^53 bytes would not be exact). */
+const MAX_LENGTH = 2 ** 32 - 1;
+
+/** Options of a SharedArray. */
+export interface ArrayOptions {
+  /**
+   * The lock `getLock()` returns: `true` (default) for a new Lock, an existing
+   * shared-buffer Lock to share it, or `false` for none (a RawArray).
+   */
+  readonly lock?: boolean | Lock;
+}
+
+/** The shared-buffer handle of a SharedArray or RawArray. */
+export interface ArrayHandle extends Handle {
+  readonly kind: "array";
+  /** The explicit type name (`"f64"`, …). */
+  readonly typecode: TypeName;
+  readonly length: number;
+  readonly buffer: SharedArrayBuffer;
+  /** The handle of the array's lock; absent for a RawArray. */
+  readonly lock?: LockHandle;
+  readonly registry: SharedArrayBuffer;
+}
+
+/** What a remote array tells about itself. */
+interface ArrayDescription {
+  readonly typecode: TypeName;
+  readonly length: number;
+  readonly lock: boolean;
+}
+
+/** The initial elements from Python's `size_or_initializer`: a length, or values. */
+function initialOf(t: TypeInfo, sizeOrInit: unknown): { length: number; values: readonly unknown[] | undefined } {
+  if (typeof sizeOrInit === "number") {
+    if (!Number.isInteger(sizeOrInit) || sizeOrInit < 0 || sizeOrInit > MAX_LENGTH) {
+      throw new TypeError(
+        `Cannot create array as 'sizeOrInit' must be a length in [0, ${MAX_LENGTH}] or an iterable: received ${sizeOrInit}`,
+      );
+    }
+    return { length: sizeOrInit, values: undefined };
+  }
+  if (typeof sizeOrInit === "object" && sizeOrInit !== null && Symbol.iterator in sizeOrInit) {
+    const values = ArrayBuffer.isView(sizeOrInit) && t.kind === "bool"
+      ? Array.from(sizeOrInit as unknown as ArrayLike<number>, (v) => v !== 0)
+      : Array.from(sizeOrInit as Iterable<unknown>);
+    return { length: values.length, values };
+  }
+  throw new TypeError(
+    `Cannot create array as 'sizeOrInit' must be a length or an iterable of values: received ${describe(sizeOrInit)}`,
+  );
+}
+
+function allocate(bytes: number, what: string): SharedArrayBuffer {
+  try {
+    return new SharedArrayBuffer(bytes);
+  } catch (e) {
+    throw new CapacityError("Full", `Cannot ${what} as ${bytes} bytes of shared memory cannot be allocated: received ${bytes}`, {
+      cause: e,
+    });
+  }
+}
+
+/** The shared-memory engine of an array: typed cells, and the lock if any. */
+export class ArrayEngine {
+  readonly cells: Cells;
+  readonly lock: LockEngine | undefined;
+
+  constructor(
+    readonly typecode: TypeName,
+    readonly length: number,
+    readonly buffer: SharedArrayBuffer,
+    readonly lockBuffer?: SharedArrayBuffer,
+  ) {
+    const t = typeInfo(typecode, "attach array");
+    if (!Number.isInteger(length) || length < 0 || bufferBytes(t, length) > buffer.byteLength) {
+      throw new TypeError(`Cannot attach array as its length does not fit its buffer: received ${length}`);
+    }
+    this.cells = new Cells(t, buffer, length);
+    this.lock = lockBuffer ? new LockEngine(lockBuffer) : undefined;
+  }
+
+  /** Lays out a fresh array of `sizeOrInit` zeros, or of the given values. */
+  static create(typecode: unknown, sizeOrInit: unknown, lock: unknown): ArrayEngine {
+    const t = typeInfo(typecode, "create array");
+    const { length, values } = initialOf(t, sizeOrInit);
+    const lockBuffer = lockBufferOf(lock, "create array");
+    const e = new ArrayEngine(t.name, length, allocate(bufferBytes(t, length), "create array"), lockBuffer);
+    if (values) e.cells.setSlice(A_FIRST, values, "create array");
+    return e;
+  }
+
+  #index(i: unknown, what: string): number {
+    return A_FIRST + elementIndex(i, this.length, what);
+  }
+  get(i: unknown): unknown {
+    return this.cells.load(this.#index(i, "get array element"));
+  }
+  set(i: unknown, v: unknown): void {
+    this.cells.store(this.#index(i, "set array element"), v, "set array element");
+  }
+  add(i: unknown, n: unknown): unknown {
+    return this.cells.add(this.#index(i, "add to array element"), n, "add to array element");
+  }
+  exchange(i: unknown, v: unknown): unknown {
+    return this.cells.exchange(this.#index(i, "exchange array element"), v, "exchange array element");
+  }
+  compareExchange(i: unknown, expected: unknown, replacement: unknown): unknown {
+    const what = "compare-exchange array element";
+    return this.cells.compareExchange(this.#index(i, what), expected, replacement, what);
+  }
+  slice(start?: unknown, end?: unknown): unknown[] {
+    const [s, e] = sliceBounds(start, end, this.length, "slice array");
+    return this.cells.slice(A_FIRST + s, A_FIRST + e);
+  }
+  fill(v: unknown, start?: unknown, end?: unknown): void {
+    const [s, e] = sliceBounds(start, end, this.length, "fill array");
+    this.cells.fill(v, A_FIRST + s, A_FIRST + e, "fill array");
+  }
+  setSlice(start: unknown, values: unknown): void {
+    if (typeof values !== "object" || values === null || !(Symbol.iterator in values)) {
+      throw new TypeError(`Cannot set array slice as 'values' must be an iterable: received ${describe(values)}`);
+    }
+    if (typeof start !== "number" || !Number.isInteger(start)) {
+      throw new TypeError(`Cannot set array slice as 'start' must be an integer: received ${describe(start)}`);
+    }
+    const s = start < 0 ? start + this.length : start;
+    if (s < 0 || s > this.length) {
+      throw new RangeError(`Cannot set array slice as 'start' must be in [${-this.length}, ${this.length}]: received ${start}`);
+    }
+    this.cells.setSlice(A_FIRST + s, Array.from(values as Iterable<unknown>), "set array slice");
+  }
+  describe(): ArrayDescription {
+    return { typecode: this.typecode, length: this.length, lock: this.lock !== undefined };
+  }
+  lockEngine(): LockEngine {
+    if (!this.lock) throw new TypeError("Cannot use the lock of an array as it was created without one: received lock false");
+    return this.lock;
+  }
+}
+
+function arrayHandle(e: ArrayEngine): ArrayHandle {
+  const registry = registryBuffer();
+  const h: ArrayHandle = {
+    kind: "array",
+    via: "shared-buffer",
+    typecode: e.typecode,
+    length: e.length,
+    buffer: e.buffer,
+    registry,
+  };
+  return e.lockBuffer ? { ...h, lock: { kind: "lock", via: "shared-buffer", buffer: e.lockBuffer, registry } } : h;
+}
+
+registerKind<ArrayEngine>("array", {
+  create: ([typecode, sizeOrInit, options]) =>
+    ArrayEngine.create(typecode, sizeOrInit, (options as { lock?: unknown } | undefined)?.lock),
+  localHandle: arrayHandle,
+  ops: {
+    describe: (e) => e.describe(),
+    get: (e, [i]) => e.get(i),
+    set: (e, [i, v]) => e.set(i, v),
+    add: (e, [i, n]) => e.add(i, n),
+    exchange: (e, [i, v]) => e.exchange(i, v),
+    compareExchange: (e, [i, x, r]) => e.compareExchange(i, x, r),
+    slice: (e, [s, end]) => e.slice(s, end),
+    fill: (e, [v, s, end]) => e.fill(v, s, end),
+    setSlice: (e, [s, values]) => e.setSlice(s, values),
+    ...lockOps<ArrayEngine>((e) => e.lockEngine()),
+  },
+});
+
+/**
+ * A fixed-length typed array without a lock: Python's
+ * `multiprocessing.RawArray`, on any transport.
+ *
+ * Elements take the type code of {@linkcode RawValue} (Python's `"i"`,
+ * `"d"`, … or `"i32"`, `"f64"`, …). Indices may be negative (from the end)
+ * as in Python; an index out of range is a `RangeError`. `get`, `set`, `add`,
+ * `exchange` and `compareExchange` are atomic per element, so threads can
+ * count into one array without a lock; `slice`, `toArray`, `fill` and
+ * `setSlice` touch many elements and are not atomic as a whole.
+ *
+ * **Visibility**: single-element operations are sequentially consistent
+ * atomics. Bulk operations and writes through `view` are tear-free per
+ * element but unordered: publish them with an atomic operation (or a lock)
+ * that the reader then observes.
+ *
+ * **Transports**: shared buffer (`view`, `length` and `Sync` twins),
+ * socket and pipe (async; `view` is unavailable).
+ *
+ * @example Bulk work on the view, atomics per element
+ * ```ts
+ * import { RawArray } from "./array.ts";
+ * const grid = RawArray.create("f64", 4);
+ * grid.view.set([1, 2, 3, 4]);          // Float64Array over the shared memory
+ * await grid.add(0, 0.5);               // atomic, even for floats
+ * console.log(await grid.toArray());    // [ 1.5, 2, 3, 4 ]
+ * ```
+ */
+export class RawArray<C extends TypeCode = TypeCode> {
+  readonly #engine: ArrayEngine | undefined;
+  readonly #remote: Remote | undefined;
+  /** Serializable description: pass it to a worker and `attach` it there. */
+  readonly handle: Handle;
+  /** The explicit name of the element type (`"i32"` for `"i"`, …). */
+  readonly typecode: TypeName;
+  /** Number of elements (fixed at creation). */
+  readonly length: number;
+
+  /** @internal Use `RawArray.create`, `Manager.array()` or `attach(handle)`. */
+  constructor(handle: Handle, typecode: TypeName, length: number, engine?: ArrayEngine, remote?: Remote) {
+    this.handle = handle;
+    this.typecode = typecode;
+    this.length = length;
+    this.#engine = engine;
+    this.#remote = remote;
+  }
+
+  /**
+   * A new array in shared memory without a lock: `sizeOrInit` zeros (false),
+   * or the values of an iterable (Python's `size_or_initializer`).
+   *
+   * @example From a length and from values
+   * ```ts
+   * import { RawArray } from "./array.ts";
+   * const zeros = RawArray.create("i", 3);
+   * const bytes = RawArray.create("B", [1, 2, 255]);
+   * console.log(zeros.toArraySync(), bytes.view); // [ 0, 0, 0 ] Uint8Array(3) [ 1, 2, 255 ]
+   * ```
+   */
+  static create<C extends TypeCode>(typecode: C, sizeOrInit: number | Iterable<InputOf<C>>): RawArray<C> {
+    const e = ArrayEngine.create(typecode, sizeOrInit, false);
+    return new RawArray<C>(arrayHandle(e), e.typecode, e.length, e);
+  }
+
+  #local(what: string): ArrayEngine {
+    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
+    return this.#engine;
+  }
+
+  async #element(op: string, args: readonly unknown[]): Promise<ElementOf<C>> {
+    return fromWireElement(this.typecode, await this.#remote!.call(op, args)) as ElementOf<C>;
+  }
+
+  async #elements(op: string, args: readonly unknown[]): Promise<ElementOf<C>[]> {
+    const values = await this.#remote!.call(op, args) as unknown[];
+    return values.map((v) => fromWireElement(this.typecode, v)) as ElementOf<C>[];
+  }
+
+  /**
+   * The live typed array over the shared elements, for bulk work
+   * (shared buffer only; `Uint8Array` of 0/1 for bool). Writes through it
+   * are plain stores: see **Visibility**.
+   */
+  get view(): TypedArrayOf<C> {
+    return this.#local("view").cells.view as TypedArrayOf<C>;
+  }
+
+  /** Element `index` (negative counts from the end), read atomically. */
+  async get(index: number): Promise<ElementOf<C>> {
+    return this.#engine ? this.#engine.get(index) as ElementOf<C> : this.#element("get", [index]);
+  }
+  /** Stores element `index` atomically; a value the type cannot hold is a `TypeError` or `RangeError`. */
+  async set(index: number, value: InputOf<C>): Promise<void> {
+    if (this.#engine) this.#engine.set(index, value);
+    else await this.#remote!.call("set", [index, value]);
+  }
+  /** Adds `n` to element `index` atomically and returns its previous value (integers wrap). */
+  async add(index: number, n: InputOf<C>): Promise<ElementOf<C>> {
+    return this.#engine ? this.#engine.add(index, n) as ElementOf<C> : this.#element("add", [index, n]);
+  }
+  /** Stores `value` at `index` and returns the previous element, atomically. */
+  async exchange(index: number, value: InputOf<C>): Promise<ElementOf<C>> {
+    return this.#engine ? this.#engine.exchange(index, value) as ElementOf<C> : this.#element("exchange", [index, value]);
+  }
+  /**
+   * Stores `replacement` at `index` if the element equals `expected`,
+   * atomically, and returns the previous element (the swap happened when it
+   * equals `expected`).
+   */
+  async compareExchange(index: number, expected: InputOf<C>, replacement: InputOf<C>): Promise<ElementOf<C>> {
+    return this.#engine
+      ? this.#engine.compareExchange(index, expected, replacement) as ElementOf<C>
+      : this.#element("compareExchange", [index, expected, replacement]);
+  }
+  /** Elements `[start, end)` as a plain array; bounds as `Array.prototype.slice`. */
+  async slice(start?: number, end?: number): Promise<ElementOf<C>[]> {
+    return this.#engine ? this.#engine.slice(start, end) as ElementOf<C>[] : this.#elements("slice", [start, end]);
+  }
+  /** Every element as a plain array (Python's `arr[:]`). */
+  toArray(): Promise<ElementOf<C>[]> {
+    return this.slice();
+  }
+  /** Stores `value` in `[start, end)` (default: everywhere). */
+  async fill(value: InputOf<C>, start?: number, end?: number): Promise<void> {
+    if (this.#engine) this.#engine.fill(value, start, end);
+    else await this.#remote!.call("fill", [value, start, end]);
+  }
+  /**
+   * Stores `values` from index `start` on (Python's
+   * `arr[start:start+len(values)] = values`); every value is checked before
+   * any is stored, and values past the end are a `RangeError`.
+   */
+  async setSlice(start: number, values: Iterable<InputOf<C>>): Promise<void> {
+    if (this.#engine) this.#engine.setSlice(start, values);
+    else await this.#remote!.call("setSlice", [start, Array.from(values)]);
+  }
+
+  /** The synchronous twin of {@linkcode get} (shared buffer only). */
+  getSync(index: number): ElementOf<C> {
+    return this.#local("getSync").get(index) as ElementOf<C>;
+  }
+  /** The synchronous twin of {@linkcode set} (shared buffer only). */
+  setSync(index: number, value: InputOf<C>): void {
+    this.#local("setSync").set(index, value);
+  }
+  /** The synchronous twin of {@linkcode add} (shared buffer only). */
+  addSync(index: number, n: InputOf<C>): ElementOf<C> {
+    return this.#local("addSync").add(index, n) as ElementOf<C>;
+  }
+  /** The synchronous twin of {@linkcode exchange} (shared buffer only). */
+  exchangeSync(index: number, value: InputOf<C>): ElementOf<C> {
+    return this.#local("exchangeSync").exchange(index, value) as ElementOf<C>;
+  }
+  /** The synchronous twin of {@linkcode compareExchange} (shared buffer only). */
+  compareExchangeSync(index: number, expected: InputOf<C>, replacement: InputOf<C>): ElementOf<C> {
+    return this.#local("compareExchangeSync").compareExchange(index, expected, replacement) as ElementOf<C>;
+  }
+  /** The synchronous twin of {@linkcode slice} (shared buffer only). */
+  sliceSync(start?: number, end?: number): ElementOf<C>[] {
+    return this.#local("sliceSync").slice(start, end) as ElementOf<C>[];
+  }
+  /** The synchronous twin of {@linkcode toArray} (shared buffer only). */
+  toArraySync(): ElementOf<C>[] {
+    return this.#local("toArraySync").slice() as ElementOf<C>[];
+  }
+  /** The synchronous twin of {@linkcode fill} (shared buffer only). */
+  fillSync(value: InputOf<C>, start?: number, end?: number): void {
+    this.#local("fillSync").fill(value, start, end);
+  }
+  /** The synchronous twin of {@linkcode setSlice} (shared buffer only). */
+  setSliceSync(start: number, values: Iterable<InputOf<C>>): void {
+    this.#local("setSliceSync").setSlice(start, values);
+  }
+}
+
+/**
+ * A fixed-length typed array with a lock: Python's `multiprocessing.Array`
+ * (named `SharedArray` so as not to shadow the global `Array`).
+ *
+ * Everything of {@linkcode RawArray}, plus {@linkcode SharedArray.getLock}
+ * for updates spanning several elements (a consistent `toArray()`, a
+ * `setSlice` nobody may see half done). Elements operations do not take the
+ * lock themselves, so holding it while reading cannot deadlock. Python's
+ * default lock is recursive; this one is a {@linkcode Lock}.
+ *
+ * **Visibility**: as {@linkcode RawArray}; writes made under the lock are
+ * visible to the next holder.
+ *
+ * **Transports**: shared buffer (`view`, sync twins), socket and pipe (async;
+ * the lock lives with the array on the manager, held by the connection).
+ *
+ * @example Per-element atomics and a locked snapshot
+ * ```ts
+ * import { SharedArray } from "./array.ts";
+ * const counts = SharedArray.create("i32", 3);
+ * await counts.add(1, 5);
+ * counts.compareExchangeSync(2, 0, 7);
+ * const snapshot = await counts.getLock().withLock(() => counts.toArray());
+ * console.log(snapshot); // [ 0, 5, 7 ]
+ * ```
+ */
+export class SharedArray<C extends TypeCode = TypeCode> extends RawArray<C> {
+  readonly #lock: Lock;
+
+  /** @internal Use `SharedArray.create`, `Manager.array()` or `attach(handle)`. */
+  constructor(handle: Handle, typecode: TypeName, length: number, lock: Lock, engine?: ArrayEngine, remote?: Remote) {
+    super(handle, typecode, length, engine, remote);
+    this.#lock = lock;
+  }
+
+  /**
+   * A new array in shared memory with a lock (a new one, or `options.lock`):
+   * `sizeOrInit` zeros (false), or the values of an iterable.
+   *
+   * @example Two arrays under one lock
+   * ```ts
+   * import { SharedArray } from "./array.ts";
+   * const xs = SharedArray.create("d", [0.5, 1.5]);
+   * const ys = SharedArray.create("d", 2, { lock: xs.getLock() });
+   * xs.getLock().withLockSync(() => ys.setSliceSync(0, xs.toArraySync()));
+   * console.log(ys.toArraySync()); // [ 0.5, 1.5 ]
+   * ```
+   */
+  static override create<C extends TypeCode>(
+    typecode: C,
+    sizeOrInit: number | Iterable<InputOf<C>>,
+    options?: { readonly lock?: true | Lock },
+  ): SharedArray<C> {
+    const lock = options?.lock;
+    if (lock === (false as unknown)) {
+      throw new TypeError("Cannot create array as 'lock' is false: use RawArray.create: received false");
+    }
+    const e = ArrayEngine.create(typecode, sizeOrInit, lock ?? true);
+    const h = arrayHandle(e);
+    return new SharedArray<C>(h, e.typecode, e.length, lock instanceof Lock ? lock : localLock(h), e);
+  }
+
+  /** The lock guarding multi-element updates (Python's `get_lock()`). */
+  getLock(): Lock {
+    return this.#lock;
+  }
+}
+
+function localLock(h: ArrayHandle): Lock {
+  return new Lock(h.lock!, new LockEngine(h.lock!.buffer as SharedArrayBuffer));
+}
+
+registerStructure("array", {
+  fromLocal: (handle) => {
+    const h = handle as ArrayHandle;
+    adoptRegistry(h.registry);
+    const e = new ArrayEngine(typeInfo(h.typecode, "attach array").name, h.length, h.buffer, h.lock?.buffer as SharedArrayBuffer | undefined);
+    return h.lock ? new SharedArray(h, e.typecode, e.length, localLock(h), e) : new RawArray(h, e.typecode, e.length, e);
+  },
+  fromRemote: async (h, remote) => {
+    const d = await remote.call("describe", []) as ArrayDescription;
+    const typecode = typeInfo(d?.typecode, "attach array").name;
+    return d.lock
+      ? new SharedArray(h, typecode, d.length, remoteLock(h, remote), undefined, remote)
+      : new RawArray(h, typecode, d.length, undefined, remote);
+  },
+});

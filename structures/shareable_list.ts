@@ -1,0 +1,567 @@
+/**
+ * A fixed-length list of scalars in a named shared memory block: Python's
+ * `multiprocessing.shared_memory.ShareableList`.
+ *
+ * Items are numbers (integers are stored as 64-bit integers, others as
+ * 64-bit floats), bigints (64-bit), booleans, `null` (Python's `None`),
+ * strings (UTF-8) and bytes (`Uint8Array`). Each slot's room is decided at
+ * creation as in CPython: 8 bytes for a number, bigint, boolean or null, and
+ * `8 × (⌊n / 8⌋ + 1)` bytes for a string or bytes of `n` bytes. An item may
+ * later change type within its slot's room; a string or bytes longer than
+ * the room fails with `CapacityError`, as CPython's `ValueError`. Unlike
+ * CPython, which strips trailing NUL bytes, each slot records its exact
+ * length, so `"a\0"` reads back as `"a\0"`.
+ *
+ * Layout of the block (Int32 words from byte 0, then a table of slots, then
+ * the slots' data, every slot 8-byte aligned):
+ * {@linkcode L_MAGIC}, {@linkcode L_LOCK} and {@linkcode L_SEQ} (the writer
+ * mutex and sequence counter of `_seqlock.ts`: readers take no lock),
+ * {@linkcode L_COUNT}, {@linkcode L_DATA}; per slot {@linkcode ST_TAG},
+ * {@linkcode ST_CAP}, {@linkcode ST_LEN}, {@linkcode ST_OFF}.
+ * @module
+ */
+import { CapacityError } from "../errors.ts";
+import { type Handle, registerStructure } from "../transports/_attach.ts";
+import { registerKind } from "../transports/_host.ts";
+import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
+import { unsupportedSync } from "../sync/lock.ts";
+import type { Remote } from "../sync/_remote.ts";
+import { SeqLock } from "./_seqlock.ts";
+import { describe, elementIndex } from "./_typecodes.ts";
+import {
+  type AttachOptions,
+  engineFromHandle,
+  SharedMemory,
+  SharedMemoryEngine,
+  SharedMemoryError,
+  type SharedMemoryHandle,
+  sharedMemoryHandle,
+} from "./shared_memory.ts";
+
+/** Word: {@linkcode LIST_MAGIC}, so that attaching a plain block as a list is refused. */
+const L_MAGIC = 0;
+/** Word: writer mutex. */
+const L_LOCK = 1;
+/** Word: sequence counter, odd while a writer is inside. */
+const L_SEQ = 2;
+/** Word: number of slots. */
+const L_COUNT = 3;
+/** Word: byte offset of the data area. */
+const L_DATA = 4;
+/** Bytes of the header, before the slot table. */
+const HEADER_BYTES = 32;
+/** Marks a ShareableList block ("PSL1"). */
+const LIST_MAGIC = 0x50534c31;
+
+/** Slot word: the item's type ({@linkcode T_INT} …). */
+const ST_TAG = 0;
+/** Slot word: bytes of room. */
+const ST_CAP = 1;
+/** Slot word: bytes used by a string or bytes item. */
+const ST_LEN = 2;
+/** Slot word: byte offset of the slot's data. */
+const ST_OFF = 3;
+/** Words per slot in the table. */
+const ST_WORDS = 4;
+
+/** An integer-valued number (stored as a 64-bit integer). */
+const T_INT = 1;
+/** A bigint (64-bit signed). */
+const T_BIGINT = 2;
+/** A non-integer number (64-bit float). */
+const T_FLOAT = 3;
+const T_BOOL = 4;
+const T_NULL = 5;
+/** A string, UTF-8. */
+const T_STR = 6;
+/** A Uint8Array. */
+const T_BYTES = 7;
+/** Room of a number, bigint, boolean or null slot. */
+const SCALAR_BYTES = 8;
+
+/** What a ShareableList holds. */
+export type ShareableItem = number | bigint | boolean | null | string | Uint8Array;
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+/** An item ready to store: its tag and, for strings and bytes, its bytes. */
+interface Encoded {
+  readonly tag: number;
+  readonly value: ShareableItem;
+  readonly bytes?: Uint8Array;
+}
+
+function encodeItem(v: unknown, what: string): Encoded {
+  switch (typeof v) {
+    case "number":
+      // integers below 2^63 round-trip exactly through an int64; -0 stays a float
+      if (Number.isInteger(v) && Math.abs(v) < 2 ** 63 && !Object.is(v, -0)) return { tag: T_INT, value: v };
+      return { tag: T_FLOAT, value: v };
+    case "bigint":
+      if (v < -(2n ** 63n) || v >= 2n ** 63n) {
+        throw new RangeError(`Cannot ${what} as a bigint item must fit 64 signed bits: received ${v}n`);
+      }
+      return { tag: T_BIGINT, value: v };
+    case "boolean":
+      return { tag: T_BOOL, value: v };
+    case "string":
+      return { tag: T_STR, value: v, bytes: utf8.encode(v) };
+    case "object":
+      if (v === null) return { tag: T_NULL, value: null };
+      if (v instanceof Uint8Array) return { tag: T_BYTES, value: v, bytes: v };
+  }
+  throw new TypeError(
+    `Cannot ${what} as an item must be a number, bigint, boolean, null, string or Uint8Array: received ${describe(v)}`,
+  );
+}
+
+/** Room of a slot created for `e`: as CPython, 8 × (⌊n / 8⌋ + 1) for n bytes of text. */
+function roomOf(e: Encoded): number {
+  return e.bytes ? SCALAR_BYTES * (Math.floor(e.bytes.length / SCALAR_BYTES) + 1) : SCALAR_BYTES;
+}
+
+/** Equality of `count` and `index`: `===`, a number equals a bigint of the same value, bytes by content. */
+function same(a: ShareableItem, b: unknown): boolean {
+  if (a instanceof Uint8Array) {
+    if (!(b instanceof Uint8Array) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
+  const ta = typeof a, tb = typeof b;
+  if ((ta === "number" || ta === "bigint") && (tb === "number" || tb === "bigint")) {
+    // deno-lint-ignore eqeqeq
+    return (a as number) == (b as number);
+  }
+  return a === b;
+}
+
+/** The engine of a ShareableList: a slot table over one SharedMemory block. */
+export class ShareableListEngine {
+  readonly i32: Int32Array;
+  readonly u8: Uint8Array;
+  readonly i64: BigInt64Array;
+  readonly f64: Float64Array;
+  readonly seq: SeqLock;
+  readonly length: number;
+
+  constructor(readonly shm: SharedMemoryEngine) {
+    const size = shm.entry.size;
+    if (size < HEADER_BYTES || size % 8 !== 0) throw notAList(shm.name);
+    this.i32 = new Int32Array(shm.buffer, 0, size / 4);
+    this.u8 = new Uint8Array(shm.buffer, 0, size);
+    this.i64 = new BigInt64Array(shm.buffer, 0, size / 8);
+    this.f64 = new Float64Array(shm.buffer, 0, size / 8);
+    if (Atomics.load(this.i32, L_MAGIC) !== LIST_MAGIC) throw notAList(shm.name);
+    this.length = this.i32[L_COUNT];
+    this.seq = new SeqLock(this.i32, L_LOCK, L_SEQ);
+  }
+
+  /** Bytes of the block a list of these items needs. */
+  static bytesFor(items: readonly Encoded[]): number {
+    return HEADER_BYTES + items.length * ST_WORDS * 4 + items.reduce((n, e) => n + roomOf(e), 0);
+  }
+
+  /** Checks the items of a new list (before any memory is taken). */
+  static encodeAll(sequence: unknown): Encoded[] {
+    if (typeof sequence !== "object" || sequence === null || !(Symbol.iterator in sequence)) {
+      throw new TypeError(`Cannot create shareable list as 'sequence' must be an iterable: received ${describe(sequence)}`);
+    }
+    return Array.from(sequence as Iterable<unknown>, (v) => encodeItem(v, "create shareable list"));
+  }
+
+  /** Lays out the items in a fresh block (nobody else has it yet). */
+  static layOut(shm: SharedMemoryEngine, items: readonly Encoded[]): ShareableListEngine {
+    const i32 = new Int32Array(shm.buffer, 0, shm.entry.size / 4);
+    const data = HEADER_BYTES + items.length * ST_WORDS * 4;
+    i32[L_COUNT] = items.length;
+    i32[L_DATA] = data;
+    let off = data;
+    items.forEach((e, i) => {
+      const w = HEADER_BYTES / 4 + i * ST_WORDS;
+      i32[w + ST_CAP] = roomOf(e);
+      i32[w + ST_OFF] = off;
+      off += roomOf(e);
+    });
+    Atomics.store(i32, L_MAGIC, LIST_MAGIC);
+    const list = new ShareableListEngine(shm);
+    items.forEach((e, i) => list.#write(i, e));
+    return list;
+  }
+
+  #slot(i: number): number {
+    return HEADER_BYTES / 4 + i * ST_WORDS;
+  }
+
+  /** Stores an encoded item into slot `i` (the caller holds the writer lock or owns the list alone). */
+  #write(i: number, e: Encoded): void {
+    const w = this.#slot(i), i32 = this.i32;
+    const off = i32[w + ST_OFF];
+    switch (e.tag) {
+      case T_INT:
+        this.i64[off / 8] = BigInt(e.value as number);
+        break;
+      case T_BIGINT:
+        this.i64[off / 8] = e.value as bigint;
+        break;
+      case T_FLOAT:
+        this.f64[off / 8] = e.value as number;
+        break;
+      case T_BOOL:
+        this.i64[off / 8] = e.value ? 1n : 0n;
+        break;
+      case T_NULL:
+        this.i64[off / 8] = 0n;
+        break;
+      default:
+        this.u8.set(e.bytes!, off);
+    }
+    i32[w + ST_LEN] = e.bytes ? e.bytes.length : 0;
+    i32[w + ST_TAG] = e.tag;
+  }
+
+  /** Reads slot `i` as stored (tag, and a copy of its bytes), retrying while a writer is inside. */
+  #read(i: number): ShareableItem {
+    const w = this.#slot(i), i32 = this.i32;
+    for (;;) {
+      const s = this.seq.readBegin();
+      const tag = i32[w + ST_TAG], off = i32[w + ST_OFF], len = i32[w + ST_LEN];
+      let v: ShareableItem;
+      switch (tag) {
+        case T_INT:
+          v = Number(this.i64[off / 8]);
+          break;
+        case T_BIGINT:
+          v = this.i64[off / 8];
+          break;
+        case T_FLOAT:
+          v = this.f64[off / 8];
+          break;
+        case T_BOOL:
+          v = this.i64[off / 8] !== 0n;
+          break;
+        case T_NULL:
+          v = null;
+          break;
+        case T_STR:
+        case T_BYTES:
+          v = this.u8.slice(off, off + Math.max(0, Math.min(len, i32[w + ST_CAP])));
+          break;
+        default:
+          v = null;
+      }
+      if (!this.seq.readValid(s)) continue;
+      return tag === T_STR ? fromUtf8.decode(v as Uint8Array) : v;
+    }
+  }
+
+  get(i: unknown): ShareableItem {
+    return this.#read(elementIndex(i, this.length, "get shareable list item"));
+  }
+
+  set(i: unknown, v: unknown): void {
+    const what = "set shareable list item";
+    const j = elementIndex(i, this.length, what);
+    const e = encodeItem(v, what);
+    const room = this.i32[this.#slot(j) + ST_CAP];
+    if (e.bytes && e.bytes.length > room) {
+      throw new CapacityError(
+        "Full",
+        `Cannot ${what} as ${e.bytes.length} bytes exceed the ${room} bytes of slot ${j} (the room is fixed at creation): received ${e.bytes.length} bytes`,
+      );
+    }
+    const id = this.seq.lock();
+    try {
+      this.seq.begin();
+      this.#write(j, e);
+      this.seq.end();
+    } finally {
+      this.seq.unlock(id);
+    }
+  }
+
+  toArray(): ShareableItem[] {
+    return Array.from({ length: this.length }, (_, i) => this.#read(i));
+  }
+
+  count(v: unknown): number {
+    let n = 0;
+    for (let i = 0; i < this.length; i++) if (same(this.#read(i), v)) n++;
+    return n;
+  }
+
+  index(v: unknown): number {
+    for (let i = 0; i < this.length; i++) if (same(this.#read(i), v)) return i;
+    throw new RangeError(`Cannot find item in shareable list as no item equals it: received ${describe(v)}`);
+  }
+
+  describe(): { length: number; name: string; size: number } {
+    return { length: this.length, name: this.shm.name, size: this.shm.entry.size };
+  }
+}
+
+function notAList(name: string): TypeError {
+  return new TypeError(`Cannot attach shareable list as the block is not one: received ${JSON.stringify(name)}`);
+}
+
+/** The shared-buffer handle of a ShareableList. */
+export interface ShareableListHandle extends Handle {
+  readonly kind: "shareable-list";
+  /** The block holding the list. */
+  readonly shm: SharedMemoryHandle;
+  readonly registry: SharedArrayBuffer;
+}
+
+function listHandle(e: ShareableListEngine): ShareableListHandle {
+  return { kind: "shareable-list", via: "shared-buffer", shm: sharedMemoryHandle(e.shm), registry: registryBuffer() };
+}
+
+/** Options of {@linkcode ShareableList.create}. */
+export interface ShareableListOptions extends AttachOptions {
+  /** The block's name; absent: a fresh `psm_…` name. */
+  readonly name?: string;
+}
+
+async function createBlock(items: Encoded[], name: string | undefined, options?: AttachOptions): Promise<ShareableListEngine> {
+  const shm = await SharedMemory.create({ name, size: ShareableListEngine.bytesFor(items), ...options });
+  return ShareableListEngine.layOut(engineOf(shm), items);
+}
+
+/** The engine under a SharedMemory of this thread. */
+function engineOf(shm: SharedMemory): SharedMemoryEngine {
+  return engineFromHandle(shm.handle as SharedMemoryHandle);
+}
+
+registerKind<ShareableListEngine>("shareable-list", {
+  create: ([sequence, options]) => {
+    const name = (options as { name?: string } | undefined)?.name;
+    if (name !== undefined) {
+      try {
+        const existing = SharedMemory.attachSync(name);
+        return new ShareableListEngine(engineOf(existing));
+      } catch (e) {
+        if (!(e instanceof SharedMemoryError && e.reason === "NotFound")) throw e;
+      }
+    }
+    const items = ShareableListEngine.encodeAll(sequence ?? []);
+    const shm = SharedMemory.createSync({ name, size: ShareableListEngine.bytesFor(items) });
+    return ShareableListEngine.layOut(engineOf(shm), items);
+  },
+  localHandle: listHandle,
+  ops: {
+    describe: (e) => e.describe(),
+    get: (e, [i]) => e.get(i),
+    set: (e, [i, v]) => e.set(i, v),
+    count: (e, [v]) => e.count(v),
+    index: (e, [v]) => e.index(v),
+    toArray: (e) => e.toArray(),
+    // the block under the list, for `shm` of a remote list
+    read: (e, [offset, length]) => e.shm.read(offset, length),
+    write: (e, [offset, bytes]) => e.shm.write(offset, bytes),
+    unlink: (e) => e.shm.unlink(),
+  },
+});
+
+/**
+ * A fixed-length list of numbers, bigints, booleans, nulls, strings and
+ * bytes in a named shared memory block: Python's `ShareableList`.
+ *
+ * Create one with {@linkcode ShareableList.create} and open it by name from
+ * any thread with {@linkcode ShareableList.attach}, or pass it to a worker.
+ * Its block is `shm` (close and unlink it there, as in Python).
+ *
+ * **Visibility**: a `set` is visible to every reader once it returned;
+ * readers take no lock and never see a half-written item.
+ *
+ * **Transports**: shared buffer (`Sync` twins), and through a manager on a
+ * socket or pipe (async; `shm` reads and writes remotely).
+ *
+ * @example Items of every type, and a string that outgrows its slot
+ * ```ts
+ * import { ShareableList } from "./shareable_list.ts";
+ * const sl = await ShareableList.create([1, 2.5, 3n, true, null, "hi", new Uint8Array([0, 1])], { name: "cfg" });
+ * await sl.set(5, "hey\0");        // fits the 8 bytes the slot got; the NUL survives
+ * console.log(await sl.get(5), sl.length); // "hey\0" 7
+ * await sl.set(5, "far too long for it").catch((e) => console.log(e.name)); // CapacityError
+ * await sl.shm.unlink();
+ * ```
+ */
+export class ShareableList {
+  readonly #engine: ShareableListEngine | undefined;
+  readonly #remote: Remote | undefined;
+  readonly #shm: SharedMemory;
+  /** Serializable description: pass it to a worker and `attach` it there. */
+  readonly handle: Handle;
+  /** Number of items (fixed at creation). */
+  readonly length: number;
+
+  /** @internal Use `ShareableList.create`, `ShareableList.attach`, `Manager.shareableList()` or `attach(handle)`. */
+  constructor(handle: Handle, length: number, shm: SharedMemory, engine?: ShareableListEngine, remote?: Remote) {
+    this.handle = handle;
+    this.length = length;
+    this.#shm = shm;
+    this.#engine = engine;
+    this.#remote = remote;
+  }
+
+  /** @internal Wraps an engine of this thread. */
+  static fromEngine(e: ShareableListEngine): ShareableList {
+    const h = listHandle(e);
+    return new ShareableList(h, e.length, new SharedMemory(h.shm, e.shm.name, e.shm.entry.size, e.shm), e);
+  }
+
+  /**
+   * A new list holding `sequence`, in a block named `options.name` or a
+   * fresh `psm_…` name (a taken name fails with `SharedMemoryError("Exists")`).
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "./shareable_list.ts";
+   * const sl = await ShareableList.create(["a", 1]);
+   * console.log(sl.shm.name.startsWith("psm_"), await sl.toArray()); // true [ "a", 1 ]
+   * await sl.shm.unlink();
+   * ```
+   */
+  static async create(sequence: Iterable<ShareableItem>, options?: ShareableListOptions): Promise<ShareableList> {
+    const items = ShareableListEngine.encodeAll(sequence);
+    return ShareableList.fromEngine(await createBlock(items, options?.name, options));
+  }
+
+  /**
+   * The synchronous twin of {@linkcode ShareableList.create}, where
+   * `SharedMemory.createSync` works (the main thread, or a worker that has
+   * the name registry).
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "./shareable_list.ts";
+   * const sl = ShareableList.createSync([0, 0, 0], { name: "scores" });
+   * sl.setSync(0, 10);
+   * sl.shm.unlinkSync();
+   * ```
+   */
+  static createSync(sequence: Iterable<ShareableItem>, options?: { readonly name?: string }): ShareableList {
+    const items = ShareableListEngine.encodeAll(sequence);
+    const shm = SharedMemory.createSync({ name: options?.name, size: ShareableListEngine.bytesFor(items) });
+    return ShareableList.fromEngine(ShareableListEngine.layOut(engineOf(shm), items));
+  }
+
+  /**
+   * Opens the list in the block named `name` (Python's
+   * `ShareableList(name=name)`), from any thread of the process; a block
+   * that is not a list is a `TypeError`, a missing name
+   * `SharedMemoryError("NotFound")`.
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "./shareable_list.ts";
+   * export default async function (name: string) {
+   *   const sl = await ShareableList.attach(name);
+   *   await sl.set(0, (await sl.get(0) as number) + 1);
+   * }
+   * ```
+   */
+  static async attach(name: string, options?: AttachOptions): Promise<ShareableList> {
+    const shm = await SharedMemory.attach(name, options);
+    return ShareableList.fromEngine(new ShareableListEngine(engineOf(shm)));
+  }
+
+  /**
+   * The synchronous twin of {@linkcode ShareableList.attach}, for blocks this
+   * thread already holds.
+   *
+   * @example
+   * ```ts
+   * import { ShareableList } from "./shareable_list.ts";
+   * const a = ShareableList.createSync([1], { name: "again" });
+   * console.log(ShareableList.attachSync("again").getSync(0)); // 1
+   * a.shm.unlinkSync();
+   * ```
+   */
+  static attachSync(name: string): ShareableList {
+    return ShareableList.fromEngine(new ShareableListEngine(engineOf(SharedMemory.attachSync(name))));
+  }
+
+  #local(what: string): ShareableListEngine {
+    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
+    return this.#open(what)!;
+  }
+
+  /** The engine (undefined when remote); fails with `"Closed"` once `shm.close()` was called. */
+  #open(what: string): ShareableListEngine | undefined {
+    if (this.#shm.closed) {
+      throw new SharedMemoryError("Closed", `Cannot ${what} as its block is closed: received ${JSON.stringify(this.#shm.name)}`);
+    }
+    return this.#engine;
+  }
+
+  /** The block holding the list (Python's `shm`): close or unlink it there. */
+  get shm(): SharedMemory {
+    return this.#shm;
+  }
+
+  /** Item `index` (negative counts from the end). */
+  async get(index: number): Promise<ShareableItem> {
+    const e = this.#open("get shareable list item");
+    return e ? e.get(index) : await this.#remote!.call("get", [index]) as ShareableItem;
+  }
+  /**
+   * Replaces item `index`; the type may change. A string or bytes longer than
+   * the slot's room fails with `CapacityError` and stores nothing.
+   */
+  async set(index: number, value: ShareableItem): Promise<void> {
+    const e = this.#open("set shareable list item");
+    if (e) e.set(index, value);
+    else await this.#remote!.call("set", [index, value]);
+  }
+  /** Number of items equal to `value` (numbers equal bigints of the same value; bytes compare by content). */
+  async count(value: ShareableItem): Promise<number> {
+    const e = this.#open("count shareable list items");
+    return e ? e.count(value) : await this.#remote!.call("count", [value]) as number;
+  }
+  /** Index of the first item equal to `value`; a `RangeError` when none is (Python's `ValueError`). */
+  async index(value: ShareableItem): Promise<number> {
+    const e = this.#open("find shareable list item");
+    return e ? e.index(value) : await this.#remote!.call("index", [value]) as number;
+  }
+  /** Every item, as a plain array (Python's `list(sl)`). */
+  async toArray(): Promise<ShareableItem[]> {
+    const e = this.#open("read shareable list");
+    return e ? e.toArray() : await this.#remote!.call("toArray", []) as ShareableItem[];
+  }
+
+  /** The synchronous twin of {@linkcode get} (shared buffer only). */
+  getSync(index: number): ShareableItem {
+    return this.#local("getSync").get(index);
+  }
+  /** The synchronous twin of {@linkcode set} (shared buffer only). */
+  setSync(index: number, value: ShareableItem): void {
+    this.#local("setSync").set(index, value);
+  }
+  /** The synchronous twin of {@linkcode count} (shared buffer only). */
+  countSync(value: ShareableItem): number {
+    return this.#local("countSync").count(value);
+  }
+  /** The synchronous twin of {@linkcode index} (shared buffer only). */
+  indexSync(value: ShareableItem): number {
+    return this.#local("indexSync").index(value);
+  }
+  /** The synchronous twin of {@linkcode toArray} (shared buffer only). */
+  toArraySync(): ShareableItem[] {
+    return this.#local("toArraySync").toArray();
+  }
+}
+
+registerStructure("shareable-list", {
+  fromLocal: (handle) => {
+    const h = handle as ShareableListHandle;
+    adoptRegistry(h.registry);
+    const e = new ShareableListEngine(engineFromHandle(h.shm));
+    return new ShareableList(h, e.length, new SharedMemory(h.shm, e.shm.name, e.shm.entry.size, e.shm), e);
+  },
+  fromRemote: async (h, remote) => {
+    const d = await remote.call("describe", []) as { length: number; name: string; size: number };
+    const shm = new SharedMemory({ ...h, kind: "shared-memory" }, d.name, d.size, undefined, remote);
+    return new ShareableList(h, d.length, shm, undefined, remote);
+  },
+});

@@ -1,0 +1,376 @@
+/**
+ * A typed scalar shared by threads, processes or machines: Python's
+ * `multiprocessing.Value` (with a lock) and `RawValue` (without one).
+ *
+ * On the shared buffer the value is one cell at the start of an 8-byte
+ * SharedArrayBuffer ({@linkcode V_CELL}), read and written with Atomics
+ * (`_typecodes.ts`); a Value's lock is a {@linkcode Lock} in its own buffer.
+ * @module
+ */
+import { type Handle, registerStructure } from "../transports/_attach.ts";
+import { type CallContext, registerKind } from "../transports/_host.ts";
+import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
+import { Lock, type LockHandle, LockEngine, unsupportedSync } from "../sync/lock.ts";
+import type { Remote } from "../sync/_remote.ts";
+import { bufferBytes, Cells, describe, type ElementOf, type InputOf, type TypeCode, typeInfo, type TypeName } from "./_typecodes.ts";
+
+/** Index of the value's cell in its buffer (the buffer holds only it). */
+const V_CELL = 0;
+
+/** Options of a Value. */
+export interface ValueOptions {
+  /**
+   * The lock `getLock()` returns: `true` (default) for a new Lock, an existing
+   * shared-buffer Lock to share one lock among several values, or `false`
+   * for none (a RawValue).
+   */
+  readonly lock?: boolean | Lock;
+}
+
+/** The shared-buffer handle of a Value or RawValue. */
+export interface ValueHandle extends Handle {
+  readonly kind: "value";
+  /** The explicit type name (`"i32"`, …). */
+  readonly typecode: TypeName;
+  readonly buffer: SharedArrayBuffer;
+  /** The handle of the value's lock; absent for a RawValue. */
+  readonly lock?: LockHandle;
+  readonly registry: SharedArrayBuffer;
+}
+
+/** What a remote Value tells about itself. */
+interface ValueDescription {
+  readonly typecode: TypeName;
+  readonly lock: boolean;
+}
+
+/** Turns a `lock` option into a lock buffer: a new one, a given Lock's, or none. */
+export function lockBufferOf(lock: unknown, what: string): SharedArrayBuffer | undefined {
+  if (lock === undefined || lock === true) return new LockEngine().buffer;
+  if (lock === false) return undefined;
+  const h = lock instanceof Lock ? lock.handle : lock;
+  if (
+    typeof h === "object" && h !== null && (h as Handle).kind === "lock" && (h as Handle).via === "shared-buffer" &&
+    (h as Handle).buffer instanceof SharedArrayBuffer
+  ) {
+    return (h as Handle).buffer as SharedArrayBuffer;
+  }
+  throw new TypeError(`Cannot ${what} as 'lock' must be a boolean or a shared-buffer Lock: received ${describe(lock)}`);
+}
+
+/** The shared-memory engine of a Value: one typed cell, and its lock if any. */
+export class ValueEngine {
+  readonly cells: Cells;
+  readonly lock: LockEngine | undefined;
+
+  constructor(readonly typecode: TypeName, readonly buffer: SharedArrayBuffer, readonly lockBuffer?: SharedArrayBuffer) {
+    this.cells = new Cells(typeInfo(typecode, "attach value"), buffer, 1);
+    this.lock = lockBuffer ? new LockEngine(lockBuffer) : undefined;
+  }
+
+  /** Lays out a fresh value; `init` defaults to zero (false for bool). */
+  static create(typecode: unknown, init: unknown, lock: unknown): ValueEngine {
+    const t = typeInfo(typecode, "create value");
+    const raw = init === undefined ? undefined : new Cells(t, new SharedArrayBuffer(8), 1).encode(init, "create value");
+    const e = new ValueEngine(t.name, new SharedArrayBuffer(bufferBytes(t, 1)), lockBufferOf(lock, "create value"));
+    if (raw !== undefined) e.cells.storeRaw(V_CELL, raw);
+    return e;
+  }
+
+  load(): unknown {
+    return this.cells.load(V_CELL);
+  }
+  store(v: unknown): void {
+    this.cells.store(V_CELL, v, "store value");
+  }
+  add(n: unknown): unknown {
+    return this.cells.add(V_CELL, n, "add to value");
+  }
+  exchange(v: unknown): unknown {
+    return this.cells.exchange(V_CELL, v, "exchange value");
+  }
+  compareExchange(expected: unknown, replacement: unknown): unknown {
+    return this.cells.compareExchange(V_CELL, expected, replacement, "compare-exchange value");
+  }
+  describe(): ValueDescription {
+    return { typecode: this.typecode, lock: this.lock !== undefined };
+  }
+  /** The lock, or the TypeError of a RawValue. */
+  lockEngine(): LockEngine {
+    if (!this.lock) throw new TypeError("Cannot use the lock of a value as it was created without one: received lock false");
+    return this.lock;
+  }
+}
+
+/**
+ * The remote operations of the lock inside a Value or SharedArray: a Lock
+ * whose remote calls reach the structure's id dispatches them here, so the
+ * lock needs no id of its own.
+ */
+export function lockOps<E>(lockOf: (e: E) => LockEngine): Record<string, (e: E, args: readonly unknown[], ctx: CallContext) => unknown> {
+  return {
+    acquire: (e, [timeout], ctx) => lockOf(e).acquire(ctx.ownerId, { timeout: timeout as number | undefined, signal: ctx.signal }),
+    tryAcquire: (e, _, ctx) => lockOf(e).tryAcquire(ctx.ownerId),
+    release: (e, _, ctx) => lockOf(e).release(ctx.ownerId),
+    locked: (e) => lockOf(e).locked(),
+  };
+}
+
+/** The shared-buffer handle of a value engine. */
+function valueHandle(e: ValueEngine): ValueHandle {
+  const registry = registryBuffer();
+  const h: ValueHandle = { kind: "value", via: "shared-buffer", typecode: e.typecode, buffer: e.buffer, registry };
+  return e.lockBuffer ? { ...h, lock: { kind: "lock", via: "shared-buffer", buffer: e.lockBuffer, registry } } : h;
+}
+
+registerKind<ValueEngine>("value", {
+  create: ([typecode, init, options]) =>
+    ValueEngine.create(typecode, init, (options as { lock?: unknown } | undefined)?.lock),
+  localHandle: valueHandle,
+  ops: {
+    describe: (e) => e.describe(),
+    load: (e) => e.load(),
+    store: (e, [v]) => e.store(v),
+    add: (e, [n]) => e.add(n),
+    exchange: (e, [v]) => e.exchange(v),
+    compareExchange: (e, [x, r]) => e.compareExchange(x, r),
+    ...lockOps<ValueEngine>((e) => e.lockEngine()),
+  },
+});
+
+/** Brings a remote answer to the JavaScript type of the element (bigint for 64-bit types). */
+export function fromWireElement(typecode: TypeName, v: unknown): unknown {
+  return (typecode === "i64" || typecode === "u64") && typeof v === "number" ? BigInt(v) : v;
+}
+
+/**
+ * A typed scalar without a lock: Python's `multiprocessing.RawValue`. Every
+ * operation is a single atomic; use {@linkcode Value} when you also want a
+ * lock for compound updates.
+ *
+ * The type code is Python's (`"i"`, `"d"`, `"q"`, `"?"`, …) or an explicit
+ * name (`"i32"`, `"f64"`, `"i64"`, `"u8"`, `"bool"`); 64-bit integers are
+ * `bigint`s, bool is `boolean`, everything else a `number`. A store outside
+ * the type's range is a `RangeError`; `add` wraps as C does.
+ *
+ * **Visibility**: every operation is a sequentially consistent atomic: a
+ * store is visible to every later load in any thread.
+ *
+ * **Transports**: shared buffer (the `value` accessor and `Sync` twins run in
+ * the caller's thread), socket and pipe (async; each call one round trip).
+ *
+ * @example A counter without a lock
+ * ```ts
+ * import { RawValue } from "./value.ts";
+ * const hits = RawValue.create("i", 0);
+ * hits.addSync(5);
+ * hits.value += 1;                  // load then store: not atomic together
+ * console.log(hits.value, await hits.load()); // 6 6
+ * ```
+ */
+export class RawValue<C extends TypeCode = TypeCode> {
+  readonly #engine: ValueEngine | undefined;
+  readonly #remote: Remote | undefined;
+  /** Serializable description: pass it to a worker and `attach` it there. */
+  readonly handle: Handle;
+  /** The explicit name of the value's type (`"i32"` for `"i"`, …). */
+  readonly typecode: TypeName;
+
+  /** @internal Use `RawValue.create`, `Manager.value()` or `attach(handle)`. */
+  constructor(handle: Handle, typecode: TypeName, engine?: ValueEngine, remote?: Remote) {
+    this.handle = handle;
+    this.typecode = typecode;
+    this.#engine = engine;
+    this.#remote = remote;
+  }
+
+  /**
+   * A new value in shared memory, zero (false) unless `init` is given, with
+   * no lock. Pass it to workers as an argument of `spawn`, or its `handle`
+   * by `postMessage` and `attach`.
+   *
+   * @example Creating raw values of several types
+   * ```ts
+   * import { RawValue } from "./value.ts";
+   * const n = RawValue.create("q", 1n << 40n);
+   * const ratio = RawValue.create("f64", 0.5);
+   * const flag = RawValue.create("?", true);
+   * console.log(n.loadSync(), ratio.loadSync(), flag.loadSync()); // 1099511627776n 0.5 true
+   * ```
+   */
+  static create<C extends TypeCode>(typecode: C, init?: InputOf<C>): RawValue<C> {
+    const e = ValueEngine.create(typecode, init, false);
+    return new RawValue<C>(valueHandle(e), e.typecode, e);
+  }
+
+  /** @internal */
+  protected get engine(): ValueEngine | undefined {
+    return this.#engine;
+  }
+  /** @internal */
+  protected get remote(): Remote | undefined {
+    return this.#remote;
+  }
+
+  #local(what: string): ValueEngine {
+    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
+    return this.#engine;
+  }
+
+  async #call(op: string, args: readonly unknown[]): Promise<ElementOf<C>> {
+    return fromWireElement(this.typecode, await this.#remote!.call(op, args)) as ElementOf<C>;
+  }
+
+  /** The current value (Python's `.value`). */
+  async load(): Promise<ElementOf<C>> {
+    return this.#engine ? this.#engine.load() as ElementOf<C> : this.#call("load", []);
+  }
+  /** Replaces the value. A value the type cannot hold is a `TypeError` or `RangeError`. */
+  async store(value: InputOf<C>): Promise<void> {
+    if (this.#engine) this.#engine.store(value);
+    else await this.#remote!.call("store", [value]);
+  }
+  /**
+   * Adds `n` atomically (subtracts when negative) and returns the previous
+   * value, as `Atomics.add` does. Integers wrap; floats add exactly once even
+   * when threads race. Bool values cannot be added to (`TypeError`).
+   */
+  async add(n: InputOf<C>): Promise<ElementOf<C>> {
+    return this.#engine ? this.#engine.add(n) as ElementOf<C> : this.#call("add", [n]);
+  }
+  /** Stores `value` and returns the previous value, atomically. */
+  async exchange(value: InputOf<C>): Promise<ElementOf<C>> {
+    return this.#engine ? this.#engine.exchange(value) as ElementOf<C> : this.#call("exchange", [value]);
+  }
+  /**
+   * Stores `replacement` if the value equals `expected`, atomically, and
+   * returns the previous value: the swap happened when it equals `expected`.
+   * Floats compare by value (NaN equals NaN).
+   */
+  async compareExchange(expected: InputOf<C>, replacement: InputOf<C>): Promise<ElementOf<C>> {
+    return this.#engine
+      ? this.#engine.compareExchange(expected, replacement) as ElementOf<C>
+      : this.#call("compareExchange", [expected, replacement]);
+  }
+
+  /** The current value, read synchronously (shared buffer only): Python's `v.value`. */
+  get value(): ElementOf<C> {
+    return this.#local("value").load() as ElementOf<C>;
+  }
+  /** Stores synchronously (shared buffer only): Python's `v.value = x`. */
+  set value(v: InputOf<C>) {
+    this.#local("value").store(v);
+  }
+  /** The synchronous twin of {@linkcode load} (shared buffer only). */
+  loadSync(): ElementOf<C> {
+    return this.#local("loadSync").load() as ElementOf<C>;
+  }
+  /** The synchronous twin of {@linkcode store} (shared buffer only). */
+  storeSync(value: InputOf<C>): void {
+    this.#local("storeSync").store(value);
+  }
+  /** The synchronous twin of {@linkcode add} (shared buffer only). */
+  addSync(n: InputOf<C>): ElementOf<C> {
+    return this.#local("addSync").add(n) as ElementOf<C>;
+  }
+  /** The synchronous twin of {@linkcode exchange} (shared buffer only). */
+  exchangeSync(value: InputOf<C>): ElementOf<C> {
+    return this.#local("exchangeSync").exchange(value) as ElementOf<C>;
+  }
+  /** The synchronous twin of {@linkcode compareExchange} (shared buffer only). */
+  compareExchangeSync(expected: InputOf<C>, replacement: InputOf<C>): ElementOf<C> {
+    return this.#local("compareExchangeSync").compareExchange(expected, replacement) as ElementOf<C>;
+  }
+}
+
+/**
+ * A typed scalar with a lock: Python's `multiprocessing.Value`.
+ *
+ * Each operation on the value is already atomic (see {@linkcode RawValue});
+ * the lock from {@linkcode Value.getLock} is for compound updates that must
+ * not interleave, as `with v.get_lock(): v.value += 1` in Python. Unlike
+ * Python's `Synchronized`, loads and stores do not take the lock themselves,
+ * so holding it while reading the value cannot deadlock. Python's default
+ * lock is recursive; this one is a {@linkcode Lock} (not recursive).
+ *
+ * **Visibility**: every operation is a sequentially consistent atomic; writes
+ * made under the lock are visible to the next holder.
+ *
+ * **Transports**: shared buffer (sync twins, `value` accessor), socket and
+ * pipe (async; the lock lives with the value on the manager and is held by
+ * the connection).
+ *
+ * @example Four threads add, one compound update under the lock
+ * ```ts
+ * import { Value } from "./value.ts";
+ * const total = Value.create("d", 0);
+ * await total.add(1.5);                          // atomic, no lock needed
+ * await total.getLock().withLock(async () => {   // read-modify-write as one step
+ *   await total.store((await total.load()) * 2);
+ * });
+ * console.log(total.value); // 3
+ * ```
+ */
+export class Value<C extends TypeCode = TypeCode> extends RawValue<C> {
+  readonly #lock: Lock;
+
+  /** @internal Use `Value.create`, `Manager.value()` or `attach(handle)`. */
+  constructor(handle: Handle, typecode: TypeName, lock: Lock, engine?: ValueEngine, remote?: Remote) {
+    super(handle, typecode, engine, remote);
+    this.#lock = lock;
+  }
+
+  /**
+   * A new value in shared memory with a lock (a new one, or `options.lock`
+   * to share a Lock among values), zero (false) unless `init` is given.
+   *
+   * @example Sharing one lock between two values
+   * ```ts
+   * import { Value } from "./value.ts";
+   * const a = Value.create("i32", 1);
+   * const b = Value.create("i32", 2, { lock: a.getLock() });
+   * console.log(a.getLock() === b.getLock()); // true
+   * ```
+   */
+  static override create<C extends TypeCode>(
+    typecode: C,
+    init?: InputOf<C>,
+    options?: { readonly lock?: true | Lock },
+  ): Value<C> {
+    const lock = options?.lock;
+    if (lock === (false as unknown)) {
+      throw new TypeError("Cannot create value as 'lock' is false: use RawValue.create: received false");
+    }
+    const e = ValueEngine.create(typecode, init, lock ?? true);
+    const h = valueHandle(e);
+    return new Value<C>(h, e.typecode, lock instanceof Lock ? lock : localLock(h), e);
+  }
+
+  /** The lock guarding compound updates of this value (Python's `get_lock()`). */
+  getLock(): Lock {
+    return this.#lock;
+  }
+}
+
+function localLock(h: ValueHandle): Lock {
+  return new Lock(h.lock!, new LockEngine(h.lock!.buffer as SharedArrayBuffer));
+}
+
+/** The Lock of a remote structure: its calls go to the structure, which dispatches them to its lock. */
+export function remoteLock(h: Handle, remote: Remote): Lock {
+  return new Lock({ ...h, kind: "lock" }, undefined, remote);
+}
+
+registerStructure("value", {
+  fromLocal: (handle) => {
+    const h = handle as ValueHandle;
+    adoptRegistry(h.registry);
+    const e = new ValueEngine(typeInfo(h.typecode, "attach value").name, h.buffer, h.lock?.buffer as SharedArrayBuffer | undefined);
+    return h.lock ? new Value(h, e.typecode, localLock(h), e) : new RawValue(h, e.typecode, e);
+  },
+  fromRemote: async (h, remote) => {
+    const d = await remote.call("describe", []) as ValueDescription;
+    const typecode = typeInfo(d?.typecode, "attach value").name;
+    return d.lock ? new Value(h, typecode, remoteLock(h, remote), undefined, remote) : new RawValue(h, typecode, undefined, remote);
+  },
+});
