@@ -1,0 +1,17 @@
+/**
+ * Workers: run a module's default export in a new thread or child process,
+ * with procshare structures among its arguments, and join its result.
+ *
+ * @example Running a module in a worker thread
+ * ```ts
+ * import { spawn } from "./mod.ts";
+ * // square.ts: export default (n: number) => n * n;
+ * const w = spawn<(n: number) => number>(new URL("./square.ts", import.meta.url), { args: [7] });
+ * console.log(await w.join()); // 49
+ * ```
+ * @module
+ */
+export { spawn } from "./spawn.ts";
+export type { SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
+export { WorkerError } from "../errors.ts";
+export type { WorkerErrorReason } from "../errors.ts";
