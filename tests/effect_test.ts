@@ -1,0 +1,55 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Effect, Exit } from "effect";
+import * as P from "../effect.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "procshare-effect-"));
+
+describe("Effect API", () => {
+  test("a layer provides the manager; structures and operations are Effects", async () => {
+    const program = Effect.gen(function* () {
+      const d = yield* P.dict<string, number>({ a: 1 });
+      const lock = yield* P.lock();
+      yield* P.withLock(lock, P.DictOps.compute(d, "a", (n) => (n ?? 0) + 41));
+      yield* P.DictOps.set(d, "b", 2);
+      return yield* P.DictOps.entries(d);
+    });
+    const out = await Effect.runPromise(Effect.provide(program, P.layer()));
+    assert.deepEqual(out, [["a", 42], ["b", 2]]);
+  });
+
+  test("failures are tagged errors in the error channel", async () => {
+    const program = Effect.gen(function* () {
+      const q = yield* P.queue<number>();
+      return yield* P.QueueOps.get(q, { timeout: 10 });
+    }).pipe(Effect.catchTag("QueueError", (e) => Effect.succeed(`caught ${e.reason}`)));
+    assert.equal(await Effect.runPromise(Effect.provide(program, P.layer())), "caught Timeout");
+  });
+
+  test("interrupting a blocked get cancels it and takes nothing", async () => {
+    const program = Effect.gen(function* () {
+      const q = yield* P.queue<number>();
+      const first = yield* Effect.exit(Effect.timeout(P.QueueOps.get(q), 30));
+      yield* P.QueueOps.put(q, 7);
+      return [Exit.isFailure(first), yield* P.QueueOps.get(q, { timeout: 1000 })] as const;
+    });
+    assert.deepEqual(await Effect.runPromise(Effect.provide(program, P.layer())), [true, 7]);
+  });
+
+  test("the socket layer shuts its server down when the scope closes", async () => {
+    const address = `unix:${join(dir, "e.sock")}`;
+    const program = Effect.gen(function* () {
+      const d = yield* P.dict<string, string>();
+      yield* P.DictOps.set(d, "k", "v");
+      return yield* P.DictOps.get(d, "k");
+    });
+    assert.equal(await Effect.runPromise(Effect.provide(program, P.layer({ transport: address }))), "v");
+    // the server is gone: connecting fails with a tagged TransportError
+    const again = Effect.provide(P.dict(), P.layerConnect(address, { authkey: "x" }));
+    const exit = await Effect.runPromiseExit(again);
+    assert.ok(Exit.isFailure(exit));
+  });
+});
