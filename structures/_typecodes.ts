@@ -30,23 +30,80 @@
  * @module
  */
 
-/** Python's `array`/`ctypes` type codes. */
+/**
+ * Python's `array`/`ctypes` type codes.
+ *
+ * @example A C double
+ * ```ts
+ * import type { PythonTypeCode } from "./_typecodes.ts";
+ * const code: PythonTypeCode = "d";
+ * console.log(code);
+ * ```
+ */
 export type PythonTypeCode = "b" | "B" | "c" | "h" | "H" | "i" | "I" | "l" | "L" | "q" | "Q" | "f" | "d" | "?";
-/** Explicit type names. */
+/**
+ * Explicit type names.
+ *
+ * @example A 64-bit float
+ * ```ts
+ * import type { TypeName } from "./_typecodes.ts";
+ * const name: TypeName = "f64";
+ * console.log(name);
+ * ```
+ */
 export type TypeName = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u64" | "f32" | "f64" | "bool";
-/** Any type code a Value or SharedArray accepts. */
+/**
+ * Any type code a Value or SharedArray accepts.
+ *
+ * @example Both spellings
+ * ```ts
+ * import type { TypeCode } from "./_typecodes.ts";
+ * const codes: TypeCode[] = ["i", "i32", "?", "bool"];
+ * console.log(codes.length); // 4
+ * ```
+ */
 export type TypeCode = PythonTypeCode | TypeName;
 
 type BigCode = "l" | "L" | "q" | "Q" | "i64" | "u64";
 type BoolCode = "?" | "bool";
 
-/** The JavaScript type of an element of type code `C`. */
+/**
+ * The JavaScript type of an element of type code `C`.
+ *
+ * @example
+ * ```ts
+ * import type { ElementOf } from "./_typecodes.ts";
+ * const big: ElementOf<"q"> = 1n;
+ * const flag: ElementOf<"?"> = true;
+ * const x: ElementOf<"d"> = 0.5;
+ * console.log(big, flag, x);
+ * ```
+ */
 export type ElementOf<C extends TypeCode> = C extends BigCode ? bigint : C extends BoolCode ? boolean : number;
 
-/** What a store of an element of type code `C` accepts (64-bit types also take safe-integer numbers). */
+/**
+ * What a store of an element of type code `C` accepts (64-bit types also
+ * take safe-integer numbers).
+ *
+ * @example
+ * ```ts
+ * import type { InputOf } from "./_typecodes.ts";
+ * const inputs: InputOf<"i64">[] = [1n, 2];
+ * console.log(inputs);
+ * ```
+ */
 export type InputOf<C extends TypeCode> = C extends BigCode ? bigint | number : ElementOf<C>;
 
-/** The live typed array over elements of type code `C`. */
+/**
+ * The live typed array over elements of type code `C`.
+ *
+ * @example
+ * ```ts
+ * import type { TypedArrayOf } from "./_typecodes.ts";
+ * const view: TypedArrayOf<"f"> = new Float32Array(2);
+ * console.log(view.length); // 2
+ * ```
+ */
 export type TypedArrayOf<C extends TypeCode> = C extends "b" | "i8" ? Int8Array
   : C extends "B" | "c" | "u8" | "?" | "bool" ? Uint8Array
   : C extends "h" | "i16" ? Int16Array
@@ -59,7 +116,16 @@ export type TypedArrayOf<C extends TypeCode> = C extends "b" | "i8" ? Int8Array
   : C extends "d" | "f64" ? Float64Array
   : AnyTypedArray;
 
-/** Every typed array a type code maps to. */
+/**
+ * Every typed array a type code maps to.
+ *
+ * @example
+ * ```ts
+ * import type { AnyTypedArray } from "./_typecodes.ts";
+ * const views: AnyTypedArray[] = [new Int8Array(1), new BigUint64Array(1)];
+ * console.log(views.length); // 2
+ * ```
+ */
 export type AnyTypedArray =
   | Int8Array
   | Uint8Array
@@ -75,7 +141,16 @@ export type AnyTypedArray =
 type IntegerArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 type BigArray = BigInt64Array | BigUint64Array;
 
-/** How the elements of one type are stored and checked. */
+/**
+ * How the elements of one type are stored and checked.
+ *
+ * @example
+ * ```ts
+ * import { typeInfo } from "./_typecodes.ts";
+ * const t = typeInfo("h", "create value");
+ * console.log(t.name, t.bytes, t.kind, t.min, t.max); // i16 2 int -32768 32767
+ * ```
+ */
 export interface TypeInfo {
   /** The explicit name (`"i32"`, …), used in handles and messages. */
   readonly name: TypeName;
@@ -137,6 +212,12 @@ const PYTHON: Readonly<Record<PythonTypeCode, TypeName>> = {
  * The storage of a type code (Python's or an explicit name); a `TypeError`
  * in the std form for anything else. `what` names the operation
  * (`"create value"`).
+ *
+ * @example Python's code and the explicit name agree
+ * ```ts
+ * import { typeInfo } from "./_typecodes.ts";
+ * console.log(typeInfo("L", "create value") === typeInfo("u64", "create value")); // true
+ * ```
  */
 export function typeInfo(code: unknown, what: string): TypeInfo {
   if (typeof code === "string") {
@@ -150,7 +231,15 @@ export function typeInfo(code: unknown, what: string): TypeInfo {
   );
 }
 
-/** A short description of a received value for error messages. */
+/**
+ * A short description of a received value for error messages.
+ *
+ * @example
+ * ```ts
+ * import { describe } from "./_typecodes.ts";
+ * console.log(describe("x"), describe(3n), describe([1]), describe(new Map())); // "x" 3n an array a Map
+ * ```
+ */
 export function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (typeof v === "bigint") return `${v}n`;
@@ -160,7 +249,16 @@ export function describe(v: unknown): string {
   return name && name !== "Object" ? `a ${name}` : "an object";
 }
 
-/** Bytes of a buffer holding `length` elements of `t`: a multiple of 8, at least 8. */
+/**
+ * Bytes of a buffer holding `length` elements of `t`: a multiple of 8, at
+ * least 8.
+ *
+ * @example
+ * ```ts
+ * import { bufferBytes, typeInfo } from "./_typecodes.ts";
+ * console.log(bufferBytes(typeInfo("i16", "x"), 5)); // 16
+ * ```
+ */
 export function bufferBytes(t: TypeInfo, length: number): number {
   return Math.max(8, Math.ceil((length * t.bytes) / 8) * 8);
 }
@@ -169,6 +267,12 @@ export function bufferBytes(t: TypeInfo, length: number): number {
  * Normalises an element index as Python does: negative counts from the end.
  * A non-integer is a `TypeError`, an index outside `[-length, length)` a
  * `RangeError` (Python's `IndexError`).
+ *
+ * @example
+ * ```ts
+ * import { elementIndex } from "./_typecodes.ts";
+ * console.log(elementIndex(-1, 4, "get element"), elementIndex(2, 4, "get element")); // 3 2
+ * ```
  */
 export function elementIndex(i: unknown, length: number, what: string): number {
   if (typeof i !== "number" || !Number.isInteger(i)) {
@@ -181,7 +285,15 @@ export function elementIndex(i: unknown, length: number, what: string): number {
   return j;
 }
 
-/** Clamps slice bounds as `Array.prototype.slice` (and Python) do. */
+/**
+ * Clamps slice bounds as `Array.prototype.slice` (and Python) do.
+ *
+ * @example
+ * ```ts
+ * import { sliceBounds } from "./_typecodes.ts";
+ * console.log(sliceBounds(-2, undefined, 5, "slice"), sliceBounds(4, 1, 5, "slice")); // [ 3, 5 ] [ 4, 4 ]
+ * ```
+ */
 export function sliceBounds(start: unknown, end: unknown, length: number, what: string): [number, number] {
   const bound = (v: unknown, dflt: number, name: string): number => {
     if (v === undefined) return dflt;
@@ -206,6 +318,14 @@ const f32Bits = new Int32Array(f32.buffer);
  * and SharedArray (many). Every single-element operation is a sequentially
  * consistent atomic; bulk operations (`slice`, `fill`, `setSlice`) are
  * tear-free per element but not atomic as a whole.
+ *
+ * @example Atomic float addition
+ * ```ts
+ * import { Cells, typeInfo } from "./_typecodes.ts";
+ * const cells = new Cells(typeInfo("d", "create"), new SharedArrayBuffer(16), 2);
+ * cells.add(1, 0.5, "add");
+ * console.log(cells.slice(0, 2), cells.compareExchange(1, 0.5, 2, "swap")); // [ 0, 0.5 ] 0.5
+ * ```
  */
 export class Cells {
   /** The elements, as the type's typed array (floats as Float32/64Array). */
@@ -243,7 +363,9 @@ export class Cells {
         if (typeof v === "bigint") b = v;
         else if (typeof v === "number" && Number.isSafeInteger(v)) b = BigInt(v);
         else {
-          throw new TypeError(`Cannot ${what} as '${t.name}' holds bigints (or safe integers): received ${describe(v)}`);
+          throw new TypeError(
+            `Cannot ${what} as '${t.name}' holds bigints (or safe integers): received ${describe(v)}`,
+          );
         }
         if (b < (t.min as bigint) || b > (t.max as bigint)) {
           throw new RangeError(`Cannot ${what} as '${t.name}' holds integers in [${t.min}, ${t.max}]: received ${b}n`);
@@ -251,10 +373,14 @@ export class Cells {
         return b;
       }
       case "float":
-        if (typeof v !== "number") throw new TypeError(`Cannot ${what} as '${t.name}' holds numbers: received ${describe(v)}`);
+        if (typeof v !== "number") {
+          throw new TypeError(`Cannot ${what} as '${t.name}' holds numbers: received ${describe(v)}`);
+        }
         return v;
       case "bool":
-        if (typeof v !== "boolean") throw new TypeError(`Cannot ${what} as 'bool' holds booleans: received ${describe(v)}`);
+        if (typeof v !== "boolean") {
+          throw new TypeError(`Cannot ${what} as 'bool' holds booleans: received ${describe(v)}`);
+        }
         return v ? 1 : 0;
     }
   }

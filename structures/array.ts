@@ -13,7 +13,7 @@ import { CapacityError } from "../errors.ts";
 import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { registerKind } from "../transports/_host.ts";
 import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { Lock, type LockHandle, LockEngine, unsupportedSync } from "../sync/lock.ts";
+import { Lock, LockEngine, type LockHandle, unsupportedSync } from "../sync/lock.ts";
 import type { Remote } from "../sync/_remote.ts";
 import {
   bufferBytes,
@@ -36,7 +36,17 @@ const A_FIRST = 0;
 /** Most elements an array may hold (the length of a typed array over a buffer of 2^53 bytes would not be exact). */
 const MAX_LENGTH = 2 ** 32 - 1;
 
-/** Options of a SharedArray. */
+/**
+ * Options of a SharedArray, as `Manager.array(typecode, sizeOrInit, options)`
+ * takes them.
+ *
+ * @example Without a lock
+ * ```ts
+ * import type { ArrayOptions } from "./array.ts";
+ * const options: ArrayOptions = { lock: false }; // the manager returns a RawArray
+ * console.log(options.lock);
+ * ```
+ */
 export interface ArrayOptions {
   /**
    * The lock `getLock()` returns: `true` (default) for a new Lock, an existing
@@ -45,7 +55,17 @@ export interface ArrayOptions {
   readonly lock?: boolean | Lock;
 }
 
-/** The shared-buffer handle of a SharedArray or RawArray. */
+/**
+ * The shared-buffer handle of a SharedArray or RawArray: plain data with the
+ * SharedArrayBuffers inside, for `postMessage` and `attach`.
+ *
+ * @example Reading a handle
+ * ```ts
+ * import { type ArrayHandle, RawArray } from "./array.ts";
+ * const h = RawArray.create("d", 3).handle as ArrayHandle;
+ * console.log(h.kind, h.typecode, h.length, h.lock); // array f64 3 undefined
+ * ```
+ */
 export interface ArrayHandle extends Handle {
   readonly kind: "array";
   /** The explicit type name (`"f64"`, …). */
@@ -89,13 +109,28 @@ function allocate(bytes: number, what: string): SharedArrayBuffer {
   try {
     return new SharedArrayBuffer(bytes);
   } catch (e) {
-    throw new CapacityError("Full", `Cannot ${what} as ${bytes} bytes of shared memory cannot be allocated: received ${bytes}`, {
-      cause: e,
-    });
+    throw new CapacityError(
+      "Full",
+      `Cannot ${what} as ${bytes} bytes of shared memory cannot be allocated: received ${bytes}`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 
-/** The shared-memory engine of an array: typed cells, and the lock if any. */
+/**
+ * The shared-memory engine of an array: typed cells, and the lock if any.
+ * The manager server hosts it; the public classes wrap it.
+ *
+ * @example Using the engine directly
+ * ```ts
+ * import { ArrayEngine } from "./array.ts";
+ * const e = ArrayEngine.create("u8", [1, 2, 3], false);
+ * e.add(-1, 10);
+ * console.log(e.slice(), e.length); // [ 1, 2, 13 ] 3
+ * ```
+ */
 export class ArrayEngine {
   readonly cells: Cells;
   readonly lock: LockEngine | undefined;
@@ -160,7 +195,9 @@ export class ArrayEngine {
     }
     const s = start < 0 ? start + this.length : start;
     if (s < 0 || s > this.length) {
-      throw new RangeError(`Cannot set array slice as 'start' must be in [${-this.length}, ${this.length}]: received ${start}`);
+      throw new RangeError(
+        `Cannot set array slice as 'start' must be in [${-this.length}, ${this.length}]: received ${start}`,
+      );
     }
     this.cells.setSlice(A_FIRST + s, Array.from(values as Iterable<unknown>), "set array slice");
   }
@@ -168,7 +205,9 @@ export class ArrayEngine {
     return { typecode: this.typecode, length: this.length, lock: this.lock !== undefined };
   }
   lockEngine(): LockEngine {
-    if (!this.lock) throw new TypeError("Cannot use the lock of an array as it was created without one: received lock false");
+    if (!this.lock) {
+      throw new TypeError("Cannot use the lock of an array as it was created without one: received lock false");
+    }
     return this.lock;
   }
 }
@@ -306,7 +345,9 @@ export class RawArray<C extends TypeCode = TypeCode> {
   }
   /** Stores `value` at `index` and returns the previous element, atomically. */
   async exchange(index: number, value: InputOf<C>): Promise<ElementOf<C>> {
-    return this.#engine ? this.#engine.exchange(index, value) as ElementOf<C> : this.#element("exchange", [index, value]);
+    return this.#engine
+      ? this.#engine.exchange(index, value) as ElementOf<C>
+      : this.#element("exchange", [index, value]);
   }
   /**
    * Stores `replacement` at `index` if the element equals `expected`,
@@ -455,8 +496,15 @@ registerStructure("array", {
   fromLocal: (handle) => {
     const h = handle as ArrayHandle;
     adoptRegistry(h.registry);
-    const e = new ArrayEngine(typeInfo(h.typecode, "attach array").name, h.length, h.buffer, h.lock?.buffer as SharedArrayBuffer | undefined);
-    return h.lock ? new SharedArray(h, e.typecode, e.length, localLock(h), e) : new RawArray(h, e.typecode, e.length, e);
+    const e = new ArrayEngine(
+      typeInfo(h.typecode, "attach array").name,
+      h.length,
+      h.buffer,
+      h.lock?.buffer as SharedArrayBuffer | undefined,
+    );
+    return h.lock
+      ? new SharedArray(h, e.typecode, e.length, localLock(h), e)
+      : new RawArray(h, e.typecode, e.length, e);
   },
   fromRemote: async (h, remote) => {
     const d = await remote.call("describe", []) as ArrayDescription;

@@ -79,7 +79,16 @@ const T_BYTES = 7;
 /** Room of a number, bigint, boolean or null slot. */
 const SCALAR_BYTES = 8;
 
-/** What a ShareableList holds. */
+/**
+ * What a ShareableList holds.
+ *
+ * @example Items of every kind
+ * ```ts
+ * import type { ShareableItem } from "./shareable_list.ts";
+ * const items: ShareableItem[] = [1, 2.5, 3n, true, null, "text", new Uint8Array([0])];
+ * console.log(items.length); // 7
+ * ```
+ */
 export type ShareableItem = number | bigint | boolean | null | string | Uint8Array;
 
 const utf8 = new TextEncoder();
@@ -136,7 +145,20 @@ function same(a: ShareableItem, b: unknown): boolean {
   return a === b;
 }
 
-/** The engine of a ShareableList: a slot table over one SharedMemory block. */
+/**
+ * The engine of a ShareableList: a slot table over one SharedMemory block.
+ * The manager server hosts it; {@linkcode ShareableList} wraps it.
+ *
+ * @example Laying out a list in a block
+ * ```ts
+ * import { ShareableListEngine } from "./shareable_list.ts";
+ * import { Registry, SharedMemoryEngine } from "./shared_memory.ts";
+ * const items = ShareableListEngine.encodeAll([1, "ab"]);
+ * const shm = SharedMemoryEngine.create(Registry.create(), undefined, ShareableListEngine.bytesFor(items));
+ * const e = ShareableListEngine.layOut(shm, items);
+ * console.log(e.toArray(), e.length); // [ 1, "ab" ] 2
+ * ```
+ */
 export class ShareableListEngine {
   readonly i32: Int32Array;
   readonly u8: Uint8Array;
@@ -165,7 +187,9 @@ export class ShareableListEngine {
   /** Checks the items of a new list (before any memory is taken). */
   static encodeAll(sequence: unknown): Encoded[] {
     if (typeof sequence !== "object" || sequence === null || !(Symbol.iterator in sequence)) {
-      throw new TypeError(`Cannot create shareable list as 'sequence' must be an iterable: received ${describe(sequence)}`);
+      throw new TypeError(
+        `Cannot create shareable list as 'sequence' must be an iterable: received ${describe(sequence)}`,
+      );
     }
     return Array.from(sequence as Iterable<unknown>, (v) => encodeItem(v, "create shareable list"));
   }
@@ -304,7 +328,17 @@ function notAList(name: string): TypeError {
   return new TypeError(`Cannot attach shareable list as the block is not one: received ${JSON.stringify(name)}`);
 }
 
-/** The shared-buffer handle of a ShareableList. */
+/**
+ * The shared-buffer handle of a ShareableList: the handle of its block.
+ *
+ * @example The handle names the block
+ * ```ts
+ * import { ShareableList, type ShareableListHandle } from "./shareable_list.ts";
+ * const sl = ShareableList.createSync([1]);
+ * console.log((sl.handle as ShareableListHandle).shm.name === sl.shm.name); // true
+ * sl.shm.unlinkSync();
+ * ```
+ */
 export interface ShareableListHandle extends Handle {
   readonly kind: "shareable-list";
   /** The block holding the list. */
@@ -316,13 +350,27 @@ function listHandle(e: ShareableListEngine): ShareableListHandle {
   return { kind: "shareable-list", via: "shared-buffer", shm: sharedMemoryHandle(e.shm), registry: registryBuffer() };
 }
 
-/** Options of {@linkcode ShareableList.create}. */
+/**
+ * Options of {@linkcode ShareableList.create}.
+ *
+ * @example A named list
+ * ```ts
+ * import { ShareableList, type ShareableListOptions } from "./shareable_list.ts";
+ * const options: ShareableListOptions = { name: "settings" };
+ * const sl = await ShareableList.create([0.5, "fast"], options);
+ * await sl.shm.unlink();
+ * ```
+ */
 export interface ShareableListOptions extends AttachOptions {
   /** The block's name; absent: a fresh `psm_…` name. */
   readonly name?: string;
 }
 
-async function createBlock(items: Encoded[], name: string | undefined, options?: AttachOptions): Promise<ShareableListEngine> {
+async function createBlock(
+  items: Encoded[],
+  name: string | undefined,
+  options?: AttachOptions,
+): Promise<ShareableListEngine> {
   const shm = await SharedMemory.create({ name, size: ShareableListEngine.bytesFor(items), ...options });
   return ShareableListEngine.layOut(engineOf(shm), items);
 }
@@ -414,7 +462,7 @@ export class ShareableList {
    * A new list holding `sequence`, in a block named `options.name` or a
    * fresh `psm_…` name (a taken name fails with `SharedMemoryError("Exists")`).
    *
-   * @example
+   * @example An anonymous list
    * ```ts
    * import { ShareableList } from "./shareable_list.ts";
    * const sl = await ShareableList.create(["a", 1]);
@@ -432,7 +480,7 @@ export class ShareableList {
    * `SharedMemory.createSync` works (the main thread, or a worker that has
    * the name registry).
    *
-   * @example
+   * @example Creating in the main thread without awaiting
    * ```ts
    * import { ShareableList } from "./shareable_list.ts";
    * const sl = ShareableList.createSync([0, 0, 0], { name: "scores" });
@@ -452,13 +500,14 @@ export class ShareableList {
    * that is not a list is a `TypeError`, a missing name
    * `SharedMemoryError("NotFound")`.
    *
-   * @example
+   * @example Attaching by name (in this thread or any worker)
    * ```ts
    * import { ShareableList } from "./shareable_list.ts";
-   * export default async function (name: string) {
-   *   const sl = await ShareableList.attach(name);
-   *   await sl.set(0, (await sl.get(0) as number) + 1);
-   * }
+   * const owner = await ShareableList.create([1], { name: "tally" });
+   * const sl = await ShareableList.attach("tally"); // a worker needs only the name
+   * await sl.set(0, (await sl.get(0) as number) + 1);
+   * console.log(await owner.get(0)); // 2
+   * await owner.shm.unlink();
    * ```
    */
   static async attach(name: string, options?: AttachOptions): Promise<ShareableList> {
@@ -470,7 +519,7 @@ export class ShareableList {
    * The synchronous twin of {@linkcode ShareableList.attach}, for blocks this
    * thread already holds.
    *
-   * @example
+   * @example Attaching a list this thread holds
    * ```ts
    * import { ShareableList } from "./shareable_list.ts";
    * const a = ShareableList.createSync([1], { name: "again" });
@@ -490,7 +539,10 @@ export class ShareableList {
   /** The engine (undefined when remote); fails with `"Closed"` once `shm.close()` was called. */
   #open(what: string): ShareableListEngine | undefined {
     if (this.#shm.closed) {
-      throw new SharedMemoryError("Closed", `Cannot ${what} as its block is closed: received ${JSON.stringify(this.#shm.name)}`);
+      throw new SharedMemoryError(
+        "Closed",
+        `Cannot ${what} as its block is closed: received ${JSON.stringify(this.#shm.name)}`,
+      );
     }
     return this.#engine;
   }

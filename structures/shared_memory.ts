@@ -79,7 +79,15 @@ const S_SIZE_HI = 5;
 const S_CREATOR = 6;
 /** Byte offset of the name's UTF-8 bytes in a slot. */
 const S_NAME = 32;
-/** Most UTF-8 bytes in a name (as POSIX's NAME_MAX). */
+/**
+ * Most UTF-8 bytes in a name (as POSIX's `NAME_MAX`).
+ *
+ * @example The limit on names
+ * ```ts
+ * import { MAX_NAME_BYTES } from "./shared_memory.ts";
+ * console.log(MAX_NAME_BYTES); // 255
+ * ```
+ */
 export const MAX_NAME_BYTES = 255;
 /** Bytes per slot: words, then the name. */
 const SLOT_BYTES = S_NAME + MAX_NAME_BYTES + 1;
@@ -89,13 +97,39 @@ const SLOT_FREE = 0;
 const SLOT_LIVE = 1;
 /** Slots the registry starts with. */
 const INITIAL_SLOTS = 64;
-/** Most live names in a process. */
+/**
+ * Most live names in a process; one more fails with `CapacityError`.
+ *
+ * @example The limit on live names
+ * ```ts
+ * import { MAX_NAMES } from "./shared_memory.ts";
+ * console.log(MAX_NAMES); // 16384
+ * ```
+ */
 export const MAX_NAMES = 16384;
 
-/** How long `attach` waits for a thread holding the block to answer, by default. */
+/**
+ * How long `attach` waits for a thread holding the block to answer, by
+ * default (milliseconds).
+ *
+ * @example The default wait
+ * ```ts
+ * import { DEFAULT_ATTACH_TIMEOUT } from "./shared_memory.ts";
+ * console.log(DEFAULT_ATTACH_TIMEOUT); // 5000
+ * ```
+ */
 export const DEFAULT_ATTACH_TIMEOUT = 5_000;
 
-/** Why a shared memory operation failed. */
+/**
+ * Why a shared memory operation failed (see {@linkcode SharedMemoryError}).
+ *
+ * @example Naming a reason
+ * ```ts
+ * import type { SharedMemoryErrorReason } from "./shared_memory.ts";
+ * const reason: SharedMemoryErrorReason = "NotFound";
+ * console.log(reason);
+ * ```
+ */
 export type SharedMemoryErrorReason = "NotFound" | "Exists" | "Closed" | "Unavailable" | "Timeout" | "Aborted";
 
 /**
@@ -134,12 +168,23 @@ function nameBytes(name: unknown, what: string): Uint8Array {
   }
   const b = utf8.encode(name);
   if (b.length > MAX_NAME_BYTES) {
-    throw new TypeError(`Cannot ${what} as 'name' must be at most ${MAX_NAME_BYTES} UTF-8 bytes: received ${b.length} bytes`);
+    throw new TypeError(
+      `Cannot ${what} as 'name' must be at most ${MAX_NAME_BYTES} UTF-8 bytes: received ${b.length} bytes`,
+    );
   }
   return b;
 }
 
-/** A live name: where its block is registered. */
+/**
+ * A live name: where its block is registered.
+ *
+ * @example Where a name lives
+ * ```ts
+ * import { Registry, type RegistryEntry } from "./shared_memory.ts";
+ * const entry: RegistryEntry = Registry.create().claim("x", 16);
+ * console.log(entry.slot, entry.gen, entry.size); // 0 1 16
+ * ```
+ */
 export interface RegistryEntry {
   readonly slot: number;
   readonly gen: number;
@@ -148,7 +193,18 @@ export interface RegistryEntry {
 
 /**
  * The process-wide name registry: live names → (slot, generation, size), in
- * one growable SharedArrayBuffer under a robust mutex.
+ * one growable SharedArrayBuffer under a robust mutex. A slot's generation
+ * grows each time it takes a name, so `(slot, gen)` names one block forever.
+ *
+ * @example Claiming, looking up and releasing a name
+ * ```ts
+ * import { Registry } from "./shared_memory.ts";
+ * const r = Registry.create();
+ * const { slot, gen } = r.claim("frame", 1024);
+ * console.log(r.lookup("frame")?.size, r.isLive(slot, gen)); // 1024 true
+ * r.release(slot, gen);
+ * console.log(r.lookup("frame"), r.size()); // undefined 0
+ * ```
  */
 export class Registry {
   readonly i32: Int32Array;
@@ -164,10 +220,11 @@ export class Registry {
 
   /** A fresh, empty registry. */
   static create(): Registry {
-    const sab = new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer)(
-      HEADER_BYTES + INITIAL_SLOTS * SLOT_BYTES,
-      { maxByteLength: HEADER_BYTES + MAX_NAMES * SLOT_BYTES },
-    );
+    const sab =
+      new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer)(
+        HEADER_BYTES + INITIAL_SLOTS * SLOT_BYTES,
+        { maxByteLength: HEADER_BYTES + MAX_NAMES * SLOT_BYTES },
+      );
     Atomics.store(new Int32Array(sab), G_MAGIC, REGISTRY_MAGIC);
     return new Registry(sab);
   }
@@ -225,19 +282,27 @@ export class Registry {
     const h = fnv1a(b);
     return this.#with(() => {
       if (this.#find(b, h) >= 0) {
-        throw new SharedMemoryError("Exists", `Cannot create shared memory as the name is taken: received ${JSON.stringify(name)}`);
+        throw new SharedMemoryError(
+          "Exists",
+          `Cannot create shared memory as the name is taken: received ${JSON.stringify(name)}`,
+        );
       }
       const i32 = this.i32, n = i32[G_SLOTS];
       let s = 0;
       while (s < n && i32[this.#word(s, S_STATE)] !== SLOT_FREE) s++;
       if (s === n) {
         if (n >= MAX_NAMES) {
-          throw new CapacityError("Full", `Cannot create shared memory as the process has ${MAX_NAMES} live names: received ${JSON.stringify(name)}`);
+          throw new CapacityError(
+            "Full",
+            `Cannot create shared memory as the process has ${MAX_NAMES} live names: received ${JSON.stringify(name)}`,
+          );
         }
         const need = HEADER_BYTES + (n + 1) * SLOT_BYTES;
         if (need > this.buffer.byteLength) {
           const max = HEADER_BYTES + MAX_NAMES * SLOT_BYTES;
-          (this.buffer as unknown as { grow(n: number): void }).grow(Math.min(max, Math.max(need, this.buffer.byteLength * 2)));
+          (this.buffer as unknown as { grow(n: number): void }).grow(
+            Math.min(max, Math.max(need, this.buffer.byteLength * 2)),
+          );
         }
         i32[G_SLOTS] = n + 1;
       }
@@ -285,9 +350,21 @@ const CHANNEL = "procshare:shared-memory:1";
 
 type Message =
   | { readonly t: "want-registry"; readonly req: string }
-  | { readonly t: "registry"; readonly req: string; readonly buffer: SharedArrayBuffer }
+  | {
+    readonly t: "registry";
+    readonly req: string;
+    readonly buffer: SharedArrayBuffer;
+    /** The thread registry, so that a thread no procshare handle reached yet gets a unique id. */
+    readonly threads: SharedArrayBuffer;
+  }
   | { readonly t: "want"; readonly req: string; readonly slot: number; readonly gen: number }
-  | { readonly t: "have"; readonly req: string; readonly slot: number; readonly gen: number; readonly buffer: SharedArrayBuffer }
+  | {
+    readonly t: "have";
+    readonly req: string;
+    readonly slot: number;
+    readonly gen: number;
+    readonly buffer: SharedArrayBuffer;
+  }
   | { readonly t: "created"; readonly slot: number; readonly gen: number; readonly buffer: SharedArrayBuffer }
   | { readonly t: "unlinked"; readonly slot: number; readonly gen: number };
 
@@ -311,7 +388,7 @@ function onMessage(ev: { data: unknown }): void {
   switch (m.t) {
     case "want-registry": {
       const r = knownRegistry();
-      if (r) post({ t: "registry", req: m.req, buffer: r.buffer });
+      if (r) post({ t: "registry", req: m.req, buffer: r.buffer, threads: registryBuffer() });
       break;
     }
     case "want": {
@@ -354,7 +431,17 @@ function adoptNames(buffer: unknown): Registry | undefined {
   return registry;
 }
 
-/** Options of the asynchronous calls that may have to ask another thread. */
+/**
+ * Options of the asynchronous calls that may have to ask another thread
+ * (`attach`, and `create` in a worker that has no name registry yet).
+ *
+ * @example A short wait
+ * ```ts
+ * import { type AttachOptions, SharedMemory } from "./shared_memory.ts";
+ * const options: AttachOptions = { timeout: 500, signal: AbortSignal.timeout(1000) };
+ * await SharedMemory.attach("frame", options).catch((e) => console.log(e.reason)); // NotFound
+ * ```
+ */
 export interface AttachOptions {
   /** Milliseconds to wait for a thread holding the block to answer (default 5000). */
   readonly timeout?: number;
@@ -375,7 +462,9 @@ function request<T>(
   }
   const signal = options?.signal;
   if (signal?.aborted) {
-    return Promise.reject(new SharedMemoryError("Aborted", `Cannot ${what} as the signal was aborted`, { cause: signal.reason }));
+    return Promise.reject(
+      new SharedMemoryError("Aborted", `Cannot ${what} as the signal was aborted`, { cause: signal.reason }),
+    );
   }
   const req = `${reqPrefix}-${++reqCount}`;
   return new Promise<T>((resolve, reject) => {
@@ -394,7 +483,7 @@ function request<T>(
       reject(
         new SharedMemoryError(
           "Timeout",
-          `Cannot ${what} as no thread holding it answered in time (holders are blocked or gone): received timeout ${timeout}`,
+          `Cannot ${what} as no other thread answered in time (those holding it are blocked or gone): received timeout ${timeout}`,
         ),
       );
     }, timeout);
@@ -413,13 +502,14 @@ function request<T>(
 async function obtainRegistry(what: string, options?: AttachOptions): Promise<Registry> {
   const r = knownRegistry();
   if (r) return r;
-  const buffer = await request(
+  const answer = await request(
     (req) => ({ t: "want-registry", req }),
-    (m) => (m.t === "registry" ? m.buffer : undefined),
+    (m) => (m.t === "registry" ? m : undefined),
     what,
     options,
   );
-  return adoptNames(buffer)!;
+  adoptRegistry(answer.threads);
+  return adoptNames(answer.buffer)!;
 }
 
 function syncRegistry(what: string): Registry {
@@ -444,9 +534,13 @@ function allocate(size: number, what: string): SharedArrayBuffer {
   try {
     return new SharedArrayBuffer(size);
   } catch (e) {
-    throw new CapacityError("Full", `Cannot ${what} as ${size} bytes of shared memory cannot be allocated: received ${size}`, {
-      cause: e,
-    });
+    throw new CapacityError(
+      "Full",
+      `Cannot ${what} as ${size} bytes of shared memory cannot be allocated: received ${size}`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 
@@ -454,7 +548,19 @@ function randomName(): string {
   return `psm_${Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, "0")}`;
 }
 
-/** The shared-memory engine of a block: its registry entry and its bytes. */
+/**
+ * The shared-memory engine of a block: its registry entry and its bytes.
+ * The manager server hosts it; {@linkcode SharedMemory} wraps it.
+ *
+ * @example Using the engine directly
+ * ```ts
+ * import { Registry, SharedMemoryEngine } from "./shared_memory.ts";
+ * const e = SharedMemoryEngine.create(Registry.create(), "raw", 4);
+ * e.write(1, new Uint8Array([7]));
+ * console.log(e.read(), e.describe()); // Uint8Array(4) [ 0, 7, 0, 0 ] { name: "raw", size: 4 }
+ * e.unlink();
+ * ```
+ */
 export class SharedMemoryEngine {
   readonly u8: Uint8Array;
   constructor(
@@ -493,7 +599,9 @@ export class SharedMemoryEngine {
     if (!buffer) {
       throw new SharedMemoryError(
         "Unavailable",
-        `Cannot ${what} synchronously as this thread has never held its memory (use the async form): received ${JSON.stringify(name)}`,
+        `Cannot ${what} synchronously as this thread has never held its memory (use the async form): received ${
+          JSON.stringify(name)
+        }`,
       );
     }
     return new SharedMemoryEngine(r, name, entry, buffer);
@@ -536,11 +644,17 @@ export class SharedMemoryEngine {
   #range(offset: unknown, length: unknown, what: string): [number, number] {
     const size = this.entry.size;
     if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0 || offset > size) {
-      throw new RangeError(`Cannot ${what} as 'offset' must be an integer in [0, ${size}]: received ${describe(offset)}`);
+      throw new RangeError(
+        `Cannot ${what} as 'offset' must be an integer in [0, ${size}]: received ${describe(offset)}`,
+      );
     }
     const len = length === undefined ? size - offset : length;
     if (typeof len !== "number" || !Number.isSafeInteger(len) || len < 0 || offset + len > size) {
-      throw new RangeError(`Cannot ${what} as ${describe(len)} bytes from offset ${offset} exceed the size ${size}: received ${describe(len)}`);
+      throw new RangeError(
+        `Cannot ${what} as ${describe(len)} bytes from offset ${offset} exceed the size ${size}: received ${
+          describe(len)
+        }`,
+      );
     }
     return [offset, offset + len];
   }
@@ -569,7 +683,19 @@ function lookupOrThrow(r: Registry, name: unknown, what: string): RegistryEntry 
   return entry;
 }
 
-/** The shared-buffer handle of a SharedMemory. */
+/**
+ * The shared-buffer handle of a SharedMemory: plain data with the block's
+ * memory and the process's registries inside, for `postMessage` and `attach`.
+ *
+ * @example Reading a handle
+ * ```ts
+ * import { SharedMemory, type SharedMemoryHandle } from "./shared_memory.ts";
+ * const shm = SharedMemory.createSync({ size: 8 });
+ * const h = shm.handle as SharedMemoryHandle;
+ * console.log(h.kind, h.name === shm.name, h.buffer.byteLength); // shared-memory true 8
+ * shm.unlinkSync();
+ * ```
+ */
 export interface SharedMemoryHandle extends Handle {
   readonly kind: "shared-memory";
   readonly name: string;
@@ -584,7 +710,16 @@ export interface SharedMemoryHandle extends Handle {
   readonly registry: SharedArrayBuffer;
 }
 
-/** The handle of a block (also the core of a ShareableList's handle). */
+/**
+ * @internal The handle of a block (also the core of a ShareableList's handle).
+ *
+ * @example A block's handle
+ * ```ts
+ * import { Registry, SharedMemoryEngine, sharedMemoryHandle } from "./shared_memory.ts";
+ * const e = SharedMemoryEngine.create(Registry.create(), undefined, 8);
+ * console.log(sharedMemoryHandle(e).size); // 8
+ * ```
+ */
 export function sharedMemoryHandle(e: SharedMemoryEngine): SharedMemoryHandle {
   return {
     kind: "shared-memory",
@@ -599,22 +734,45 @@ export function sharedMemoryHandle(e: SharedMemoryEngine): SharedMemoryHandle {
   };
 }
 
-/** Rebuilds the engine of a block from its handle; this thread then holds it too. */
+/**
+ * @internal Rebuilds the engine of a block from its handle; this thread then
+ * holds the block too (and answers other threads asking for it).
+ *
+ * @example Rebuilding an engine
+ * ```ts
+ * import { engineFromHandle, SharedMemory, type SharedMemoryHandle } from "./shared_memory.ts";
+ * const shm = SharedMemory.createSync({ size: 8 });
+ * console.log(engineFromHandle(shm.handle as SharedMemoryHandle).name === shm.name); // true
+ * shm.unlinkSync();
+ * ```
+ */
 export function engineFromHandle(h: SharedMemoryHandle): SharedMemoryEngine {
   adoptRegistry(h.registry);
   const mine = adoptNames(h.names);
   // a handle from another registry (never, within one process) still carries its memory
   const r = mine && mine.buffer === h.names ? mine : new Registry(h.names);
   if (!(h.buffer instanceof SharedArrayBuffer) || h.buffer.byteLength < h.size) {
-    throw new TypeError(`Cannot attach shared memory as its handle carries no memory of its size: received ${describe(h.buffer)}`);
+    throw new TypeError(
+      `Cannot attach shared memory as its handle carries no memory of its size: received ${describe(h.buffer)}`,
+    );
   }
   if (r.isLive(h.slot, h.gen)) blocks.set(key(h.slot, h.gen), h.buffer);
   return new SharedMemoryEngine(r, h.name, { slot: h.slot, gen: h.gen, size: h.size }, h.buffer);
 }
 
 /**
- * Creates a block for a manager (`Manager.sharedMemory(size, { name })`): a
- * name the process already has is opened when this thread holds its memory.
+ * @internal Creates a block for a manager (`Manager.sharedMemory(size, {
+ * name })`): the manager's name is the block's name, and a name the process
+ * already has is opened when this thread holds its memory.
+ *
+ * @example Opening the same block twice
+ * ```ts
+ * import { createForManager } from "./shared_memory.ts";
+ * const a = createForManager(16, "m-block");
+ * const b = createForManager(undefined, "m-block");
+ * console.log(a.buffer === b.buffer); // true
+ * a.unlink();
+ * ```
  */
 export function createForManager(size: unknown, name: unknown): SharedMemoryEngine {
   const r = syncRegistry("create shared memory");
@@ -636,7 +794,17 @@ registerKind<SharedMemoryEngine>("shared-memory", {
   },
 });
 
-/** Options of {@linkcode SharedMemory.create}. */
+/**
+ * Options of {@linkcode SharedMemory.create}.
+ *
+ * @example A named block
+ * ```ts
+ * import { SharedMemory, type SharedMemoryCreateOptions } from "./shared_memory.ts";
+ * const options: SharedMemoryCreateOptions = { name: "pixels", size: 640 * 480 * 4 };
+ * const shm = await SharedMemory.create(options);
+ * await shm.unlink();
+ * ```
+ */
 export interface SharedMemoryCreateOptions extends AttachOptions {
   /** The block's name; absent: a fresh `psm_…` name. Taken names fail with `SharedMemoryError("Exists")`. */
   readonly name?: string;
@@ -723,7 +891,7 @@ export class SharedMemory implements Disposable {
    * SharedMemory it received or opened); `SharedMemoryError("Unavailable")`
    * otherwise.
    *
-   * @example
+   * @example Creating in the main thread without awaiting
    * ```ts
    * import { SharedMemory } from "./shared_memory.ts";
    * const shm = SharedMemory.createSync({ name: "scratch", size: 64 });
@@ -741,13 +909,17 @@ export class SharedMemory implements Disposable {
    * block has the name (never created, or unlinked), and with `"Timeout"`
    * when no thread holding its memory answers within `timeout`.
    *
-   * @example Attaching in a worker
+   * @example Attaching by name (in this thread or any worker)
    * ```ts
    * import { SharedMemory } from "./shared_memory.ts";
-   * export default async function (name: string) {
-   *   using shm = await SharedMemory.attach(name, { timeout: 1000 });
+   * const owner = await SharedMemory.create({ name: "counter-block", size: 8 });
+   * {
+   *   // a worker needs only the name
+   *   using shm = await SharedMemory.attach("counter-block", { timeout: 1000 });
    *   shm.buf[0] = 42;
    * }
+   * console.log(owner.buf[0]); // 42
+   * await owner.unlink();
    * ```
    */
   static async attach(name: string, options?: AttachOptions): Promise<SharedMemory> {
@@ -766,7 +938,7 @@ export class SharedMemory implements Disposable {
    * memory this thread already holds (it created, attached or received
    * them); `SharedMemoryError("Unavailable")` otherwise.
    *
-   * @example
+   * @example Attaching a block this thread holds
    * ```ts
    * import { SharedMemory } from "./shared_memory.ts";
    * const a = SharedMemory.createSync({ name: "twice", size: 8 });
@@ -780,9 +952,11 @@ export class SharedMemory implements Disposable {
     return SharedMemory.fromEngine(SharedMemoryEngine.attachHeld(r, name, "attach shared memory"));
   }
 
-
   #closedError(what: string): SharedMemoryError {
-    return new SharedMemoryError("Closed", `Cannot ${what} as this instance is closed: received ${JSON.stringify(this.name)}`);
+    return new SharedMemoryError(
+      "Closed",
+      `Cannot ${what} as this instance is closed: received ${JSON.stringify(this.name)}`,
+    );
   }
 
   /** The block's bytes (shared buffer only): Python's `buf`. Fails with `"Closed"` after `close()`. */
@@ -843,9 +1017,13 @@ export class SharedMemory implements Disposable {
   }
 }
 
-function createOptions(options: unknown): { name: string | undefined; size: number; timeout?: number; signal?: AbortSignal } {
+function createOptions(
+  options: unknown,
+): { name: string | undefined; size: number; timeout?: number; signal?: AbortSignal } {
   if (typeof options !== "object" || options === null) {
-    throw new TypeError(`Cannot create shared memory as 'options' must be an object with a size: received ${describe(options)}`);
+    throw new TypeError(
+      `Cannot create shared memory as 'options' must be an object with a size: received ${describe(options)}`,
+    );
   }
   const o = options as SharedMemoryCreateOptions;
   if (o.name !== undefined) nameBytes(o.name, "create shared memory");
@@ -863,7 +1041,19 @@ registerStructure("shared-memory", {
   },
 });
 
-/** @internal For tests: the number of live names in this thread's registry (undefined without one). */
+/**
+ * @internal For tests: the number of live names in this thread's registry
+ * (undefined while the thread has none).
+ *
+ * @example Counting live names
+ * ```ts
+ * import { liveNames, SharedMemory } from "./shared_memory.ts";
+ * const before = liveNames() ?? 0;
+ * const shm = SharedMemory.createSync({ size: 1 });
+ * console.log(liveNames()! - before); // 1
+ * shm.unlinkSync();
+ * ```
+ */
 export function liveNames(): number | undefined {
   return registry?.size();
 }

@@ -10,14 +10,33 @@
 import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { type CallContext, registerKind } from "../transports/_host.ts";
 import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { Lock, type LockHandle, LockEngine, unsupportedSync } from "../sync/lock.ts";
+import { Lock, LockEngine, type LockHandle, unsupportedSync } from "../sync/lock.ts";
 import type { Remote } from "../sync/_remote.ts";
-import { bufferBytes, Cells, describe, type ElementOf, type InputOf, type TypeCode, typeInfo, type TypeName } from "./_typecodes.ts";
+import {
+  bufferBytes,
+  Cells,
+  describe,
+  type ElementOf,
+  type InputOf,
+  type TypeCode,
+  typeInfo,
+  type TypeName,
+} from "./_typecodes.ts";
 
 /** Index of the value's cell in its buffer (the buffer holds only it). */
 const V_CELL = 0;
 
-/** Options of a Value. */
+/**
+ * Options of a Value, as `Manager.value(typecode, init, options)` takes them.
+ *
+ * @example Choosing the lock
+ * ```ts
+ * import type { ValueOptions } from "./value.ts";
+ * const withLock: ValueOptions = { lock: true };
+ * const raw: ValueOptions = { lock: false };
+ * console.log(withLock.lock, raw.lock); // true false
+ * ```
+ */
 export interface ValueOptions {
   /**
    * The lock `getLock()` returns: `true` (default) for a new Lock, an existing
@@ -27,7 +46,17 @@ export interface ValueOptions {
   readonly lock?: boolean | Lock;
 }
 
-/** The shared-buffer handle of a Value or RawValue. */
+/**
+ * The shared-buffer handle of a Value or RawValue: plain data with the
+ * SharedArrayBuffers inside, for `postMessage` and `attach`.
+ *
+ * @example Reading a handle
+ * ```ts
+ * import { Value, type ValueHandle } from "./value.ts";
+ * const h = Value.create("i", 1).handle as ValueHandle;
+ * console.log(h.kind, h.typecode, h.lock?.kind); // value i32 lock
+ * ```
+ */
 export interface ValueHandle extends Handle {
   readonly kind: "value";
   /** The explicit type name (`"i32"`, …). */
@@ -44,7 +73,16 @@ interface ValueDescription {
   readonly lock: boolean;
 }
 
-/** Turns a `lock` option into a lock buffer: a new one, a given Lock's, or none. */
+/**
+ * @internal Turns a `lock` option into a lock buffer: a new one (`true` or
+ * absent), a given shared-buffer Lock's (or its handle's), or none (`false`).
+ *
+ * @example Lock buffers for each option
+ * ```ts
+ * import { lockBufferOf } from "./value.ts";
+ * console.log(lockBufferOf(true, "create value")?.byteLength, lockBufferOf(false, "create value")); // 64 undefined
+ * ```
+ */
 export function lockBufferOf(lock: unknown, what: string): SharedArrayBuffer | undefined {
   if (lock === undefined || lock === true) return new LockEngine().buffer;
   if (lock === false) return undefined;
@@ -58,12 +96,27 @@ export function lockBufferOf(lock: unknown, what: string): SharedArrayBuffer | u
   throw new TypeError(`Cannot ${what} as 'lock' must be a boolean or a shared-buffer Lock: received ${describe(lock)}`);
 }
 
-/** The shared-memory engine of a Value: one typed cell, and its lock if any. */
+/**
+ * The shared-memory engine of a Value: one typed cell, and its lock if any.
+ * The manager server hosts it; the public classes wrap it.
+ *
+ * @example Using the engine directly
+ * ```ts
+ * import { ValueEngine } from "./value.ts";
+ * const e = ValueEngine.create("i16", 7, false);
+ * e.add(1);
+ * console.log(e.load(), e.describe()); // 8 { typecode: "i16", lock: false }
+ * ```
+ */
 export class ValueEngine {
   readonly cells: Cells;
   readonly lock: LockEngine | undefined;
 
-  constructor(readonly typecode: TypeName, readonly buffer: SharedArrayBuffer, readonly lockBuffer?: SharedArrayBuffer) {
+  constructor(
+    readonly typecode: TypeName,
+    readonly buffer: SharedArrayBuffer,
+    readonly lockBuffer?: SharedArrayBuffer,
+  ) {
     this.cells = new Cells(typeInfo(typecode, "attach value"), buffer, 1);
     this.lock = lockBuffer ? new LockEngine(lockBuffer) : undefined;
   }
@@ -97,19 +150,31 @@ export class ValueEngine {
   }
   /** The lock, or the TypeError of a RawValue. */
   lockEngine(): LockEngine {
-    if (!this.lock) throw new TypeError("Cannot use the lock of a value as it was created without one: received lock false");
+    if (!this.lock) {
+      throw new TypeError("Cannot use the lock of a value as it was created without one: received lock false");
+    }
     return this.lock;
   }
 }
 
 /**
- * The remote operations of the lock inside a Value or SharedArray: a Lock
- * whose remote calls reach the structure's id dispatches them here, so the
- * lock needs no id of its own.
+ * @internal The remote operations of the lock inside a Value or
+ * SharedArray: a Lock whose remote calls reach the structure's id dispatches
+ * them here, so the lock needs no id of its own.
+ *
+ * @example The lock operations
+ * ```ts
+ * import { lockOps, ValueEngine } from "./value.ts";
+ * const ops = lockOps<ValueEngine>((e) => e.lockEngine());
+ * console.log(Object.keys(ops)); // [ "acquire", "tryAcquire", "release", "locked" ]
+ * ```
  */
-export function lockOps<E>(lockOf: (e: E) => LockEngine): Record<string, (e: E, args: readonly unknown[], ctx: CallContext) => unknown> {
+export function lockOps<E>(
+  lockOf: (e: E) => LockEngine,
+): Record<string, (e: E, args: readonly unknown[], ctx: CallContext) => unknown> {
   return {
-    acquire: (e, [timeout], ctx) => lockOf(e).acquire(ctx.ownerId, { timeout: timeout as number | undefined, signal: ctx.signal }),
+    acquire: (e, [timeout], ctx) =>
+      lockOf(e).acquire(ctx.ownerId, { timeout: timeout as number | undefined, signal: ctx.signal }),
     tryAcquire: (e, _, ctx) => lockOf(e).tryAcquire(ctx.ownerId),
     release: (e, _, ctx) => lockOf(e).release(ctx.ownerId),
     locked: (e) => lockOf(e).locked(),
@@ -138,7 +203,16 @@ registerKind<ValueEngine>("value", {
   },
 });
 
-/** Brings a remote answer to the JavaScript type of the element (bigint for 64-bit types). */
+/**
+ * @internal Brings a remote answer to the JavaScript type of the element
+ * (bigint for 64-bit types).
+ *
+ * @example 64-bit answers become bigints
+ * ```ts
+ * import { fromWireElement } from "./value.ts";
+ * console.log(fromWireElement("i64", 5), fromWireElement("i32", 5)); // 5n 5
+ * ```
+ */
 export function fromWireElement(typecode: TypeName, v: unknown): unknown {
   return (typecode === "i64" || typecode === "u64") && typeof v === "number" ? BigInt(v) : v;
 }
@@ -201,15 +275,6 @@ export class RawValue<C extends TypeCode = TypeCode> {
   static create<C extends TypeCode>(typecode: C, init?: InputOf<C>): RawValue<C> {
     const e = ValueEngine.create(typecode, init, false);
     return new RawValue<C>(valueHandle(e), e.typecode, e);
-  }
-
-  /** @internal */
-  protected get engine(): ValueEngine | undefined {
-    return this.#engine;
-  }
-  /** @internal */
-  protected get remote(): Remote | undefined {
-    return this.#remote;
   }
 
   #local(what: string): ValueEngine {
@@ -356,7 +421,17 @@ function localLock(h: ValueHandle): Lock {
   return new Lock(h.lock!, new LockEngine(h.lock!.buffer as SharedArrayBuffer));
 }
 
-/** The Lock of a remote structure: its calls go to the structure, which dispatches them to its lock. */
+/**
+ * @internal The Lock of a remote structure: its calls go to the structure,
+ * which dispatches them to its lock (see {@linkcode lockOps}).
+ *
+ * @example A Lock that calls the structure
+ * ```ts
+ * import { remoteLock } from "./value.ts";
+ * const lock = remoteLock({ kind: "value", via: "socket" }, { call: () => Promise.resolve(false) });
+ * console.log(lock.handle.kind, await lock.locked()); // lock false
+ * ```
+ */
 export function remoteLock(h: Handle, remote: Remote): Lock {
   return new Lock({ ...h, kind: "lock" }, undefined, remote);
 }
@@ -365,12 +440,18 @@ registerStructure("value", {
   fromLocal: (handle) => {
     const h = handle as ValueHandle;
     adoptRegistry(h.registry);
-    const e = new ValueEngine(typeInfo(h.typecode, "attach value").name, h.buffer, h.lock?.buffer as SharedArrayBuffer | undefined);
+    const e = new ValueEngine(
+      typeInfo(h.typecode, "attach value").name,
+      h.buffer,
+      h.lock?.buffer as SharedArrayBuffer | undefined,
+    );
     return h.lock ? new Value(h, e.typecode, localLock(h), e) : new RawValue(h, e.typecode, e);
   },
   fromRemote: async (h, remote) => {
     const d = await remote.call("describe", []) as ValueDescription;
     const typecode = typeInfo(d?.typecode, "attach value").name;
-    return d.lock ? new Value(h, typecode, remoteLock(h, remote), undefined, remote) : new RawValue(h, typecode, undefined, remote);
+    return d.lock
+      ? new Value(h, typecode, remoteLock(h, remote), undefined, remote)
+      : new RawValue(h, typecode, undefined, remote);
   },
 });

@@ -76,7 +76,10 @@ describe("ShareableList", () => {
     // UTF-8 bytes count, not characters: 3 × 3 bytes > 8
     assert.throws(() => sl.setSync(0, "✓✓✓"), CapacityError);
     assert.deepEqual(sl.toArraySync(), ["abcdefg", "abcdefgh", "0123456789abcdef", "12345678", new Uint8Array(16)]);
-    await assert.rejects(() => sl.set(1, "far too long for its slot"), (e) => e instanceof CapacityError && e.reason === "Full");
+    await assert.rejects(
+      () => sl.set(1, "far too long for its slot"),
+      (e) => e instanceof CapacityError && e.reason === "Full",
+    );
     assert.equal(sl.getSync(1), "abcdefgh", "nothing stored by the failed set");
     sl.shm.unlinkSync();
   });
@@ -128,7 +131,10 @@ describe("ShareableList", () => {
     assert.equal(ShareableList.attachSync(name).getSync(1), "a");
     const viaHandle = await attach<ShareableList>(sl.handle);
     assert.deepEqual(viaHandle.toArraySync(), [2, "a"]);
-    await assert.rejects(() => ShareableList.create([1], { name }), (e) => e instanceof SharedMemoryError && e.reason === "Exists");
+    await assert.rejects(
+      () => ShareableList.create([1], { name }),
+      (e) => e instanceof SharedMemoryError && e.reason === "Exists",
+    );
     const plain = SharedMemory.createSync({ name: fresh("plain"), size: 64 });
     await assert.rejects(() => ShareableList.attach(plain.name), TypeError);
     plain.unlinkSync();
@@ -136,7 +142,10 @@ describe("ShareableList", () => {
     assert.throws(() => again.getSync(0), (e) => e instanceof SharedMemoryError && e.reason === "Closed");
     assert.equal(sl.getSync(0), 2, "other instances are open");
     await sl.shm.unlink();
-    await assert.rejects(() => ShareableList.attach(name), (e) => e instanceof SharedMemoryError && e.reason === "NotFound");
+    await assert.rejects(
+      () => ShareableList.attach(name),
+      (e) => e instanceof SharedMemoryError && e.reason === "NotFound",
+    );
   });
 
   test("remote operations through the engine host", async () => {

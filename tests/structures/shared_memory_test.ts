@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { CapacityError } from "../../errors.ts";
 import { spawn } from "../../process/spawn.ts";
 import { attach } from "../../transports/_attach.ts";
 import "../../transports/shared_buffer.ts";
@@ -42,6 +43,7 @@ describe("SharedMemory", () => {
     assert.throws(() => SharedMemory.createSync({ name: "", size: 4 }), TypeError);
     assert.throws(() => SharedMemory.createSync({ name: "x".repeat(256), size: 4 }), TypeError);
     assert.throws(() => SharedMemory.createSync(undefined as never), TypeError);
+    assert.throws(() => SharedMemory.createSync({ size: 2 ** 52 }), CapacityError, "more than can be allocated");
     await assert.rejects(() => SharedMemory.attach(3 as never), TypeError);
     a.unlinkSync();
   });
@@ -138,7 +140,11 @@ describe("SharedMemory", () => {
     await shm.write(0, new Uint8Array([1, 2]));
     assert.deepEqual([...await shm.read(0, 2)], [1, 2]);
     assert.throws(() => shm.buf, TypeError, "no buf remotely");
-    assert.deepEqual([...SharedMemory.attachSync(name).buf.subarray(0, 2)], [1, 2], "threads of the host attach by name");
+    assert.deepEqual(
+      [...SharedMemory.attachSync(name).buf.subarray(0, 2)],
+      [1, 2],
+      "threads of the host attach by name",
+    );
     await shm.unlink();
     assert.throws(() => SharedMemory.attachSync(name), isShmError("NotFound"));
     const anon = await openRemote<SharedMemory>("shared-memory", undefined, [8, {}]);

@@ -58,7 +58,8 @@ describe("Value and RawValue", () => {
       assert.throws(
         () => RawValue.create(bad as never),
         (e: unknown) =>
-          e instanceof TypeError && /^Cannot create value as 'typecode' must be a type code .*: received /.test(e.message),
+          e instanceof TypeError &&
+          /^Cannot create value as 'typecode' must be a type code .*: received /.test(e.message),
       );
     }
   });
