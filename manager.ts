@@ -13,6 +13,11 @@ import { JoinableQueue } from "./structures/joinable_queue.ts";
 import { SimpleQueue } from "./structures/simple_queue.ts";
 import { type Attributes, Namespace } from "./structures/namespace.ts";
 import { Lock } from "./sync/lock.ts";
+import { RawValue, Value } from "./structures/value.ts";
+import { RawArray, SharedArray } from "./structures/array.ts";
+import type { SharedMemory } from "./structures/shared_memory.ts";
+import type { ShareableItem, ShareableList } from "./structures/shareable_list.ts";
+import type { InputOf, TypeCode } from "./structures/_typecodes.ts";
 
 /** Options of `Manager.start`. */
 export interface ManagerStartOptions {
@@ -45,6 +50,11 @@ type SocketGlue = {
 
 function queueOptions(maxsize: number | QueueOptions | undefined, options: QueueOptions | undefined): QueueOptions {
   return typeof maxsize === "object" && maxsize !== null ? maxsize : { ...options, maxsize: maxsize ?? options?.maxsize };
+}
+
+/** A Lock crosses to the engine as its handle (a class instance cannot be encoded). */
+function lockParam(lock: boolean | Lock | undefined): unknown {
+  return lock instanceof Lock ? lock.handle : lock;
 }
 
 async function socketGlue(): Promise<SocketGlue> {
@@ -152,6 +162,66 @@ export class Manager implements AsyncDisposable {
   /** Shared named attributes (Python's `Manager().Namespace(**attrs)`). */
   namespace(initial?: Attributes, options?: StructureOptions & DictOptions): Promise<Namespace> {
     return this.#open("namespace", options?.name, [initial, options && { ...options, name: undefined }]);
+  }
+
+  /**
+   * A typed shared scalar (Python's `Value(typecode, init)`): with a lock for
+   * `getLock()` unless `lock: false` (then a `RawValue`).
+   */
+  value<C extends TypeCode>(
+    typecode: C,
+    init?: InputOf<C>,
+    options?: StructureOptions & { readonly lock?: true | Lock },
+  ): Promise<Value<C>>;
+  value<C extends TypeCode>(
+    typecode: C,
+    init: InputOf<C> | undefined,
+    options: StructureOptions & { readonly lock: false },
+  ): Promise<RawValue<C>>;
+  value<C extends TypeCode>(
+    typecode: C,
+    init?: InputOf<C>,
+    options?: StructureOptions & { readonly lock?: boolean | Lock },
+  ): Promise<RawValue<C>> {
+    return this.#open("value", options?.name, [typecode, init, { lock: lockParam(options?.lock) }]);
+  }
+
+  /**
+   * A typed shared array (Python's `Array(typecode, size_or_initializer)`):
+   * with a lock unless `lock: false` (then a `RawArray`).
+   */
+  array<C extends TypeCode>(
+    typecode: C,
+    sizeOrInit: number | Iterable<InputOf<C>>,
+    options?: StructureOptions & { readonly lock?: true | Lock },
+  ): Promise<SharedArray<C>>;
+  array<C extends TypeCode>(
+    typecode: C,
+    sizeOrInit: number | Iterable<InputOf<C>>,
+    options: StructureOptions & { readonly lock: false },
+  ): Promise<RawArray<C>>;
+  array<C extends TypeCode>(
+    typecode: C,
+    sizeOrInit: number | Iterable<InputOf<C>>,
+    options?: StructureOptions & { readonly lock?: boolean | Lock },
+  ): Promise<RawArray<C>> {
+    const init = typeof sizeOrInit === "number" || Array.isArray(sizeOrInit) || ArrayBuffer.isView(sizeOrInit)
+      ? sizeOrInit
+      : Array.from(sizeOrInit);
+    return this.#open("array", options?.name, [typecode, init, { lock: lockParam(options?.lock) }]);
+  }
+
+  /** A block of shared bytes (Python's `SharedMemory(name, create=True, size)`). */
+  sharedMemory(size?: number, options?: StructureOptions): Promise<SharedMemory> {
+    return this.#open("shared-memory", options?.name, [size, { name: options?.name }]);
+  }
+
+  /** A fixed-slot list of scalars and strings (Python's `ShareableList(sequence)`). */
+  shareableList(sequence?: Iterable<ShareableItem>, options?: StructureOptions): Promise<ShareableList> {
+    return this.#open("shareable-list", options?.name, [
+      sequence === undefined ? undefined : Array.from(sequence),
+      { name: options?.name },
+    ]);
   }
 
   /** A shared non-recursive lock (Python's `Manager().Lock()`). */

@@ -7,3 +7,14 @@ export { Queue, type QueueOptions } from "./queue.ts";
 export { JoinableQueue } from "./joinable_queue.ts";
 export { SimpleQueue } from "./simple_queue.ts";
 export { type Attributes, Namespace } from "./namespace.ts";
+export { RawValue, Value, type ValueOptions } from "./value.ts";
+export { type ArrayOptions, RawArray, SharedArray } from "./array.ts";
+export {
+  type AttachOptions,
+  SharedMemory,
+  type SharedMemoryCreateOptions,
+  SharedMemoryError,
+  type SharedMemoryErrorReason,
+} from "./shared_memory.ts";
+export { type ShareableItem, ShareableList, type ShareableListOptions } from "./shareable_list.ts";
+export type { ElementOf, InputOf, PythonTypeCode, TypeCode, TypedArrayOf, TypeName } from "./_typecodes.ts";
