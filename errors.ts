@@ -153,24 +153,78 @@ export class WorkerError extends ProcshareError<"WorkerError", WorkerErrorReason
   }
 }
 
-/** Rebuilds a procshare error that crossed the wire as `{ tag, reason, message }`. */
-export function reviveError(tag: string, reason: string, message: string): Error {
-  switch (tag) {
-    case "LockError":
-      return new LockError(reason as LockErrorReason, message);
-    case "QueueError":
-      return new QueueError(reason as QueueErrorReason, message);
-    case "CapacityError":
-      return new CapacityError("Full", message);
-    case "CodecError":
-      return new CodecError(reason as CodecErrorReason, message);
-    case "TransportError":
-      return new TransportError(reason as TransportErrorReason, message);
-    case "TypeError":
-      return new TypeError(message);
-    case "RangeError":
-      return new RangeError(message);
-    default:
-      return new TransportError("Remote", message);
-  }
+/**
+ * Why a shared memory operation failed (see {@linkcode SharedMemoryError}).
+ *
+ * @example Naming a reason
+ * ```ts
+ * import type { SharedMemoryErrorReason } from "./errors.ts";
+ * const reason: SharedMemoryErrorReason = "NotFound";
+ * console.log(reason);
+ * ```
+ */
+export type SharedMemoryErrorReason = "NotFound" | "Exists" | "Closed" | "Unavailable" | "Timeout" | "Aborted";
+
+/**
+ * Raised by SharedMemory and ShareableList: no block of that name
+ * (`NotFound`, Python's `FileNotFoundError`), the name is taken (`Exists`,
+ * Python's `FileExistsError`), the instance was closed (`Closed`), a
+ * synchronous call needs memory this thread does not hold (`Unavailable`),
+ * no thread answered in time (`Timeout`) or the signal fired (`Aborted`).
+ *
+ * @example Telling a missing name apart
+ * ```ts
+ * import { SharedMemory, SharedMemoryError } from "./mod.ts";
+ * try {
+ *   await SharedMemory.attach("no-such-block");
+ * } catch (e) {
+ *   if (e instanceof SharedMemoryError && e.reason === "NotFound") console.log("not there");
+ * }
+ * ```
+ */
+export class SharedMemoryError extends ProcshareError<"SharedMemoryError", SharedMemoryErrorReason> {
+  readonly _tag = "SharedMemoryError" as const;
+}
+
+/** The tagged error classes, by tag. */
+const TAGGED: Record<string, new (reason: never, message: string, options?: { cause?: unknown; exitCode?: number }) => Error> = {
+  LockError,
+  QueueError,
+  CapacityError,
+  CodecError,
+  TransportError,
+  WorkerError,
+  SharedMemoryError,
+};
+
+/** Standard error classes, by name. */
+const STANDARD: Record<string, new (message: string) => Error> = {
+  Error,
+  TypeError,
+  RangeError,
+  SyntaxError,
+  ReferenceError,
+  EvalError,
+  URIError,
+};
+
+/**
+ * Rebuilds an error that crossed a thread, process or the wire as its tag (or
+ * name), reason and message: procshare's errors as their classes, standard
+ * errors as theirs, anything else as a `TransportError("Remote")`.
+ */
+export function reviveError(
+  tag: string,
+  reason: string,
+  message: string,
+  options?: { cause?: unknown; exitCode?: number },
+): Error {
+  if (Object.hasOwn(TAGGED, tag)) return new TAGGED[tag](reason as never, message, options);
+  if (Object.hasOwn(STANDARD, tag)) return new STANDARD[tag](message);
+  return new TransportError("Remote", message, options);
+}
+
+/** True when `tag` names one of procshare's tagged error classes. */
+export function isTaggedErrorName(tag: string | undefined): boolean {
+  return tag !== undefined && Object.hasOwn(TAGGED, tag);
 }

@@ -27,6 +27,8 @@ export {
   type LockErrorReason,
   QueueError,
   type QueueErrorReason,
+  SharedMemoryError,
+  type SharedMemoryErrorReason,
   TransportError,
   type TransportErrorReason,
   WorkerError,

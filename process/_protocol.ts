@@ -11,8 +11,7 @@
  * the user's code.
  * @module
  */
-import { CapacityError, CodecError, LockError, QueueError, TransportError, WorkerError } from "../errors.ts";
-import type { WorkerErrorReason } from "../errors.ts";
+import { isTaggedErrorName, reviveError } from "../errors.ts";
 
 /** Tag of every message of this protocol (user code may post its own). */
 export const REPORT_TAG = "procshare:spawn-report";
@@ -164,25 +163,9 @@ export function rebuildError(s: SerializedError): Error {
   const cause = s.cause ? rebuildError(s.cause) : undefined;
   const opts = cause === undefined ? undefined : { cause };
   let e: Error;
-  const reason = s.reason as never;
-  switch (s.tag) {
-    case "LockError":
-      e = new LockError(reason, s.message, opts);
-      break;
-    case "QueueError":
-      e = new QueueError(reason, s.message, opts);
-      break;
-    case "CapacityError":
-      e = new CapacityError("Full", s.message, opts);
-      break;
-    case "CodecError":
-      e = new CodecError(reason, s.message, opts);
-      break;
-    case "TransportError":
-      e = new TransportError(reason, s.message, opts);
-      break;
-    case "WorkerError":
-      e = new WorkerError(s.reason as WorkerErrorReason, s.message, { cause, exitCode: s.exitCode });
+  switch (isTaggedErrorName(s.tag) ? "tagged" : "other") {
+    case "tagged":
+      e = reviveError(s.tag!, s.reason ?? "", s.message, { cause, exitCode: s.exitCode });
       break;
     default: {
       const Ctor = Object.hasOwn(STANDARD, s.name) ? STANDARD[s.name] : Error;

@@ -35,7 +35,7 @@
  * thread already holds.
  * @module
  */
-import { CapacityError, ProcshareError } from "../errors.ts";
+import { CapacityError, SharedMemoryError } from "../errors.ts";
 import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { registerKind } from "../transports/_host.ts";
 import { adoptRegistry, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
@@ -120,38 +120,7 @@ export const MAX_NAMES = 16384;
  */
 export const DEFAULT_ATTACH_TIMEOUT = 5_000;
 
-/**
- * Why a shared memory operation failed (see {@linkcode SharedMemoryError}).
- *
- * @example Naming a reason
- * ```ts
- * import type { SharedMemoryErrorReason } from "./shared_memory.ts";
- * const reason: SharedMemoryErrorReason = "NotFound";
- * console.log(reason);
- * ```
- */
-export type SharedMemoryErrorReason = "NotFound" | "Exists" | "Closed" | "Unavailable" | "Timeout" | "Aborted";
-
-/**
- * Raised by SharedMemory and ShareableList: no block of that name
- * (`NotFound`, Python's `FileNotFoundError`), the name is taken (`Exists`,
- * Python's `FileExistsError`), the instance was closed (`Closed`), a
- * synchronous call needs memory this thread does not hold (`Unavailable`),
- * no thread answered in time (`Timeout`) or the signal fired (`Aborted`).
- *
- * @example Telling a missing name apart
- * ```ts
- * import { SharedMemory, SharedMemoryError } from "./shared_memory.ts";
- * try {
- *   await SharedMemory.attach("no-such-block");
- * } catch (e) {
- *   if (e instanceof SharedMemoryError && e.reason === "NotFound") console.log("not there");
- * }
- * ```
- */
-export class SharedMemoryError extends ProcshareError<"SharedMemoryError", SharedMemoryErrorReason> {
-  readonly _tag = "SharedMemoryError" as const;
-}
+export { SharedMemoryError, type SharedMemoryErrorReason } from "../errors.ts";
 
 const utf8 = new TextEncoder();
 
