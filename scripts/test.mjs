@@ -32,8 +32,8 @@
  *                        is killed, and files not yet run count as failed
  *   -h, --help           print this text
  *
- * Every command's output also goes, without colours, to .tmp/test/<check or runtime>.log; Deno's
- * JUnit reports to .tmp/test/deno/.
+ * Every command's output also goes, without colours, to .tmp/test/run-<pid>/<check or runtime>.log;
+ * Deno's JUnit reports to .tmp/test/run-<pid>/deno/. A run removes the folders of finished runs.
  *
  * Each test file runs in its own process group, killed with everything it started (workers, child
  * processes) when the file ends, hangs or runs out of time, so nothing one file leaves behind can
@@ -58,7 +58,8 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const OUT = path.join(ROOT, ".tmp", "test");
+/** This run's logs: runs may overlap in one working tree, so each has its own folder. */
+const OUT = path.join(ROOT, ".tmp", "test", `run-${process.pid}`);
 const RUNTIMES = ["node", "deno", "bun"];
 /** What `deno check` covers, when present: every root module plus these folders. */
 const CHECK_DIRS = ["transports", "structures", "sync", "process", "tests", "scripts", "examples"];
@@ -119,7 +120,7 @@ const groups = new Set();
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   process.chdir(ROOT);
-  rmSync(OUT, { recursive: true, force: true });
+  removeFinishedRuns();
   mkdirSync(path.join(OUT, "deno"), { recursive: true });
   for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM", "SIGHUP"])) {
     process.on(signal, () => {
@@ -506,6 +507,25 @@ function versionOf(name) {
 /** @param {string} file */
 function junitPath(file) {
   return path.join(OUT, "deno", `${file.replace(/^\.\//, "").replaceAll("/", "__")}.xml`);
+}
+
+/** Deletes the folders of earlier runs whose process has ended. */
+function removeFinishedRuns() {
+  const parent = path.dirname(OUT);
+  for (const entry of existsSync(parent) ? readdirSync(parent) : []) {
+    const pid = Number(/^run-(\d+)$/.exec(entry)?.[1]);
+    if (!pid || !isAlive(pid)) rmSync(path.join(parent, entry), { recursive: true, force: true });
+  }
+}
+
+/** @param {number} pid */
+function isAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return /** @type {NodeJS.ErrnoException} */ (error).code === "EPERM";
+  }
 }
 
 /** @param {string} name */
