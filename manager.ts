@@ -9,6 +9,7 @@ import { SharedBufferTransport } from "./transports/shared_buffer.ts";
 import { parseTransport, type TransportImpl, type TransportOptions } from "./transports/transport.ts";
 import { Dict, type DictOptions, type DictUpdate } from "./structures/dict.ts";
 import { Queue, type QueueOptions } from "./structures/queue.ts";
+import { List, type ListOptions } from "./structures/list.ts";
 import { JoinableQueue } from "./structures/joinable_queue.ts";
 import { SimpleQueue } from "./structures/simple_queue.ts";
 import { type Attributes, Namespace } from "./structures/namespace.ts";
@@ -137,6 +138,14 @@ export class Manager implements AsyncDisposable {
   /** A shared dict, filled from `initial` when created (Python's `Manager().dict()`). */
   dict<K = unknown, V = unknown>(initial?: DictUpdate<K, V>, options?: StructureOptions & DictOptions): Promise<Dict<K, V>> {
     return this.#open("dict", options?.name, [initial, options && { ...options, name: undefined }]);
+  }
+
+  /** A shared list, filled from `initial` when created (Python's `Manager().list()`). */
+  list<T = unknown>(initial?: Iterable<T>, options?: StructureOptions & ListOptions): Promise<List<T>> {
+    return this.#open("list", options?.name, [
+      initial === undefined ? undefined : [...initial],
+      options && { ...options, name: undefined },
+    ]);
   }
 
   /**

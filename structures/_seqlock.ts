@@ -7,7 +7,7 @@
  * @module
  */
 import { threadId } from "../transports/_runtime/threads.ts";
-import { lockSync, tryLock, unlock } from "../sync/_mutex.ts";
+import { ACQUIRED_OWNER_DIED, lockSync, tryLock, unlock } from "../sync/_mutex.ts";
 
 /** Spins a reader makes on an odd counter before it sleeps a little. */
 const READ_SPINS = 256;
@@ -19,7 +19,10 @@ export class SeqLock {
   /** Takes the writer lock, waiting as long as needed. Returns the id to unlock with. */
   lock(): number {
     const id = threadId();
-    if (!tryLock(this.i32, this.lockWord, id)) lockSync(this.i32, this.lockWord, id, Infinity);
+    if (!tryLock(this.i32, this.lockWord, id) && lockSync(this.i32, this.lockWord, id, Infinity) === ACQUIRED_OWNER_DIED) {
+      // the previous writer died: if inside its window, close it so that readers stop retrying
+      if (Atomics.load(this.i32, this.seqWord) & 1) Atomics.add(this.i32, this.seqWord, 1);
+    }
     return id;
   }
 

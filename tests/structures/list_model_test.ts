@@ -14,7 +14,7 @@ import { CapacityError } from "../../mod.ts";
 import type { List } from "../../structures/list.ts";
 import { bytesEqual, encode } from "../../transports/_codec.ts";
 import { encodeFast, SCRATCH_BYTES } from "../../transports/_fastcodec.ts";
-import { LIST_CASES } from "./fixtures_list/cases.ts";
+import { TRANSPORTS as LIST_CASES } from "../_transports.ts";
 
 type Model = { items: unknown[] };
 type Real = { list: List<unknown> };

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { CapacityError, CodecError, spawn } from "../../mod.ts";
 import { ListEngine } from "../../structures/list.ts";
 import { encode } from "../../transports/_codec.ts";
-import { LIST_CASES } from "./fixtures_list/cases.ts";
+import { TRANSPORTS as LIST_CASES } from "../_transports.ts";
 import type { ReaderReport } from "./fixtures_list/reader_worker.ts";
 
 const appendWorker = new URL("./fixtures_list/append_worker.ts", import.meta.url);

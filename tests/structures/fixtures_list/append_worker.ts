@@ -2,7 +2,6 @@
  * Worker: waits until `parties` workers are ready (an Atomics gate in word 0
  * of `gate`), then appends `"<w>:<i>"` for i in [0, n) one call at a time.
  */
-import "../../../structures/list.ts"; // registers the kind (until structures/mod.ts exports List)
 import type { List } from "../../../structures/list.ts";
 
 export default async function (

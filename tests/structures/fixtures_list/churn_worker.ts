@@ -4,7 +4,6 @@
  * (at the end, or at the front when i % 4 === 3); a pop that finds the list
  * empty is skipped. Returns what it popped.
  */
-import "../../../structures/list.ts"; // registers the kind (until structures/mod.ts exports List)
 import type { List } from "../../../structures/list.ts";
 
 export default async function (

@@ -7,7 +7,6 @@
  * the list's lock (readers never wait for it), and the longest time between
  * two completed reads.
  */
-import "../../../structures/list.ts"; // registers the kind (until structures/mod.ts exports List)
 import { type List, ListEngine } from "../../../structures/list.ts";
 
 export interface ReaderReport {

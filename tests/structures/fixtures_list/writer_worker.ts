@@ -2,7 +2,6 @@
  * Worker: waits for `readers` readers (word 0 of `flags`), then appends the
  * integers [0, n) one at a time with `appendSync` and sets word 1 of `flags`.
  */
-import "../../../structures/list.ts"; // registers the kind (until structures/mod.ts exports List)
 import type { List } from "../../../structures/list.ts";
 
 export default function (list: List<number>, n: number, flags: SharedArrayBuffer, readers: number): number {
