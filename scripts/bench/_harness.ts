@@ -8,7 +8,9 @@
  * returns something derived from the results (summed into a sink, so that
  * the work cannot be optimised away). Each case owns its inner loop, so the
  * call of the operation stays monomorphic; the harness only calls it in
- * batches of about a millisecond and reads the clock between batches.
+ * batches of about a millisecond and reads the clock between batches. A
+ * repetition's rate is the median of its batches' rates (see
+ * `repetitionRate`); multi-worker rounds are timed whole, by the workers.
  * @module
  */
 
@@ -61,36 +63,58 @@ const BATCH_MS = 1;
 const MIN_WARMUP_OPS = 2000;
 /** The warm-up gives up on MIN_WARMUP_OPS after this many times its budget. */
 const MAX_WARMUP_FACTOR = 10;
+/** Timings of each batch size tried while calibrating (the fastest counts: a preempted one says nothing). */
+const CALIBRATION_TRIES = 3;
 
-/** Doubles `n` until one batch of `run(n)` lasts about BATCH_MS; returns n. */
+/**
+ * The rate of one repetition: the median of its batches' rates. A batch
+ * lasts about a millisecond, so on a busy machine the batches during which
+ * the thread lost its CPU are outliers, not half of the figure; on an idle
+ * machine it equals operations ÷ elapsed time. (Sampling batches and taking
+ * the median is what criterion and Google Benchmark do.)
+ */
+function repetitionRate(batchRates: number[]): number {
+  return median(batchRates);
+}
+
+/** Grows `n` until one batch of `run(n)` lasts about BATCH_MS; returns n. */
 function calibrate(run: (n: number) => number): number {
   let n = 1;
   for (;;) {
-    const t0 = performance.now();
-    consume(run(n));
-    const dt = performance.now() - t0;
+    let dt = Infinity;
+    for (let k = 0; k < CALIBRATION_TRIES; k++) {
+      const t0 = performance.now();
+      consume(run(n));
+      dt = Math.min(dt, performance.now() - t0);
+    }
     if (dt >= BATCH_MS || n >= 1 << 24) return n;
     n *= dt < BATCH_MS / 8 ? 8 : 2;
   }
 }
 
+/** Runs batches of `n` for `ms` (and, warming up, at least `minOps`); the repetition's rate. */
 function rateFor(run: (n: number) => number, n: number, ms: number, minOps = 0): number {
+  const rates: number[] = [];
   let ops = 0;
-  const t0 = performance.now();
-  let t = t0;
-  while (t - t0 < ms || (ops < minOps && t - t0 < ms * MAX_WARMUP_FACTOR)) {
+  const start = performance.now();
+  let t = start;
+  while (t - start < ms || (ops < minOps && t - start < ms * MAX_WARMUP_FACTOR)) {
     consume(run(n));
+    const now = performance.now();
+    rates.push((n * 1000) / (now - t));
     ops += n;
-    t = performance.now();
+    t = now;
   }
-  return (ops * 1000) / (t - t0);
+  return repetitionRate(rates);
 }
 
 /**
  * Rate of a synchronous operation: `run(n)` performs it `n` times. Warm-up
- * for `warmupMs`, then `reps` runs of `budgetMs`; operations per second.
+ * for `warmupMs` (and at least MIN_WARMUP_OPS operations), then `reps` runs of
+ * `budgetMs`; operations per second, as the median of the repetitions.
  */
 export function timeSync(run: (n: number) => number, o: BenchOptions): Sample {
+  rateFor(run, 1, Math.min(o.warmupMs, 20)); // first calls, before timing batches
   const n = calibrate(run);
   rateFor(run, n, o.warmupMs, MIN_WARMUP_OPS);
   const samples: number[] = [];
@@ -101,28 +125,35 @@ export function timeSync(run: (n: number) => number, o: BenchOptions): Sample {
 async function calibrateAsync(run: (n: number) => Promise<number>): Promise<number> {
   let n = 1;
   for (;;) {
-    const t0 = performance.now();
-    consume(await run(n));
-    const dt = performance.now() - t0;
+    let dt = Infinity;
+    for (let k = 0; k < CALIBRATION_TRIES; k++) {
+      const t0 = performance.now();
+      consume(await run(n));
+      dt = Math.min(dt, performance.now() - t0);
+    }
     if (dt >= BATCH_MS || n >= 1 << 22) return n;
     n *= dt < BATCH_MS / 8 ? 8 : 2;
   }
 }
 
 async function rateForAsync(run: (n: number) => Promise<number>, n: number, ms: number, minOps = 0): Promise<number> {
+  const rates: number[] = [];
   let ops = 0;
-  const t0 = performance.now();
-  let t = t0;
-  while (t - t0 < ms || (ops < minOps && t - t0 < ms * MAX_WARMUP_FACTOR)) {
+  const start = performance.now();
+  let t = start;
+  while (t - start < ms || (ops < minOps && t - start < ms * MAX_WARMUP_FACTOR)) {
     consume(await run(n));
+    const now = performance.now();
+    rates.push((n * 1000) / (now - t));
     ops += n;
-    t = performance.now();
+    t = now;
   }
-  return (ops * 1000) / (t - t0);
+  return repetitionRate(rates);
 }
 
 /** The asynchronous twin of {@linkcode timeSync}: `run(n)` awaits the operation `n` times, one at a time. */
 export async function timeAsync(run: (n: number) => Promise<number>, o: BenchOptions): Promise<Sample> {
+  await rateForAsync(run, 1, Math.min(o.warmupMs, 20));
   const n = await calibrateAsync(run);
   await rateForAsync(run, n, o.warmupMs, MIN_WARMUP_OPS);
   const samples: number[] = [];
