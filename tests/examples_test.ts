@@ -1,0 +1,31 @@
+/** The runnable examples print what their Python originals print. */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { runtimeCommand } from "../transports/_runtime/runtime.ts";
+
+function run(name: string): Promise<string> {
+  const { command, args } = runtimeCommand(new URL(`../examples/${name}`, import.meta.url));
+  return new Promise((resolve, reject) =>
+    execFile(command, args, { timeout: 60_000 }, (err, stdout, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))
+  );
+}
+
+describe("examples", () => {
+  test("value_array.ts negates the array and sets the value", async () => {
+    const out = (await run("value_array.ts")).replace(/\s+/g, " ").replace(/\[ /, "[").replace(/ \]/, "]");
+    assert.match(out, /3\.1415927 \[0, -1, -2, -3, -4, -5, -6, -7, -8, -9\]/);
+  });
+
+  test("manager_dict.ts fills the dict and reverses the list from a child process", async () => {
+    const [dict, list] = (await run("manager_dict.ts")).trim().split("\n");
+    assert.deepEqual(JSON.parse(dict), [[1, "1"], ["2", 2], [0.25, null]]);
+    assert.deepEqual(JSON.parse(list), [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+  });
+
+  test("joinable_queue.ts reports all ten tasks", async () => {
+    const lines = (await run("joinable_queue.ts")).trim().split("\n");
+    assert.equal(lines.length, 10);
+    for (let n = 0; n < 10; n++) assert.ok(lines.some((l) => l.endsWith(`: ${n} * 2 = ${n * 2}`)), `task ${n}`);
+  });
+});
