@@ -80,7 +80,7 @@ for (const c of SYNC_CASES) {
     }
 
     if (c.threads) {
-      test("4 workers waiting are all released by one set()", async () => {
+      test("4 workers waiting are all released by one set()", { timeout: 60_000 }, async () => {
         await using m = await c.start();
         const e = await m.event();
         const ready = words(1);

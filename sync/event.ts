@@ -1,0 +1,226 @@
+/**
+ * A flag threads, processes or machines wait on: Python's
+ * `multiprocessing.Event`.
+ *
+ * ## Layout
+ *
+ * One Int32 word, `E_STATE`: bit 0 is the flag, the bits above count the
+ * times it went from clear to set. Waiters sleep on the word; a waiter that
+ * wakes to a changed count returns true even if the flag was cleared again
+ * meanwhile, so a `set()` quickly followed by `clear()` still wakes everyone
+ * who was waiting, as in Python.
+ * @module
+ */
+import { type Handle, registerStructure } from "../transports/_attach.ts";
+import { registerKind } from "../transports/_host.ts";
+import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
+import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
+import { ABORTED } from "./_mutex.ts";
+import type { Remote } from "./_remote.ts";
+import { unsupportedSync } from "./lock.ts";
+import { remoteCall, waitError } from "./rlock.ts";
+
+/** The state word: flag in bit 0, set-count above it. */
+const E_STATE = 0;
+/** The flag bit of `E_STATE`. */
+const E_FLAG = 1;
+/** Bytes of an Event's buffer (one cache line). */
+const E_BYTES = 64;
+
+/** The shared-buffer handle of an Event. */
+export interface EventHandle extends Handle {
+  readonly kind: "event";
+}
+
+/** The event engine: one state word in a SharedArrayBuffer. */
+export class EventEngine {
+  readonly i32: Int32Array;
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(E_BYTES)) {
+    this.i32 = new Int32Array(buffer);
+  }
+
+  /** A fresh, clear event. */
+  static create(): EventEngine {
+    return new EventEngine();
+  }
+
+  /** The handle threads of this process attach to. */
+  localHandle(): EventHandle {
+    return { kind: "event", via: "shared-buffer", buffer: this.buffer, registry: registryBuffer() };
+  }
+
+  /** Sets the flag and wakes every waiter. */
+  set(): void {
+    for (;;) {
+      const s = Atomics.load(this.i32, E_STATE);
+      if (s & E_FLAG) return;
+      // the set-count wraps; only "changed" matters
+      if (Atomics.compareExchange(this.i32, E_STATE, s, ((s + 2) | E_FLAG) | 0) === s) break;
+    }
+    Atomics.notify(this.i32, E_STATE);
+  }
+
+  /** Clears the flag. */
+  clear(): void {
+    Atomics.and(this.i32, E_STATE, ~E_FLAG);
+  }
+
+  /** True when the flag is set. */
+  isSet(): boolean {
+    return (Atomics.load(this.i32, E_STATE) & E_FLAG) !== 0;
+  }
+
+  /** True once the flag is (or was, while waiting) set; false when the deadline passes. */
+  waitSync(options?: WaitOptions): boolean {
+    const deadline = deadlineOf(options?.timeout, "wait on event");
+    if (options?.signal?.aborted) throw waitError("wait on event", ABORTED, options.timeout, options.signal);
+    const s = Atomics.load(this.i32, E_STATE);
+    if (s & E_FLAG) return true;
+    for (;;) {
+      if (spinWhile(this.i32, E_STATE, s) || !waitSlice(this.i32, E_STATE, s, deadline)) {
+        return this.#after(s);
+      }
+      if (Atomics.load(this.i32, E_STATE) !== s) return this.#after(s);
+    }
+  }
+
+  /** The asynchronous twin of {@linkcode waitSync}; an aborted signal fails with `LockError("Aborted")`. */
+  async wait(options?: WaitOptions): Promise<boolean> {
+    const deadline = deadlineOf(options?.timeout, "wait on event");
+    const signal = options?.signal;
+    if (signal?.aborted) throw waitError("wait on event", ABORTED, options?.timeout, signal);
+    const s = Atomics.load(this.i32, E_STATE);
+    if (s & E_FLAG) return true;
+    if (spinWhile(this.i32, E_STATE, s)) return this.#after(s);
+    for (;;) {
+      const slept = await waitSliceAsync(this.i32, E_STATE, s, deadline, signal);
+      if (Atomics.load(this.i32, E_STATE) !== s || !slept) return this.#after(s);
+      if (signal?.aborted) throw waitError("wait on event", ABORTED, options?.timeout, signal);
+    }
+  }
+
+  /** Outcome of a wait that began at state `s`: set now, or set at least once since. */
+  #after(s: number): boolean {
+    const now = Atomics.load(this.i32, E_STATE);
+    return (now & E_FLAG) !== 0 || (now & ~E_FLAG) !== (s & ~E_FLAG);
+  }
+}
+
+function timeoutArg(v: unknown): number | undefined {
+  return v === null ? undefined : v as number | undefined;
+}
+
+registerKind<EventEngine>("event", {
+  create: () => EventEngine.create(),
+  localHandle: (e) => e.localHandle(),
+  ops: {
+    set: (e) => e.set(),
+    clear: (e) => e.clear(),
+    isSet: (e) => e.isSet(),
+    wait: (e, [timeout], ctx) => e.wait({ timeout: timeoutArg(timeout), signal: ctx.signal }),
+  },
+});
+
+/**
+ * An event: Python's `multiprocessing.Event`, on any transport. `set()`
+ * raises the flag and wakes every waiter; `clear()` lowers it; `wait()`
+ * resolves with `true` once the flag is set, or with `false` when the
+ * timeout elapses first (Python's return value, not an error).
+ *
+ * **Fairness**: not applicable: `set()` wakes every waiter at once.
+ *
+ * **Cancellation**: a `wait` whose signal aborts fails with
+ * `LockError("Aborted")`; nothing else changes.
+ *
+ * **Visibility**: `set`, `clear` and `wait` are sequentially consistent
+ * atomics; everything written before `set()` is visible to a waiter it wakes.
+ * A `set()` immediately followed by `clear()` still wakes (with `true`)
+ * everyone already waiting.
+ *
+ * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`),
+ * socket and pipe (async). An event has no owner: nothing happens when a
+ * thread that set it dies.
+ *
+ * @example Starting workers together
+ * ```ts
+ * import { Manager } from "../mod.ts";
+ * await using m = await Manager.start();
+ * const go = await m.event();
+ * const waiting = go.wait({ timeout: 1000 });
+ * await go.set();
+ * console.log(await waiting, await go.isSet()); // true true
+ * ```
+ */
+export class Event {
+  readonly #engine: EventEngine | undefined;
+  readonly #remote: Remote | undefined;
+  /** Serializable description: pass it to a worker and `attach` it there. */
+  readonly handle: Handle;
+
+  /** @internal Use `Manager.event()` or `attach(handle)`. */
+  constructor(handle: Handle, engine?: EventEngine, remote?: Remote) {
+    this.handle = handle;
+    this.#engine = engine;
+    this.#remote = remote;
+  }
+
+  #local(what: string): EventEngine {
+    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
+    return this.#engine;
+  }
+
+  /** Sets the flag and wakes every waiter. */
+  async set(): Promise<void> {
+    if (this.#engine) return this.#engine.set();
+    await this.#remote!.call("set", []);
+  }
+
+  /** The synchronous twin of {@linkcode set} (shared buffer only). */
+  setSync(): void {
+    this.#local("setSync").set();
+  }
+
+  /** Clears the flag. */
+  async clear(): Promise<void> {
+    if (this.#engine) return this.#engine.clear();
+    await this.#remote!.call("clear", []);
+  }
+
+  /** The synchronous twin of {@linkcode clear} (shared buffer only). */
+  clearSync(): void {
+    this.#local("clearSync").clear();
+  }
+
+  /** True when the flag is set. */
+  async isSet(): Promise<boolean> {
+    return this.#engine ? this.#engine.isSet() : (await this.#remote!.call("isSet", [])) as boolean;
+  }
+
+  /** The synchronous twin of {@linkcode isSet} (shared buffer only). */
+  isSetSync(): boolean {
+    return this.#local("isSetSync").isSet();
+  }
+
+  /**
+   * Waits until the flag is set: `true`, or `false` when `timeout` ms pass
+   * first. An aborted signal fails with `LockError("Aborted")`.
+   */
+  async wait(options?: WaitOptions): Promise<boolean> {
+    if (this.#engine) return await this.#engine.wait(options);
+    deadlineOf(options?.timeout, "wait on event");
+    return await remoteCall<boolean>(this.#remote!, "wait on event", "wait", [options?.timeout], options);
+  }
+
+  /** The synchronous twin of {@linkcode wait} (shared buffer only). */
+  waitSync(options?: WaitOptions): boolean {
+    return this.#local("waitSync").waitSync(options);
+  }
+}
+
+registerStructure("event", {
+  fromLocal: (h) => {
+    adoptRegistry(h.registry as SharedArrayBuffer);
+    return new Event(h, new EventEngine(h.buffer as SharedArrayBuffer));
+  },
+  fromRemote: (h, remote) => new Event(h, undefined, remote),
+});

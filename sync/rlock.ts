@@ -1,0 +1,418 @@
+/**
+ * A re-entrant lock shared by threads, processes or machines: Python's
+ * `multiprocessing.RLock`.
+ * @module
+ */
+import { LockError } from "../errors.ts";
+import { type Handle, registerStructure } from "../transports/_attach.ts";
+import { type CallContext, registerKind } from "../transports/_host.ts";
+import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
+import { deadlineOf, type WaitOptions } from "./_kernel.ts";
+import { type LockPermit, unsupportedSync } from "./lock.ts";
+import {
+  ABORTED,
+  ACQUIRED_OWNER_DIED,
+  lockAsync,
+  type LockOutcome,
+  lockSync,
+  OWNER_MASK,
+  ownerOf,
+  TIMED_OUT,
+  tryLock,
+  unlock,
+  WAITERS,
+} from "./_mutex.ts";
+import { isAbort, type Remote } from "./_remote.ts";
+
+/** Index of the robust mutex word (owner id | WAITERS) in an RLock's buffer. */
+const R_WORD = 0;
+/** Index of the recursion depth; written only by the owner while it holds the word. */
+const R_COUNT = 1;
+/** Bytes of an RLock's buffer (one cache line, so that locks do not share one). */
+const R_BYTES = 64;
+/** Deepest recursion an RLock counts. */
+const MAX_DEPTH = 0x7fffffff;
+
+/** The shared-buffer handle of an RLock. */
+export interface RLockHandle extends Handle {
+  readonly kind: "rlock";
+}
+
+/** `LockError("Timeout" | "Aborted")` for a wait that gave up. */
+export function waitError(
+  what: string,
+  outcome: LockOutcome,
+  timeout: number | undefined,
+  signal?: AbortSignal,
+): LockError {
+  return outcome === ABORTED
+    ? new LockError("Aborted", `Cannot ${what} as the signal was aborted`, { cause: signal?.reason })
+    : new LockError("Timeout", `Cannot ${what} as the timeout elapsed: received ${timeout}`);
+}
+
+/**
+ * The RLock engine: a robust mutex word plus a recursion count, in a
+ * SharedArrayBuffer. Every method takes the caller's owner id (a thread id,
+ * or over a socket the connection's id).
+ */
+export class RLockEngine {
+  readonly i32: Int32Array;
+  constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(R_BYTES)) {
+    this.i32 = new Int32Array(buffer);
+  }
+
+  /** A fresh, unlocked engine. */
+  static create(): RLockEngine {
+    return new RLockEngine();
+  }
+
+  /** The handle threads of this process attach to. */
+  localHandle(): RLockHandle {
+    return { kind: "rlock", via: "shared-buffer", buffer: this.buffer, registry: registryBuffer() };
+  }
+
+  /** Re-enters when `id` already owns the lock; true when it did. */
+  #reenter(id: number): boolean {
+    if (ownerOf(this.i32, R_WORD) !== id) return false;
+    const depth = Atomics.load(this.i32, R_COUNT);
+    if (depth >= MAX_DEPTH) {
+      throw new RangeError(`Cannot acquire rlock as its recursion depth is at the limit: received ${depth}`);
+    }
+    Atomics.store(this.i32, R_COUNT, depth + 1);
+    return true;
+  }
+
+  /** Took the word: the depth starts at `depth` (a dead owner's count is dropped). */
+  #took(outcome: LockOutcome, depth: number): boolean {
+    Atomics.store(this.i32, R_COUNT, depth);
+    return outcome === ACQUIRED_OWNER_DIED;
+  }
+
+  /** Blocks the thread until `id` holds the lock; true when the previous owner had died. */
+  acquireSync(id: number, options?: WaitOptions, depth = 1): boolean {
+    const deadline = deadlineOf(options?.timeout, "acquire rlock");
+    if (options?.signal?.aborted) throw waitError("acquire rlock", ABORTED, options.timeout, options.signal);
+    if (this.#reenter(id)) return false;
+    const r = tryLock(this.i32, R_WORD, id) ? 0 : lockSync(this.i32, R_WORD, id, deadline);
+    if (r === TIMED_OUT) throw waitError("acquire rlock", r, options?.timeout);
+    return this.#took(r, depth);
+  }
+
+  /** The asynchronous twin of {@linkcode acquireSync}. */
+  async acquire(id: number, options?: WaitOptions, depth = 1): Promise<boolean> {
+    const deadline = deadlineOf(options?.timeout, "acquire rlock");
+    if (options?.signal?.aborted) throw waitError("acquire rlock", ABORTED, options.timeout, options.signal);
+    if (this.#reenter(id)) return false;
+    const r = tryLock(this.i32, R_WORD, id) ? 0 : await lockAsync(this.i32, R_WORD, id, deadline, options?.signal);
+    if (r === TIMED_OUT || r === ABORTED) throw waitError("acquire rlock", r, options?.timeout, options?.signal);
+    return this.#took(r, depth);
+  }
+
+  /**
+   * Acquires without waiting: `undefined` when another live owner holds it,
+   * else whether the previous owner had died (a dead owner's lock is taken).
+   */
+  tryAcquire(id: number): boolean | undefined {
+    if (this.#reenter(id)) return false;
+    if (tryLock(this.i32, R_WORD, id)) return this.#took(0, 1);
+    const v = Atomics.load(this.i32, R_WORD);
+    if (v !== 0 && isDead(v & OWNER_MASK) && Atomics.compareExchange(this.i32, R_WORD, v, id | (v & WAITERS)) === v) {
+      return this.#took(ACQUIRED_OWNER_DIED, 1);
+    }
+    return undefined;
+  }
+
+  #checkOwner(id: number, what: string): void {
+    const owner = ownerOf(this.i32, R_WORD);
+    if (owner === id) return;
+    throw new LockError(
+      "NotOwner",
+      owner === 0 ? `Cannot ${what} as it is not held` : `Cannot ${what} as it is held by another thread or process`,
+    );
+  }
+
+  /** Leaves one level; the lock is free once the depth reaches 0. */
+  release(id: number): void {
+    this.#checkOwner(id, "release rlock");
+    const depth = Atomics.load(this.i32, R_COUNT) - 1;
+    Atomics.store(this.i32, R_COUNT, depth);
+    if (depth <= 0) unlock(this.i32, R_WORD, id);
+  }
+
+  /** Releases every level at once and returns how many there were (Python's `_release_save`). */
+  releaseSave(id: number): number {
+    this.#checkOwner(id, "release rlock");
+    const depth = Atomics.load(this.i32, R_COUNT);
+    Atomics.store(this.i32, R_COUNT, 0);
+    unlock(this.i32, R_WORD, id);
+    return depth;
+  }
+
+  /** Re-acquires with the depth {@linkcode releaseSave} returned (Python's `_acquire_restore`). */
+  acquireRestoreSync(id: number, depth: number, options?: WaitOptions): boolean {
+    return this.acquireSync(id, options, checkDepth(depth));
+  }
+
+  /** The asynchronous twin of {@linkcode acquireRestoreSync}. */
+  acquireRestore(id: number, depth: number, options?: WaitOptions): Promise<boolean> {
+    return this.acquire(id, options, checkDepth(depth));
+  }
+
+  /** True when `id` holds the lock. */
+  isOwned(id: number): boolean {
+    return ownerOf(this.i32, R_WORD) === id;
+  }
+
+  /** True when anyone holds the lock. */
+  locked(): boolean {
+    return ownerOf(this.i32, R_WORD) !== 0;
+  }
+
+  /** The recursion depth of the holder (0 when free). */
+  depth(): number {
+    return ownerOf(this.i32, R_WORD) === 0 ? 0 : Atomics.load(this.i32, R_COUNT);
+  }
+}
+
+function checkDepth(depth: unknown): number {
+  if (typeof depth !== "number" || !Number.isInteger(depth) || depth < 1 || depth > MAX_DEPTH) {
+    throw new TypeError(`Cannot restore rlock as 'depth' must be a positive integer: received ${depth}`);
+  }
+  return depth;
+}
+
+function timeoutArg(v: unknown): number | undefined {
+  return v === null ? undefined : v as number | undefined;
+}
+
+/**
+ * The remote operations of an RLock engine (also served by a Condition for
+ * the RLock it was created with).
+ */
+export const RLOCK_OPS = {
+  acquire: (e: RLockEngine, [timeout]: readonly unknown[], ctx: CallContext) =>
+    e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
+  tryAcquire: (e: RLockEngine, _: readonly unknown[], ctx: CallContext) => e.tryAcquire(ctx.ownerId) ?? null,
+  release: (e: RLockEngine, _: readonly unknown[], ctx: CallContext) => e.release(ctx.ownerId),
+  releaseSave: (e: RLockEngine, _: readonly unknown[], ctx: CallContext) => e.releaseSave(ctx.ownerId),
+  acquireRestore: (e: RLockEngine, [depth]: readonly unknown[], ctx: CallContext) =>
+    e.acquireRestore(ctx.ownerId, depth as number, { signal: ctx.signal }),
+  isOwned: (e: RLockEngine, _: readonly unknown[], ctx: CallContext) => e.isOwned(ctx.ownerId),
+  locked: (e: RLockEngine) => e.locked(),
+} as const;
+
+registerKind<RLockEngine>("rlock", {
+  create: () => RLockEngine.create(),
+  localHandle: (e) => e.localHandle(),
+  ops: RLOCK_OPS,
+});
+
+/** A permit of a lock-like primitive with a `release` function. */
+export class LockLikePermit implements LockPermit {
+  #released = false;
+  constructor(
+    readonly ownerDied: boolean,
+    readonly releaseAsync: () => Promise<void>,
+    readonly releaseNow: () => void,
+  ) {}
+  release(): Promise<void> {
+    if (this.#released) return Promise.resolve();
+    this.#released = true;
+    return this.releaseAsync();
+  }
+  [Symbol.dispose](): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.releaseNow();
+  }
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+}
+
+/** Turns a remote AbortError into `LockError("Aborted")`. */
+export async function remoteCall<T>(
+  remote: Remote,
+  what: string,
+  op: string,
+  args: readonly unknown[],
+  options?: WaitOptions,
+): Promise<T> {
+  if (options?.signal?.aborted) throw waitError(what, ABORTED, options.timeout, options.signal);
+  try {
+    return (await remote.call(op, args, options?.signal)) as T;
+  } catch (e) {
+    if (isAbort(e)) throw waitError(what, ABORTED, options?.timeout, options?.signal);
+    throw e;
+  }
+}
+
+/**
+ * A re-entrant lock: Python's `multiprocessing.RLock`, on any transport.
+ *
+ * The thread (over a socket: the connection) holding it may acquire it again
+ * without blocking; it is free once released as many times as acquired.
+ * A release by anyone but the holder fails with `LockError("NotOwner")`.
+ * Ownership belongs to the thread, not to an async task: two tasks of one
+ * thread both count as the holder.
+ *
+ * **Fairness**: none; a releaser wakes one waiter, and a thread spinning at
+ * that moment may take the lock first.
+ *
+ * **Cancellation**: an `acquire` whose timeout elapses or whose signal aborts
+ * fails with `LockError("Timeout" | "Aborted")` and holds nothing (a
+ * re-entrant acquire never waits, so it never fails that way).
+ *
+ * **Visibility**: acquire and release are sequentially consistent atomics; all
+ * writes made before the last release are visible to the next acquirer.
+ *
+ * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`),
+ * socket and pipe (async; held by the connection, released when it drops).
+ * A holder that dies is detected within one wait slice (200 ms): the next
+ * acquirer gets the lock with a depth of 1 and `permit.ownerDied === true`.
+ *
+ * @example Re-entering a lock
+ * ```ts
+ * import { Manager } from "../mod.ts";
+ * await using m = await Manager.start();
+ * const rlock = await m.rlock();
+ * await rlock.withLock(async () => {
+ *   await rlock.withLock(() => console.log("held twice"));
+ * });
+ * console.log(await rlock.locked()); // false
+ * ```
+ */
+export class RLock {
+  readonly #engine: RLockEngine | undefined;
+  readonly #remote: Remote | undefined;
+  /** Serializable description: pass it to a worker and `attach` it there. */
+  readonly handle: Handle;
+
+  /** @internal Use `Manager.rlock()` or `attach(handle)`. */
+  constructor(handle: Handle, engine?: RLockEngine, remote?: Remote) {
+    this.handle = handle;
+    this.#engine = engine;
+    this.#remote = remote;
+  }
+
+  #local(what: string): RLockEngine {
+    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
+    return this.#engine;
+  }
+
+  #permit(ownerDied: boolean): LockPermit {
+    return new LockLikePermit(ownerDied, () => this.release(), () => this.releaseNow());
+  }
+
+  /** Acquires the lock (again, if held by this thread); fails with `LockError`. */
+  async acquire(options?: WaitOptions): Promise<LockPermit> {
+    if (this.#engine) return this.#permit(await this.#engine.acquire(threadId(), options));
+    deadlineOf(options?.timeout, "acquire rlock");
+    return this.#permit(
+      await remoteCall<boolean>(this.#remote!, "acquire rlock", "acquire", [options?.timeout], options),
+    );
+  }
+
+  /** Blocks the thread until the lock is acquired (shared buffer only). */
+  acquireSync(options?: WaitOptions): LockPermit {
+    return this.#permit(this.#local("acquireSync").acquireSync(threadId(), options));
+  }
+
+  /** Acquires the lock if it is free or already this thread's, without waiting. */
+  async tryAcquire(): Promise<LockPermit | undefined> {
+    const r = this.#engine
+      ? this.#engine.tryAcquire(threadId())
+      : (await this.#remote!.call("tryAcquire", [])) as boolean | null;
+    return r === undefined || r === null ? undefined : this.#permit(r);
+  }
+
+  /** The synchronous twin of {@linkcode tryAcquire} (shared buffer only). */
+  tryAcquireSync(): LockPermit | undefined {
+    const r = this.#local("tryAcquireSync").tryAcquire(threadId());
+    return r === undefined ? undefined : this.#permit(r);
+  }
+
+  /** Leaves one level; fails with `LockError("NotOwner")` unless the caller holds it. */
+  async release(): Promise<void> {
+    if (this.#engine) return this.#engine.release(threadId());
+    await this.#remote!.call("release", []);
+  }
+
+  /** The synchronous twin of {@linkcode release} (shared buffer only). */
+  releaseSync(): void {
+    this.#local("releaseSync").release(threadId());
+  }
+
+  /** @internal Releases now if local, or sends the release without awaiting it. */
+  releaseNow(): void {
+    if (this.#engine) this.#engine.release(threadId());
+    else this.#remote!.call("release", []).catch(() => {});
+  }
+
+  /** True when some thread or process holds the lock. */
+  async locked(): Promise<boolean> {
+    return this.#engine ? this.#engine.locked() : (await this.#remote!.call("locked", [])) as boolean;
+  }
+
+  /** True when the calling thread (over a socket: this connection) holds the lock. */
+  async isOwned(): Promise<boolean> {
+    return this.#engine ? this.#engine.isOwned(threadId()) : (await this.#remote!.call("isOwned", [])) as boolean;
+  }
+
+  /** The synchronous twin of {@linkcode isOwned} (shared buffer only). */
+  isOwnedSync(): boolean {
+    return this.#local("isOwnedSync").isOwned(threadId());
+  }
+
+  /** Runs `fn` holding the lock and releases it however `fn` ends. */
+  async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    const permit = await this.acquire(options);
+    try {
+      return await fn();
+    } finally {
+      await permit.release();
+    }
+  }
+
+  /** The synchronous twin of {@linkcode withLock} (shared buffer only). */
+  withLockSync<T>(fn: () => T, options?: WaitOptions): T {
+    const engine = this.#local("withLockSync");
+    const id = threadId();
+    engine.acquireSync(id, options);
+    try {
+      return fn();
+    } finally {
+      engine.release(id);
+    }
+  }
+
+  /** @internal Releases every level (Condition.wait); returns the depth. */
+  async releaseSave(): Promise<number> {
+    if (this.#engine) return this.#engine.releaseSave(threadId());
+    return (await this.#remote!.call("releaseSave", [])) as number;
+  }
+
+  /** @internal The synchronous twin of {@linkcode releaseSave}. */
+  releaseSaveSync(): number {
+    return this.#local("releaseSaveSync").releaseSave(threadId());
+  }
+
+  /** @internal Re-acquires with a saved depth, ignoring any timeout (Condition.wait). */
+  async acquireRestore(depth: number): Promise<boolean> {
+    if (this.#engine) return await this.#engine.acquireRestore(threadId(), depth);
+    return (await this.#remote!.call("acquireRestore", [depth])) as boolean;
+  }
+
+  /** @internal The synchronous twin of {@linkcode acquireRestore}. */
+  acquireRestoreSync(depth: number): boolean {
+    return this.#local("acquireRestoreSync").acquireRestoreSync(threadId(), depth);
+  }
+}
+
+registerStructure("rlock", {
+  fromLocal: (h) => {
+    adoptRegistry(h.registry as SharedArrayBuffer);
+    return new RLock(h, new RLockEngine(h.buffer as SharedArrayBuffer));
+  },
+  fromRemote: (h, remote) => new RLock(h, undefined, remote),
+});
