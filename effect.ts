@@ -21,14 +21,7 @@
  * @module
  */
 import { Context, Effect, Layer } from "effect";
-import {
-  CapacityError,
-  CodecError,
-  LockError,
-  QueueError,
-  TransportError,
-  WorkerError,
-} from "./errors.ts";
+import { CapacityError, CodecError, LockError, QueueError, TransportError, WorkerError } from "./errors.ts";
 import { Manager, type ManagerConnectOptions, type ManagerStartOptions, type StructureOptions } from "./manager.ts";
 import type { Dict, DictOptions, DictUpdate } from "./structures/dict.ts";
 import type { Queue, QueueOptions } from "./structures/queue.ts";

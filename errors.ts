@@ -187,7 +187,10 @@ export class SharedMemoryError extends ProcshareError<"SharedMemoryError", Share
 }
 
 /** The tagged error classes, by tag. */
-const TAGGED: Record<string, new (reason: never, message: string, options?: { cause?: unknown; exitCode?: number }) => Error> = {
+const TAGGED: Record<
+  string,
+  new (reason: never, message: string, options?: { cause?: unknown; exitCode?: number }) => Error
+> = {
   LockError,
   QueueError,
   CapacityError,

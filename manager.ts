@@ -14,6 +14,11 @@ import { JoinableQueue } from "./structures/joinable_queue.ts";
 import { SimpleQueue } from "./structures/simple_queue.ts";
 import { type Attributes, Namespace } from "./structures/namespace.ts";
 import { Lock } from "./sync/lock.ts";
+import { RLock } from "./sync/rlock.ts";
+import { BoundedSemaphore, Semaphore, type SemaphoreOptions } from "./sync/semaphore.ts";
+import { Condition, type ConditionLock, type ConditionOptions } from "./sync/condition.ts";
+import { Event } from "./sync/event.ts";
+import { Barrier, type BarrierOptions } from "./sync/barrier.ts";
 import { RawValue, Value } from "./structures/value.ts";
 import { RawArray, SharedArray } from "./structures/array.ts";
 import type { SharedMemory } from "./structures/shared_memory.ts";
@@ -45,12 +50,17 @@ export interface StructureOptions {
 }
 
 type SocketGlue = {
-  start(config: { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number }, authkey?: Uint8Array | string): Promise<TransportImpl>;
+  start(
+    config: { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number },
+    authkey?: Uint8Array | string,
+  ): Promise<TransportImpl>;
   connect(address: string, authkey: Uint8Array | string): Promise<TransportImpl>;
 };
 
 function queueOptions(maxsize: number | QueueOptions | undefined, options: QueueOptions | undefined): QueueOptions {
-  return typeof maxsize === "object" && maxsize !== null ? maxsize : { ...options, maxsize: maxsize ?? options?.maxsize };
+  return typeof maxsize === "object" && maxsize !== null
+    ? maxsize
+    : { ...options, maxsize: maxsize ?? options?.maxsize };
 }
 
 /** A Lock crosses to the engine as its handle (a class instance cannot be encoded). */
@@ -100,7 +110,10 @@ export class Manager implements AsyncDisposable {
       case "tcp":
         return new Manager(await (await socketGlue()).start(config, options?.authkey));
       default:
-        throw new TransportError("Unsupported", `Cannot start manager as the '${config.kind}' transport is not available yet`);
+        throw new TransportError(
+          "Unsupported",
+          `Cannot start manager as the '${config.kind}' transport is not available yet`,
+        );
     }
   }
 
@@ -108,7 +121,10 @@ export class Manager implements AsyncDisposable {
   static async connect(address: string, options: ManagerConnectOptions): Promise<Manager> {
     const config = parseTransport(address);
     if (config.kind !== "unix" && config.kind !== "tcp") {
-      throw new TransportError("BadUrl", `Cannot connect to manager as the address is not a socket: received ${address}`);
+      throw new TransportError(
+        "BadUrl",
+        `Cannot connect to manager as the address is not a socket: received ${address}`,
+      );
     }
     if (!options || options.authkey === undefined) {
       throw new TypeError("Cannot connect to manager as 'authkey' is missing: received undefined");
@@ -136,7 +152,10 @@ export class Manager implements AsyncDisposable {
   }
 
   /** A shared dict, filled from `initial` when created (Python's `Manager().dict()`). */
-  dict<K = unknown, V = unknown>(initial?: DictUpdate<K, V>, options?: StructureOptions & DictOptions): Promise<Dict<K, V>> {
+  dict<K = unknown, V = unknown>(
+    initial?: DictUpdate<K, V>,
+    options?: StructureOptions & DictOptions,
+  ): Promise<Dict<K, V>> {
     return this.#open("dict", options?.name, [initial, options && { ...options, name: undefined }]);
   }
 
@@ -236,6 +255,41 @@ export class Manager implements AsyncDisposable {
   /** A shared non-recursive lock (Python's `Manager().Lock()`). */
   lock(options?: StructureOptions): Promise<Lock> {
     return this.#open("lock", options?.name, []);
+  }
+
+  /** A shared re-entrant lock (Python's `Manager().RLock()`). */
+  rlock(options?: StructureOptions): Promise<RLock> {
+    return this.#open("rlock", options?.name, []);
+  }
+
+  /** A shared counting semaphore holding `value` permits (Python's `Manager().Semaphore(value)`). */
+  semaphore(value = 1, options?: StructureOptions & SemaphoreOptions): Promise<Semaphore> {
+    return this.#open("semaphore", options?.name, [value, { maxHolders: options?.maxHolders }]);
+  }
+
+  /** A semaphore that refuses a release above `value` (Python's `Manager().BoundedSemaphore(value)`). */
+  boundedSemaphore(value = 1, options?: StructureOptions & SemaphoreOptions): Promise<BoundedSemaphore> {
+    return this.#open("boundedSemaphore", options?.name, [value, { maxHolders: options?.maxHolders }]);
+  }
+
+  /** A shared condition variable over `lock`, else over a new RLock (Python's `Manager().Condition(lock)`). */
+  condition(lock?: ConditionLock, options?: StructureOptions & ConditionOptions): Promise<Condition> {
+    const given = lock === undefined ? null : (lock?.handle ?? lock);
+    return this.#open("condition", options?.name, [given, { maxWaiters: options?.maxWaiters }]);
+  }
+
+  /** A shared event (Python's `Manager().Event()`). */
+  event(options?: StructureOptions): Promise<Event> {
+    return this.#open("event", options?.name, []);
+  }
+
+  /**
+   * A barrier for `parties` (Python's `Manager().Barrier(parties, action, timeout)`).
+   * The action runs in this process only, when this object's wait arrives last.
+   */
+  async barrier(parties: number, options?: StructureOptions & BarrierOptions): Promise<Barrier> {
+    const b = await this.#open<Barrier>("barrier", options?.name, [parties, { timeout: options?.timeout }]);
+    return options?.action ? b.withAction(options.action) : b;
   }
 
   /** Ends the manager: stops its server if it started one, closes connections. */

@@ -26,7 +26,9 @@ async function run(transport: string): Promise<void> {
   let sum = 0;
   for (const [k, v] of entries) if (k.endsWith("^2")) sum += v;
   console.log(`\n== ${m.transport} ==`);
-  names.forEach((name, i) => console.log(`  worker ${name}: ${done[i]} jobs (its count in the dict: ${entries.get(`by ${name}`) ?? 0})`));
+  names.forEach((name, i) =>
+    console.log(`  worker ${name}: ${done[i]} jobs (its count in the dict: ${entries.get(`by ${name}`) ?? 0})`)
+  );
   console.log(`  sum of the squares of 1..30 from the dict: ${sum} (expected 9455)`);
   console.log(`  took ${(performance.now() - t0).toFixed(0)} ms, workers started included`);
 }

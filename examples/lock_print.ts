@@ -8,5 +8,8 @@ import { Manager, spawn } from "../mod.ts";
 
 await using m = await Manager.start();
 const lock = await m.lock();
-const workers = Array.from({ length: 10 }, (_, i) => spawn(new URL("./workers/printer.ts", import.meta.url), { args: [lock, i] }));
+const workers = Array.from(
+  { length: 10 },
+  (_, i) => spawn(new URL("./workers/printer.ts", import.meta.url), { args: [lock, i] }),
+);
 await Promise.all(workers.map((w) => w.join()));

@@ -16,7 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Manager, spawn } from "../mod.ts";
 
-await using manager = await Manager.start({ transport: `unix:${join(tmpdir(), `procshare-example-${process.pid}.sock`)}` });
+await using manager = await Manager.start({
+  transport: `unix:${join(tmpdir(), `procshare-example-${process.pid}.sock`)}`,
+});
 const d = await manager.dict<unknown, unknown>();
 const l = await manager.list(Array.from({ length: 10 }, (_, i) => i));
 await spawn(new URL("./workers/fill_manager.ts", import.meta.url), { args: [d, l], as: "process" }).join();

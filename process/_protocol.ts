@@ -161,21 +161,17 @@ const STANDARD: Readonly<Record<string, new (message: string) => Error>> = {
  */
 export function rebuildError(s: SerializedError): Error {
   const cause = s.cause ? rebuildError(s.cause) : undefined;
-  const opts = cause === undefined ? undefined : { cause };
   let e: Error;
-  switch (isTaggedErrorName(s.tag) ? "tagged" : "other") {
-    case "tagged":
-      e = reviveError(s.tag!, s.reason ?? "", s.message, { cause, exitCode: s.exitCode });
-      break;
-    default: {
-      const Ctor = Object.hasOwn(STANDARD, s.name) ? STANDARD[s.name] : Error;
-      e = new Ctor(s.message);
-      if (cause !== undefined) Object.defineProperty(e, "cause", { value: cause, writable: true, configurable: true });
-      if (e.name !== s.name) Object.defineProperty(e, "name", { value: s.name, writable: true, configurable: true });
-      const extra = e as unknown as Record<string, unknown>;
-      if (s.tag !== undefined) extra._tag = s.tag;
-      if (s.reason !== undefined) extra.reason = s.reason;
-    }
+  if (isTaggedErrorName(s.tag)) {
+    e = reviveError(s.tag!, s.reason ?? "", s.message, { cause, exitCode: s.exitCode });
+  } else {
+    const Ctor = Object.hasOwn(STANDARD, s.name) ? STANDARD[s.name] : Error;
+    e = new Ctor(s.message);
+    if (cause !== undefined) Object.defineProperty(e, "cause", { value: cause, writable: true, configurable: true });
+    if (e.name !== s.name) Object.defineProperty(e, "name", { value: s.name, writable: true, configurable: true });
+    const extra = e as unknown as Record<string, unknown>;
+    if (s.tag !== undefined) extra._tag = s.tag;
+    if (s.reason !== undefined) extra.reason = s.reason;
   }
   if (s.code !== undefined) (e as unknown as Record<string, unknown>).code = s.code;
   if (s.stack !== undefined) Object.defineProperty(e, "stack", { value: s.stack, writable: true, configurable: true });

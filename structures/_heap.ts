@@ -53,7 +53,9 @@ export function classSize(c: number): number {
 /** Creates a growable buffer laid out for a heap. */
 export function createHeapBuffer(initialBytes: number, maxBytes: number, what: string): SharedArrayBuffer {
   if (!Number.isInteger(maxBytes) || maxBytes < DATA_START + 1024 || maxBytes > 2 ** 31 - GROW_STEP) {
-    throw new TypeError(`Cannot create ${what} as 'maxBytes' must be an integer in [${DATA_START + 1024}, 2^31): received ${maxBytes}`);
+    throw new TypeError(
+      `Cannot create ${what} as 'maxBytes' must be an integer in [${DATA_START + 1024}, 2^31): received ${maxBytes}`,
+    );
   }
   const initial = Math.min(maxBytes, Math.max(DATA_START + 1024, Math.ceil(initialBytes / GROW_STEP) * GROW_STEP));
   const sab = new (SharedArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => SharedArrayBuffer)(
@@ -164,7 +166,9 @@ export class Heap {
     try {
       (this.buffer as unknown as { grow(n: number): void }).grow(len);
     } catch (e) {
-      throw new CapacityError("Full", `Cannot grow ${this.what} to ${len} bytes: ${(e as Error).message}`, { cause: e });
+      throw new CapacityError("Full", `Cannot grow ${this.what} to ${len} bytes: ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     Atomics.store(this.i32, H_LEN, len);
     this.#remap();

@@ -19,7 +19,9 @@ export class SeqLock {
   /** Takes the writer lock, waiting as long as needed. Returns the id to unlock with. */
   lock(): number {
     const id = threadId();
-    if (!tryLock(this.i32, this.lockWord, id) && lockSync(this.i32, this.lockWord, id, Infinity) === ACQUIRED_OWNER_DIED) {
+    if (
+      !tryLock(this.i32, this.lockWord, id) && lockSync(this.i32, this.lockWord, id, Infinity) === ACQUIRED_OWNER_DIED
+    ) {
       // the previous writer died: if inside its window, close it so that readers stop retrying
       if (Atomics.load(this.i32, this.seqWord) & 1) Atomics.add(this.i32, this.seqWord, 1);
     }

@@ -69,7 +69,7 @@ const V_SCRATCH: Uint8Array = new Uint8Array(SCRATCH_BYTES);
 
 /** Copies `n` bytes of `src` to `dst[at]` without allocating a view for short runs. */
 function copyInto(dst: Uint8Array, at: number, src: Uint8Array, n: number): void {
-  if (n <= 64) for (let i = 0; i < n; i++) dst[at + i] = src[i];
+  if (n <= 64) { for (let i = 0; i < n; i++) dst[at + i] = src[i]; }
   else dst.set(n === src.length ? src : src.subarray(0, n), at);
 }
 
@@ -234,7 +234,9 @@ export class DictEngine {
           const i32 = this.i32, e0 = i32[D_ENTRIES] >> 2, n = Math.min(i32[D_ELEN], i32[D_ECAP]);
           for (let k = 0; k < n; k++) {
             const off = i32[e0 + 2 * k + 1];
-            if (off > 0) out.push([wantKeys ? this.#keyBytes(off) : undefined, wantValues ? this.#valueBytes(off) : undefined]);
+            if (off > 0) {
+              out.push([wantKeys ? this.#keyBytes(off) : undefined, wantValues ? this.#valueBytes(off) : undefined]);
+            }
           }
         } catch {
           if (locked) throw new Error("dict snapshot failed under lock");

@@ -22,7 +22,9 @@ function checkName(name: unknown, what: string): string {
 
 function toPairs(attrs: Attributes | void, what: string): Array<[string, unknown]> {
   if (attrs === null || typeof attrs !== "object" || Array.isArray(attrs)) {
-    throw new TypeError(`Cannot ${what} as the function must return an object of attributes: received ${String(attrs)}`);
+    throw new TypeError(
+      `Cannot ${what} as the function must return an object of attributes: received ${String(attrs)}`,
+    );
   }
   return Object.entries(attrs);
 }

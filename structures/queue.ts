@@ -13,7 +13,7 @@ import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { registerKind } from "../transports/_host.ts";
 import { adoptRegistry, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
-import { deadlineOf, spinWhile, waitSlice, waitSliceAsync, type WaitOptions } from "../sync/_kernel.ts";
+import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "../sync/_kernel.ts";
 import { lockSync, tryLock, unlock } from "../sync/_mutex.ts";
 import { unsupportedSync } from "../sync/lock.ts";
 import { isAbort, type Remote } from "../sync/_remote.ts";

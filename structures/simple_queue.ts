@@ -10,7 +10,13 @@ import { Queue, QueueEngine, queueOps } from "./queue.ts";
 registerKind<QueueEngine>("simpleQueue", {
   create: () => QueueEngine.create(),
   localHandle: (e) => ({ kind: "simpleQueue", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
-  ops: { put: queueOps.put, get: queueOps.get, getNowait: queueOps.getNowait, empty: queueOps.empty, qsize: queueOps.qsize },
+  ops: {
+    put: queueOps.put,
+    get: queueOps.get,
+    getNowait: queueOps.getNowait,
+    empty: queueOps.empty,
+    qsize: queueOps.qsize,
+  },
 });
 
 /**

@@ -88,16 +88,28 @@ export async function waitSliceAsync(
   // is late.
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
-  const waits: Promise<unknown>[] = [r.value as Promise<unknown>, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms + 1)))];
+  const waits: Promise<unknown>[] = [
+    r.value as Promise<unknown>,
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms + 1))),
+  ];
   if (signal) {
-    waits.push(new Promise<void>((resolve) => {
-      onAbort = resolve;
-      signal.addEventListener("abort", onAbort, { once: true });
-    }));
+    waits.push(
+      new Promise<void>((resolve) => {
+        onAbort = resolve;
+        signal.addEventListener("abort", onAbort, { once: true });
+      }),
+    );
   }
+  let settled = false;
+  // An abandoned waitAsync stays registered: if a notify later lands on it,
+  // pass that wake-up on, or the next real waiter would sleep a whole slice.
+  (r.value as Promise<string>).then((v) => {
+    if (settled && v === "ok") Atomics.notify(i32, index, 1);
+  });
   try {
     await Promise.race(waits);
   } finally {
+    settled = true;
     clearTimeout(timer);
     if (onAbort) signal!.removeEventListener("abort", onAbort);
   }

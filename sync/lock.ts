@@ -11,8 +11,8 @@ import { deadlineOf, type WaitOptions } from "./_kernel.ts";
 import {
   ABORTED,
   ACQUIRED_OWNER_DIED,
-  type LockOutcome,
   lockAsync,
+  type LockOutcome,
   lockSync,
   ownerOf,
   TIMED_OUT,
@@ -42,7 +42,12 @@ export interface LockHandle extends Handle {
   readonly kind: "lock";
 }
 
-function outcomeError(what: string, outcome: LockOutcome, timeout: number | undefined, signal?: AbortSignal): LockError {
+function outcomeError(
+  what: string,
+  outcome: LockOutcome,
+  timeout: number | undefined,
+  signal?: AbortSignal,
+): LockError {
   return outcome === ABORTED
     ? new LockError("Aborted", `Cannot ${what} as the signal was aborted`, { cause: signal?.reason })
     : new LockError("Timeout", `Cannot ${what} as the timeout elapsed: received ${timeout}`);

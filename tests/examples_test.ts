@@ -7,7 +7,12 @@ import { runtimeCommand } from "../transports/_runtime/runtime.ts";
 function run(name: string): Promise<string> {
   const { command, args } = runtimeCommand(new URL(`../examples/${name}`, import.meta.url));
   return new Promise((resolve, reject) =>
-    execFile(command, args, { timeout: 60_000 }, (err, stdout, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout))
+    execFile(
+      command,
+      args,
+      { timeout: 60_000 },
+      (err, stdout, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    )
   );
 }
 

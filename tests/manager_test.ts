@@ -46,8 +46,10 @@ describe("Manager", () => {
   });
 
   test("an unknown transport URL is a typed error", async () => {
-    await assert.rejects(() => Manager.start({ transport: "carrier-pigeon://x" }), (e) =>
-      e instanceof TransportError && e.reason === "BadUrl");
+    await assert.rejects(
+      () => Manager.start({ transport: "carrier-pigeon://x" }),
+      (e) => e instanceof TransportError && e.reason === "BadUrl",
+    );
   });
 
   test("a child process (not a thread) joins the socket manager and shares a dict and a lock", async () => {

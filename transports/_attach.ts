@@ -84,7 +84,7 @@ export function toWire(args: readonly unknown[]): unknown[] {
 
 /** Inverse of {@linkcode toWire}: attaches every marked handle. */
 export function fromWire(args: readonly unknown[]): Promise<unknown[]> {
-  return Promise.all(args.map((a) =>
-    typeof a === "object" && a !== null && MARK in a ? attach((a as Record<string, Handle>)[MARK]) : a
-  ));
+  return Promise.all(
+    args.map((a) => typeof a === "object" && a !== null && MARK in a ? attach((a as Record<string, Handle>)[MARK]) : a),
+  );
 }

@@ -55,7 +55,7 @@ export function encodeFast(v: unknown, out: Uint8Array): number {
       }
       out[0] = 0xfb;
       f64[0] = v;
-      if (LITTLE) for (let i = 0; i < 8; i++) out[1 + i] = f64b[7 - i];
+      if (LITTLE) { for (let i = 0; i < 8; i++) out[1 + i] = f64b[7 - i]; }
       else for (let i = 0; i < 8; i++) out[1 + i] = f64b[i];
       return 9;
     }
@@ -140,7 +140,7 @@ export function decodeFast(u8: Uint8Array, p: number, len: number): unknown {
         if (b === 0xf6) return null;
         if (b === 0xf7) return undefined;
       } else if (b === 0xfb && len === 9) {
-        if (LITTLE) for (let i = 0; i < 8; i++) f64b[7 - i] = u8[p + 1 + i];
+        if (LITTLE) { for (let i = 0; i < 8; i++) f64b[7 - i] = u8[p + 1 + i]; }
         else for (let i = 0; i < 8; i++) f64b[i] = u8[p + 1 + i];
         return f64[0];
       }

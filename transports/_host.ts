@@ -40,7 +40,9 @@ export function registerKind<E>(name: string, kind: EngineKind<E>): void {
 /** The registered kind, or a typed error. */
 export function kindOf(name: string): EngineKind<unknown> {
   const k = kinds.get(name);
-  if (!k) throw new TransportError("UnknownOperation", `Cannot open structure as its kind is unknown: received ${name}`);
+  if (!k) {
+    throw new TransportError("UnknownOperation", `Cannot open structure as its kind is unknown: received ${name}`);
+  }
   return k;
 }
 
@@ -92,7 +94,9 @@ export class EngineHost {
     const e = this.entry(id);
     const fn = Object.hasOwn(kindOf(e.kind).ops, op) ? kindOf(e.kind).ops[op] : undefined;
     if (!fn) throw new TransportError("UnknownOperation", `Cannot call ${e.kind}.${op} as it is not an operation`);
-    if (!Array.isArray(args)) throw new TransportError("Protocol", `Cannot call ${e.kind}.${op} as args is not an array`);
+    if (!Array.isArray(args)) {
+      throw new TransportError("Protocol", `Cannot call ${e.kind}.${op} as args is not an array`);
+    }
     return fn(e.engine, args, ctx);
   }
 

@@ -53,7 +53,9 @@ export function transportService(impl: TransportImpl): Transport["Service"] {
       Effect.tryPromise({
         try: () => impl.open(kind, name, params),
         catch: (e) =>
-          e instanceof TransportError ? e : new TransportError("Remote", (e as Error)?.message ?? String(e), { cause: e }),
+          e instanceof TransportError
+            ? e
+            : new TransportError("Remote", (e as Error)?.message ?? String(e), { cause: e }),
       }),
   };
 }
@@ -79,7 +81,10 @@ export function parseTransport(spec?: string | TransportOptions): TransportConfi
   if (spec === undefined) spec = getEnv("PROCSHARE_TRANSPORT") || "shared-buffer:";
   if (typeof spec === "object" && spec !== null) return spec;
   if (typeof spec !== "string") {
-    throw new TransportError("BadUrl", `Cannot parse transport as it is not a string or options: received ${String(spec)}`);
+    throw new TransportError(
+      "BadUrl",
+      `Cannot parse transport as it is not a string or options: received ${String(spec)}`,
+    );
   }
   if (spec === "shared-buffer:" || spec === "shared-buffer") return { kind: "shared-buffer" };
   if (spec === "pipe:" || spec === "pipe") return { kind: "pipe" };
@@ -90,9 +95,16 @@ export function parseTransport(spec?: string | TransportOptions): TransportConfi
   }
   if (spec.startsWith("tcp://")) {
     const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(spec);
-    if (!m) throw new TransportError("BadUrl", `Cannot parse transport as the tcp address is not host:port: received ${spec}`);
+    if (!m) {
+      throw new TransportError(
+        "BadUrl",
+        `Cannot parse transport as the tcp address is not host:port: received ${spec}`,
+      );
+    }
     const port = Number(m[2]);
-    if (port > 65535) throw new TransportError("BadUrl", `Cannot parse transport as the port is out of range: received ${spec}`);
+    if (port > 65535) {
+      throw new TransportError("BadUrl", `Cannot parse transport as the port is out of range: received ${spec}`);
+    }
     return { kind: "tcp", host: m[1].replace(/^\[|\]$/g, ""), port };
   }
   if (spec.startsWith("redis://") || spec.startsWith("rediss://")) return { kind: "redis", url: spec };

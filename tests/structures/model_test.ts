@@ -38,7 +38,13 @@ const dictCmd: fc.Arbitrary<DictCmd> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant("setDefault" as const), k: key, v: value }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("popItem" as const) }) },
   { weight: 1, arbitrary: fc.constantFrom({ op: "clear" as const }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("update" as const), pairs: fc.array(fc.tuple(key, value), { maxLength: 5 }) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("update" as const),
+      pairs: fc.array(fc.tuple(key, value), { maxLength: 5 }),
+    }),
+  },
 );
 
 /** -0 encodes as 0 in CBOR, as in the model's Map where -0 and 0 are one key. */

@@ -32,9 +32,11 @@ for (const t of TRANSPORTS) {
       await using m = await t.start();
       const ns = await m.namespace({ a: 10_000, b: 0 });
       const n = t.local ? 2000 : 300;
-      await Promise.all([0, 1, 2, 3].map(() =>
-        spawn(new URL("../fixtures/namespace_worker.ts", import.meta.url), { args: [ns, n] }).join()
-      ));
+      await Promise.all(
+        [0, 1, 2, 3].map(() =>
+          spawn(new URL("../fixtures/namespace_worker.ts", import.meta.url), { args: [ns, n] }).join()
+        ),
+      );
       assert.deepEqual(await ns.toObject(), { a: 10_000 - 4 * n, b: 4 * n });
     });
   });
