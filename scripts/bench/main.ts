@@ -57,6 +57,7 @@ import type client from "./workers/client.ts";
 import type { OwnerRequest } from "./workers/pm_client.ts";
 import type contender from "./workers/lock_contender.ts";
 import { type ContenderRound, S_COUNTER } from "./workers/lock_contender.ts";
+import type reader from "./workers/dict_reader.ts";
 import type { ReaderRound } from "./workers/dict_reader.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -709,11 +710,12 @@ async function sectionB6(o: BenchOptions): Promise<void> {
   const m = await Manager.start();
   try {
     const dict = await m.dict<string, number>(new Map(KEYS.map((k, i) => [k, i])));
-    // warm-up rounds with both readers on both paths, then 1 and 2 readers interleaved
-    const schedule: ReaderRound[] = [{ mode: "dict", active: 2 }, { mode: "map", active: 2 }];
-    const budgets = [o.warmupMs, o.warmupMs];
+    // warm-up rounds with both readers on every path, then 1 and 2 readers interleaved
+    const modes = ["dict", "map", "atomics"] as const;
+    const schedule: ReaderRound[] = modes.map((mode) => ({ mode, active: 2 }));
+    const budgets = modes.map(() => o.warmupMs);
     for (let r = 0; r < o.reps; r++) {
-      for (const mode of ["dict", "map"] as const) {
+      for (const mode of modes) {
         for (const active of [1, 2]) {
           schedule.push({ mode, active });
           budgets.push(o.budgetMs);
@@ -721,16 +723,20 @@ async function sectionB6(o: BenchOptions): Promise<void> {
       }
     }
     const ctl = newControl();
-    const ws = [0, 1].map((index) => spawn(worker("dict_reader"), { args: [dict, ctl, index, schedule] }));
+    const word = new Int32Array(new SharedArrayBuffer(64));
+    const ws = [0, 1].map((index) =>
+      spawn<typeof reader>(worker("dict_reader"), { args: [dict, word, ctl, index, schedule] })
+    );
     await guarded(runRounds(ctl, 2, budgets), ws.map((w) => w.join()));
-    const rs = (await Promise.all(ws.map((w) => w.join()))) as RoundResult[][];
+    const rs = await Promise.all(ws.map((w) => w.join()));
     const pick = (mode: string, active: number) =>
       aggregate(
         rs,
         undefined,
-        schedule.flatMap((x, k) => (k >= 2 && x.mode === mode && x.active === active ? [k] : [])),
+        schedule.flatMap((x, k) => (k >= modes.length && x.mode === mode && x.active === active ? [k] : [])),
       );
     const one = pick("dict", 1), two = pick("dict", 2), mapOne = pick("map", 1), mapTwo = pick("map", 2);
+    const atOne = pick("atomics", 1), atTwo = pick("atomics", 2);
     const ours = two.median / one.median, machine = mapTwo.median / mapOne.median;
     row({
       section: "B6",
@@ -755,6 +761,17 @@ async function sectionB6(o: BenchOptions): Promise<void> {
       baselineFigure: mapOne.median,
       baselineSamples: mapOne.samples,
       note: "the machine's own scaling, for reference",
+    });
+    row({
+      section: "B6",
+      name: "Atomics.load of 1 shared word, 2 ÷ 1",
+      figure: atTwo.median,
+      unit: "loads/s",
+      samples: atTwo.samples,
+      baseline: "Atomics.load, 1 reader",
+      baselineFigure: atOne.median,
+      baselineSamples: atOne.samples,
+      note: "each getSync loads the dict's sequence word twice",
     });
     note(
       "B6",

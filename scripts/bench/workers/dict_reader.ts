@@ -1,8 +1,10 @@
 /**
  * Issue B6: one of two reader threads. Each round of `schedule` says what
- * to read — the shared dict with `getSync` ("dict"), or for the baseline a
+ * to read — the shared dict with `getSync` ("dict"); for the baselines a
  * Map of this thread's own with the same keys ("map": the machine's own
- * scaling of pure reads) — and how many readers take part; a reader whose
+ * scaling of pure reads), or `Atomics.load` of one word every reader shares
+ * ("atomics": what a dict read does twice, on its sequence word) — and how
+ * many readers take part; a reader whose
  * `index` is not below that count sits the round out (asleep at the next
  * barrier). Interleaving 1- and 2-reader rounds exposes both to the same
  * load on the machine.
@@ -13,7 +15,7 @@ import { KEY_MASK, KEY_RING, KEYS } from "./_keys.ts";
 
 /** One round of a reader schedule. */
 export interface ReaderRound {
-  readonly mode: "dict" | "map";
+  readonly mode: "dict" | "map" | "atomics";
   /** Readers taking part: the ones whose index is below it. */
   readonly active: number;
 }
@@ -22,6 +24,7 @@ const BATCH = 1024;
 
 export default function reader(
   dict: Dict<string, number>,
+  word: Int32Array,
   ctl: Int32Array,
   index: number,
   schedule: readonly ReaderRound[],
@@ -42,9 +45,14 @@ export default function reader(
         for (let j = 0; j < BATCH; j++) s += dict.getSync(KEY_RING[j & KEY_MASK]) ?? 0;
         n += BATCH;
       }
-    } else {
+    } else if (mode === "map") {
       while (!stopped(ctl, round)) {
         for (let j = 0; j < BATCH; j++) s += map.get(KEY_RING[j & KEY_MASK]) ?? 0;
+        n += BATCH;
+      }
+    } else {
+      while (!stopped(ctl, round)) {
+        for (let j = 0; j < BATCH; j++) s += Atomics.load(word, 0);
         n += BATCH;
       }
     }
