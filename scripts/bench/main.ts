@@ -850,7 +850,7 @@ async function main(): Promise<number> {
     }; ± = half the range of the repetitions`,
   );
   const loadStart = loadAverage();
-  if (loadStart !== undefined && loadStart > cpus / 2) {
+  if (loadStart !== undefined && loadStart > cpus) {
     console.log(
       `warning: load average ${loadStart.toFixed(2)} on ${cpus} CPUs: other processes compete for the CPUs, ` +
         "so multi-thread figures (B3, B5, B6) and spreads are unreliable",
