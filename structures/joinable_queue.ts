@@ -10,7 +10,7 @@ import type { WaitOptions } from "../sync/_kernel.ts";
 import { Queue, QueueEngine, queueOps, type QueueOptions } from "./queue.ts";
 
 registerKind<QueueEngine>("joinableQueue", {
-  create: ([options]) => QueueEngine.create(options as QueueOptions | undefined),
+  create: ([options]) => QueueEngine.create(options as QueueOptions | undefined, true),
   localHandle: (e) => ({ kind: "joinableQueue", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
   ops: {
     ...queueOps,

@@ -2,47 +2,84 @@
  * A FIFO queue shared by threads, processes or machines: Python's
  * `multiprocessing.Queue`, on any transport.
  *
- * On the shared buffer it is a singly linked list of blocks in a growable
- * SharedArrayBuffer (each block one encoded item), guarded by one robust
- * mutex held only to link or unlink a block. Getters sleep on a put counter,
- * putters of a bounded queue on a get counter (`sync/_kernel.ts`).
+ * On the shared buffer it is crossbeam's `SegQueue` laid out in a growable
+ * SharedArrayBuffer: an unbounded lock-free MPMC queue of blocks of 31 slots.
+ * Producers claim a slot with one compare-and-swap on the tail index,
+ * consumers with one on the head index, and the slot's state word hands the
+ * item over, so a producer and a consumer share no word but the slot itself.
+ * An item of up to 56 encoded bytes lives in its slot; a larger one in a heap
+ * block. The heap (blocks, large items) is the only part under a mutex, taken
+ * once per 31 items. Getters sleep on a put counter that producers bump only
+ * when someone sleeps; a bounded queue counts free places in one more word.
  * @module
  */
 import { QueueError } from "../errors.ts";
 import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
+import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
 import { registerKind } from "../transports/_host.ts";
 import { adoptRegistry, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
-import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "../sync/_kernel.ts";
+import { deadlineOf, type WaitOptions, waitSlice, waitSliceAsync } from "../sync/_kernel.ts";
 import { lockSync, tryLock, unlock } from "../sync/_mutex.ts";
 import { unsupportedSync } from "../sync/lock.ts";
 import { isAbort, type Remote } from "../sync/_remote.ts";
 import { createHeapBuffer, Heap } from "./_heap.ts";
 
-/** Mutex word guarding the list. */
+// ---- header words (first cache line: read-mostly) ----
+/** Mutex word guarding the heap (block and large-item allocation). */
 const Q_LOCK = 0;
-/** Items in the queue. */
-const Q_COUNT = 1;
-/** Byte offset of the first block (0: empty). */
-const Q_HEAD = 2;
-/** Byte offset of the last block. */
-const Q_TAIL = 3;
 /** Bound on items; 0 for none. */
-const Q_MAXSIZE = 4;
-/** Bumped by every put; getters sleep on it. */
-const Q_PUT_SEQ = 5;
-/** Bumped by every get; putters of a full queue sleep on it. */
-const Q_GET_SEQ = 6;
-/** Getters asleep. */
-const Q_GETTERS = 7;
-/** Putters asleep. */
-const Q_PUTTERS = 8;
+const Q_MAXSIZE = 1;
+/** Free places of a bounded queue; putters sleep on it. */
+const Q_AVAIL = 2;
+/** Bumped by a put that finds sleeping getters; getters sleep on it. */
+const Q_PUT_SEQ = 3;
+/** Getters asleep (or about to be). */
+const Q_GETTERS = 4;
+/** Putters asleep (or about to be). */
+const Q_PUTTERS = 5;
+/** 1 for a JoinableQueue: puts count unfinished items. */
+const Q_JOINABLE = 6;
 /** Items put and not yet marked done (JoinableQueue). */
-const Q_UNFINISHED = 9;
+const Q_UNFINISHED = 7;
 /** Bumped when the unfinished count reaches zero; `join` sleeps on it. */
-const Q_JOIN_SEQ = 10;
-/** Bytes before an item's bytes in its block: next block, length. */
-const NODE_HEADER = 8;
+const Q_JOIN_SEQ = 8;
+/** Byte offset of the head's own cache line (HEAD_INDEX, HEAD_BLOCK). */
+const Q_HEAD_AT = 9;
+/** Byte offset of the tail's own cache line (TAIL_INDEX, TAIL_BLOCK). */
+const Q_TAIL_AT = 10;
+
+// ---- a position (head or tail): two words on a cache line of their own ----
+const P_INDEX = 0;
+const P_BLOCK = 1;
+
+// ---- indices (crossbeam's SegQueue) ----
+/** Index bits below the position: bit 0 of the head index says "the block has a next one". */
+const SHIFT = 1;
+const HAS_NEXT = 1;
+/** Positions per block, one of them a marker that is never a slot. */
+const LAP = 32;
+/** Slots per block. */
+const BLOCK_CAP = LAP - 1;
+
+// ---- a block: next-block word, then 31 slots of 64 bytes ----
+const B_NEXT = 0;
+const B_SLOTS = 8;
+const SLOT_BYTES = 64;
+const BLOCK_BYTES = B_SLOTS + BLOCK_CAP * SLOT_BYTES;
+/** Slot words: state, length, then the item or the offset of its heap block. */
+const S_STATE = 0;
+const S_LEN = 1;
+const S_DATA = 8;
+/** Largest item kept in its slot. */
+const INLINE_BYTES = SLOT_BYTES - S_DATA;
+/** Slot state bits. */
+const WRITE = 1;
+const READ = 2;
+const DESTROY = 4;
+
+/** Spins of a getter on an empty queue before it sleeps. */
+const GET_SPINS = 200;
 
 /** Default ceiling of a queue's buffer. */
 export const DEFAULT_MAX_BYTES = 1 << 30;
@@ -63,9 +100,19 @@ function queueError(reason: "Timeout" | "Aborted", what: string, timeout?: numbe
     : new QueueError("Timeout", `Cannot ${what} as the timeout elapsed: received ${timeout}`);
 }
 
+/** Returned by a pop from an empty queue. */
+const EMPTY: unique symbol = Symbol("procshare.queue.empty");
+
+/** Scratch buffer of this thread for encoding an item (no user code runs while in use). */
+const SCRATCH: Uint8Array = new Uint8Array(SCRATCH_BYTES);
+
 /** The shared-memory engine of a Queue. */
 export class QueueEngine {
   readonly heap: Heap;
+  /** Words of the head's and the tail's cache lines: a fixed view each (they never move). */
+  readonly #head: Int32Array;
+  readonly #tail: Int32Array;
+  readonly #hdr: Int32Array;
 
   /** The words of the buffer (a fresh view after growth: see `Heap.sync`). */
   get i32(): Int32Array {
@@ -78,185 +125,364 @@ export class QueueEngine {
 
   constructor(readonly buffer: SharedArrayBuffer) {
     this.heap = new Heap(buffer, "queue");
+    const i32 = this.heap.i32;
+    this.#hdr = new Int32Array(buffer, 0, 16);
+    this.#head = new Int32Array(buffer, i32[Q_HEAD_AT], 2);
+    this.#tail = new Int32Array(buffer, i32[Q_TAIL_AT], 2);
   }
 
   /** Lays out a fresh queue. */
-  static create(options?: QueueOptions): QueueEngine {
+  static create(options?: QueueOptions, joinable = false): QueueEngine {
     const maxsize = options?.maxsize ?? 0;
-    if (!Number.isInteger(maxsize) || maxsize < 0 || maxsize > 0x7fffffff) {
+    if (!Number.isInteger(maxsize) || maxsize < 0 || maxsize > 0x3fffffff) {
       throw new TypeError(`Cannot create queue as 'maxsize' must be a non-negative integer: received ${maxsize}`);
     }
-    const e = new QueueEngine(createHeapBuffer(64 * 1024, options?.maxBytes ?? DEFAULT_MAX_BYTES, "queue"));
-    e.i32[Q_MAXSIZE] = maxsize;
-    return e;
+    const buf = createHeapBuffer(64 * 1024, options?.maxBytes ?? DEFAULT_MAX_BYTES, "queue");
+    const heap = new Heap(buf, "queue");
+    const headAt = heap.alloc(64), tailAt = heap.alloc(64), first = heap.alloc(BLOCK_BYTES);
+    const i32 = heap.i32;
+    i32.fill(0, first >> 2, (first + BLOCK_BYTES) >> 2);
+    i32[Q_MAXSIZE] = maxsize;
+    i32[Q_AVAIL] = maxsize;
+    i32[Q_JOINABLE] = joinable ? 1 : 0;
+    i32[Q_HEAD_AT] = headAt;
+    i32[Q_TAIL_AT] = tailAt;
+    i32[(headAt >> 2) + P_INDEX] = 0;
+    i32[(headAt >> 2) + P_BLOCK] = first;
+    i32[(tailAt >> 2) + P_INDEX] = 0;
+    i32[(tailAt >> 2) + P_BLOCK] = first;
+    return new QueueEngine(buf);
   }
+
+  // ---- the heap, under the mutex ----
 
   #lock(): number {
     const id = threadId();
-    if (!tryLock(this.i32, Q_LOCK, id)) lockSync(this.i32, Q_LOCK, id, Infinity);
+    if (!tryLock(this.#hdr, Q_LOCK, id)) lockSync(this.#hdr, Q_LOCK, id, Infinity);
+    this.heap.sync();
     return id;
   }
 
-  /** Links one item unless the queue is full; false when full. */
-  tryPutBytes(vb: Uint8Array): boolean {
-    const i32 = this.i32;
+  #allocBlock(): number {
     const id = this.#lock();
     try {
-      this.heap.sync();
-      const max = i32[Q_MAXSIZE];
-      if (max > 0 && i32[Q_COUNT] >= max) return false;
-      const node = this.heap.alloc(NODE_HEADER + vb.length);
-      const w = this.i32; // the allocation may have grown the buffer
-      w[node >> 2] = 0;
-      w[(node >> 2) + 1] = vb.length;
-      this.u8.set(vb, node + NODE_HEADER);
-      const tail = w[Q_TAIL];
-      if (tail === 0) w[Q_HEAD] = node;
-      else w[tail >> 2] = node;
-      w[Q_TAIL] = node;
-      Atomics.add(w, Q_UNFINISHED, 1);
-      Atomics.store(w, Q_COUNT, w[Q_COUNT] + 1);
-      Atomics.add(w, Q_PUT_SEQ, 1);
+      const b = this.heap.alloc(BLOCK_BYTES);
+      const i32 = this.heap.i32;
+      i32[(b >> 2) + B_NEXT] = 0;
+      for (let s = 0; s < BLOCK_CAP; s++) i32[((b + B_SLOTS + s * SLOT_BYTES) >> 2) + S_STATE] = 0;
+      return b;
     } finally {
-      unlock(i32, Q_LOCK, id);
+      unlock(this.#hdr, Q_LOCK, id);
     }
-    if (Atomics.load(i32, Q_GETTERS) > 0) Atomics.notify(i32, Q_PUT_SEQ, 1);
-    return true;
   }
 
-  /** Unlinks the first item; undefined when empty. */
-  tryGetBytes(): Uint8Array | undefined {
-    const i32 = this.i32;
-    if (Atomics.load(i32, Q_COUNT) === 0) return undefined;
-    let vb: Uint8Array;
+  #free(off: number): void {
     const id = this.#lock();
     try {
-      this.heap.sync();
-      const w = this.i32;
-      const node = w[Q_HEAD];
-      if (node === 0) return undefined;
-      const next = w[node >> 2];
-      w[Q_HEAD] = next;
-      if (next === 0) w[Q_TAIL] = 0;
-      const p = node + NODE_HEADER;
-      vb = this.u8.slice(p, p + w[(node >> 2) + 1]);
-      this.heap.free(node);
-      Atomics.store(w, Q_COUNT, w[Q_COUNT] - 1);
-      Atomics.add(w, Q_GET_SEQ, 1);
+      this.heap.free(off);
     } finally {
-      unlock(i32, Q_LOCK, id);
+      unlock(this.#hdr, Q_LOCK, id);
     }
-    if (Atomics.load(i32, Q_PUTTERS) > 0) Atomics.notify(i32, Q_GET_SEQ, 1);
-    return vb;
+  }
+
+  /** Copies a large item to a heap block; its offset. */
+  #allocItem(vb: Uint8Array, vlen: number): number {
+    const id = this.#lock();
+    try {
+      const off = this.heap.alloc(vlen);
+      this.heap.u8.set(vlen === vb.length ? vb : vb.subarray(0, vlen), off);
+      return off;
+    } finally {
+      unlock(this.#hdr, Q_LOCK, id);
+    }
+  }
+
+  /** Views that cover `end`: another thread may have grown the buffer. */
+  #words(end: number): Int32Array {
+    if (end > this.heap.u8.length) this.heap.sync();
+    return this.heap.i32;
+  }
+
+  // ---- the lock-free queue ----
+
+  /** Links one encoded item (crossbeam's `SegQueue::push`). */
+  #push(vb: Uint8Array, vlen: number): void {
+    const ext = vlen > INLINE_BYTES ? this.#allocItem(vb, vlen) : 0;
+    const tail = this.#tail;
+    let nextBlock = 0;
+    for (let spins = 0;; spins++) {
+      const t = Atomics.load(tail, P_INDEX);
+      const block = Atomics.load(tail, P_BLOCK);
+      const offset = (t >>> SHIFT) & (LAP - 1);
+      if (offset === BLOCK_CAP) {
+        // another producer is installing the next block
+        if (spins > 64) Atomics.wait(tail, P_INDEX, t, 0.05);
+        continue;
+      }
+      if (offset + 1 === BLOCK_CAP && nextBlock === 0) nextBlock = this.#allocBlock();
+      const newTail = (t + (1 << SHIFT)) | 0;
+      if (Atomics.compareExchange(tail, P_INDEX, t, newTail) !== t) continue;
+      let i32 = this.#words(block + BLOCK_BYTES);
+      if (offset + 1 === BLOCK_CAP) {
+        Atomics.store(tail, P_BLOCK, nextBlock);
+        Atomics.store(tail, P_INDEX, (newTail + (1 << SHIFT)) | 0);
+        i32 = this.#words(nextBlock + BLOCK_BYTES);
+        Atomics.store(i32, (block >> 2) + B_NEXT, nextBlock);
+        nextBlock = 0;
+      }
+      const slot = block + B_SLOTS + offset * SLOT_BYTES;
+      i32[(slot >> 2) + S_LEN] = vlen;
+      if (ext !== 0) i32[(slot + S_DATA) >> 2] = ext;
+      else {
+        const u8 = this.heap.u8, p = slot + S_DATA;
+        for (let i = 0; i < vlen; i++) u8[p + i] = vb[i];
+      }
+      Atomics.or(i32, (slot >> 2) + S_STATE, WRITE);
+      break;
+    }
+    if (nextBlock !== 0) this.#free(nextBlock);
+    const hdr = this.#hdr;
+    if (Atomics.load(hdr, Q_JOINABLE) !== 0) Atomics.add(hdr, Q_UNFINISHED, 1);
+    if (Atomics.load(hdr, Q_GETTERS) > 0) {
+      Atomics.add(hdr, Q_PUT_SEQ, 1);
+      Atomics.notify(hdr, Q_PUT_SEQ, 1);
+    }
+  }
+
+  /** Unlinks the first item (crossbeam's `SegQueue::pop`); EMPTY when there is none. */
+  #pop(): unknown {
+    const head = this.#head, tail = this.#tail;
+    for (let spins = 0;; spins++) {
+      const h = Atomics.load(head, P_INDEX);
+      const block = Atomics.load(head, P_BLOCK);
+      const offset = (h >>> SHIFT) & (LAP - 1);
+      if (offset === BLOCK_CAP) {
+        if (spins > 64) Atomics.wait(head, P_INDEX, h, 0.05);
+        continue;
+      }
+      let newHead = (h + (1 << SHIFT)) | 0;
+      if ((newHead & HAS_NEXT) === 0) {
+        const t = Atomics.load(tail, P_INDEX);
+        if (h >>> SHIFT === t >>> SHIFT) return EMPTY;
+        if ((h >>> SHIFT) >>> 5 !== (t >>> SHIFT) >>> 5) newHead |= HAS_NEXT;
+      }
+      if (Atomics.compareExchange(head, P_INDEX, h, newHead) !== h) continue;
+      let i32 = this.#words(block + BLOCK_BYTES);
+      if (offset + 1 === BLOCK_CAP) {
+        let next: number;
+        while ((next = Atomics.load(i32, (block >> 2) + B_NEXT)) === 0) {
+          Atomics.wait(i32, (block >> 2) + B_NEXT, 0, 0.05);
+        }
+        i32 = this.#words(next + BLOCK_BYTES);
+        let nextIndex = ((newHead & ~HAS_NEXT) + (1 << SHIFT)) | 0;
+        if (Atomics.load(i32, (next >> 2) + B_NEXT) !== 0) nextIndex |= HAS_NEXT;
+        Atomics.store(head, P_BLOCK, next);
+        Atomics.store(head, P_INDEX, nextIndex);
+      }
+      const slot = block + B_SLOTS + offset * SLOT_BYTES;
+      const st = (slot >> 2) + S_STATE;
+      for (let n = 0; (Atomics.load(i32, st) & WRITE) === 0; n++) {
+        if (n > 64) Atomics.wait(i32, st, 0, 0.05); // the producer is between its claim and its write
+      }
+      const vlen = i32[(slot >> 2) + S_LEN];
+      let value: unknown;
+      if (vlen > INLINE_BYTES) {
+        const ext = i32[(slot + S_DATA) >> 2];
+        this.#words(ext + vlen);
+        const u8 = this.heap.u8;
+        value = decodeFast(u8, ext, vlen);
+        if (value === MISS) value = decode(u8.slice(ext, ext + vlen));
+        this.#free(ext);
+      } else {
+        const u8 = this.heap.u8;
+        value = decodeFast(u8, slot + S_DATA, vlen);
+        if (value === MISS) value = decode(u8.slice(slot + S_DATA, slot + S_DATA + vlen));
+      }
+      if (offset + 1 === BLOCK_CAP) this.#destroy(block, 0);
+      else if (Atomics.or(i32, st, READ) & DESTROY) this.#destroy(block, offset + 1);
+      this.#afterGet();
+      return value;
+    }
+  }
+
+  /** Frees a block once every slot of it was read (crossbeam's `Block::destroy`). */
+  #destroy(block: number, start: number): void {
+    const i32 = this.#words(block + BLOCK_BYTES);
+    for (let i = start; i < BLOCK_CAP - 1; i++) {
+      const st = ((block + B_SLOTS + i * SLOT_BYTES) >> 2) + S_STATE;
+      if ((Atomics.load(i32, st) & READ) === 0 && (Atomics.or(i32, st, DESTROY) & READ) === 0) return;
+    }
+    this.#free(block);
+  }
+
+  #afterGet(): void {
+    const hdr = this.#hdr;
+    if (Atomics.load(hdr, Q_MAXSIZE) > 0) {
+      Atomics.add(hdr, Q_AVAIL, 1);
+      if (Atomics.load(hdr, Q_PUTTERS) > 0) Atomics.notify(hdr, Q_AVAIL, 1);
+    }
+  }
+
+  /** Takes a free place of a bounded queue; false when it is full. */
+  #reserve(): boolean {
+    const hdr = this.#hdr;
+    if (Atomics.load(hdr, Q_MAXSIZE) === 0) return true;
+    for (;;) {
+      const a = Atomics.load(hdr, Q_AVAIL);
+      if (a <= 0) return false;
+      if (Atomics.compareExchange(hdr, Q_AVAIL, a, a - 1) === a) return true;
+    }
+  }
+
+  #encode(value: unknown): [Uint8Array, number] {
+    const n = encodeFast(value, SCRATCH);
+    if (n >= 0) return [SCRATCH, n];
+    const vb = encode(value);
+    return [vb, vb.length];
   }
 
   putSync(value: unknown, options?: WaitOptions): void {
-    const vb = encode(value);
-    if (this.tryPutBytes(vb)) return;
+    const [vb, vlen] = this.#encode(value);
+    if (!this.#reserve()) this.#waitForRoomSync(options);
+    this.#push(vb, vlen);
+  }
+
+  #waitForRoomSync(options?: WaitOptions): void {
+    const hdr = this.#hdr;
     const deadline = deadlineOf(options?.timeout, "put to queue");
-    const i32 = this.i32;
     for (;;) {
       if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
-      const seq = Atomics.load(i32, Q_GET_SEQ);
-      if (this.tryPutBytes(vb)) return;
-      if (spinWhile(i32, Q_GET_SEQ, seq)) continue;
-      Atomics.add(i32, Q_PUTTERS, 1);
-      const more = waitSlice(i32, Q_GET_SEQ, seq, deadline);
-      Atomics.sub(i32, Q_PUTTERS, 1);
+      Atomics.add(hdr, Q_PUTTERS, 1);
+      const more = this.#reserve() ? null : waitSlice(hdr, Q_AVAIL, 0, deadline);
+      Atomics.sub(hdr, Q_PUTTERS, 1);
+      if (more === null || this.#reserve()) return;
       if (!more) throw queueError("Timeout", "put to queue", options?.timeout);
     }
   }
 
   async put(value: unknown, options?: WaitOptions): Promise<void> {
-    const vb = encode(value);
+    const [vb0, vlen] = this.#encode(value);
     if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
-    if (this.tryPutBytes(vb)) return;
-    const deadline = deadlineOf(options?.timeout, "put to queue");
-    const i32 = this.i32;
-    for (;;) {
-      if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
-      const seq = Atomics.load(i32, Q_GET_SEQ);
-      if (this.tryPutBytes(vb)) return;
-      Atomics.add(i32, Q_PUTTERS, 1);
-      let more: boolean;
-      try {
-        more = await waitSliceAsync(i32, Q_GET_SEQ, seq, deadline, options?.signal);
-      } finally {
-        Atomics.sub(i32, Q_PUTTERS, 1);
+    if (!this.#reserve()) {
+      const vb = vb0.slice(0, vlen); // the scratch buffer is not ours across an await
+      const hdr = this.#hdr;
+      const deadline = deadlineOf(options?.timeout, "put to queue");
+      for (;;) {
+        if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
+        Atomics.add(hdr, Q_PUTTERS, 1);
+        let more: boolean | null;
+        try {
+          more = this.#reserve() ? null : await waitSliceAsync(hdr, Q_AVAIL, 0, deadline, options?.signal);
+        } finally {
+          Atomics.sub(hdr, Q_PUTTERS, 1);
+        }
+        if (more === null || this.#reserve()) break;
+        if (!more) throw queueError("Timeout", "put to queue", options?.timeout);
       }
-      if (!more) throw queueError("Timeout", "put to queue", options?.timeout);
+      this.#push(vb, vlen);
+      return;
     }
+    this.#push(vb0, vlen);
   }
 
   putNowait(value: unknown): void {
-    if (!this.tryPutBytes(encode(value))) {
-      throw new QueueError("Full", `Cannot put to queue as it is full: received maxsize ${this.i32[Q_MAXSIZE]}`);
+    const [vb, vlen] = this.#encode(value);
+    if (!this.#reserve()) {
+      throw new QueueError("Full", `Cannot put to queue as it is full: received maxsize ${this.maxsize()}`);
     }
+    this.#push(vb, vlen);
+  }
+
+  /** Pops, spinning briefly while empty; EMPTY if still empty. */
+  #popSpinning(): unknown {
+    for (let i = 0; i < GET_SPINS; i++) {
+      const v = this.#pop();
+      if (v !== EMPTY) return v;
+    }
+    return EMPTY;
   }
 
   getSync(options?: WaitOptions): unknown {
-    let vb = this.tryGetBytes();
-    if (vb !== undefined) return decode(vb);
+    let v = this.#pop();
+    if (v !== EMPTY) return v;
     const deadline = deadlineOf(options?.timeout, "get from queue");
-    const i32 = this.i32;
+    v = this.#popSpinning();
+    if (v !== EMPTY) return v;
+    const hdr = this.#hdr;
     for (;;) {
       if (options?.signal?.aborted) throw queueError("Aborted", "get from queue", options.timeout, options.signal);
-      const seq = Atomics.load(i32, Q_PUT_SEQ);
-      vb = this.tryGetBytes();
-      if (vb !== undefined) return decode(vb);
-      if (spinWhile(i32, Q_PUT_SEQ, seq)) continue;
-      Atomics.add(i32, Q_GETTERS, 1);
-      const more = waitSlice(i32, Q_PUT_SEQ, seq, deadline);
-      Atomics.sub(i32, Q_GETTERS, 1);
+      Atomics.add(hdr, Q_GETTERS, 1);
+      const seq = Atomics.load(hdr, Q_PUT_SEQ);
+      v = this.#pop();
+      const more = v === EMPTY ? waitSlice(hdr, Q_PUT_SEQ, seq, deadline) : true;
+      Atomics.sub(hdr, Q_GETTERS, 1);
+      if (v !== EMPTY) return v;
+      v = this.#pop();
+      if (v !== EMPTY) return v;
       if (!more) throw queueError("Timeout", "get from queue", options?.timeout);
     }
   }
 
   async get(options?: WaitOptions): Promise<unknown> {
     if (options?.signal?.aborted) throw queueError("Aborted", "get from queue", options.timeout, options.signal);
-    let vb = this.tryGetBytes();
-    if (vb !== undefined) return decode(vb);
+    let v = this.#pop();
+    if (v !== EMPTY) return v;
     const deadline = deadlineOf(options?.timeout, "get from queue");
-    const i32 = this.i32;
+    const hdr = this.#hdr;
     for (;;) {
       if (options?.signal?.aborted) throw queueError("Aborted", "get from queue", options.timeout, options.signal);
-      const seq = Atomics.load(i32, Q_PUT_SEQ);
-      vb = this.tryGetBytes();
-      if (vb !== undefined) return decode(vb);
-      Atomics.add(i32, Q_GETTERS, 1);
-      let more: boolean;
+      Atomics.add(hdr, Q_GETTERS, 1);
+      const seq = Atomics.load(hdr, Q_PUT_SEQ);
+      v = this.#pop();
+      let more = true;
       try {
-        more = await waitSliceAsync(i32, Q_PUT_SEQ, seq, deadline, options?.signal);
+        if (v === EMPTY) more = await waitSliceAsync(hdr, Q_PUT_SEQ, seq, deadline, options?.signal);
       } finally {
-        Atomics.sub(i32, Q_GETTERS, 1);
+        Atomics.sub(hdr, Q_GETTERS, 1);
       }
+      if (v !== EMPTY) return v;
+      v = this.#pop();
+      if (v !== EMPTY) return v;
       if (!more) throw queueError("Timeout", "get from queue", options?.timeout);
     }
   }
 
   getNowait(): unknown {
-    const vb = this.tryGetBytes();
-    if (vb === undefined) throw new QueueError("Empty", "Cannot get from queue as it is empty");
-    return decode(vb);
+    const v = this.#pop();
+    if (v === EMPTY) throw new QueueError("Empty", "Cannot get from queue as it is empty");
+    return v;
   }
 
+  /** Items in the queue now (crossbeam's `SegQueue::len`). */
   qsize(): number {
-    return Atomics.load(this.i32, Q_COUNT);
+    const head = this.#head, tail = this.#tail;
+    for (;;) {
+      let t = Atomics.load(tail, P_INDEX);
+      let h = Atomics.load(head, P_INDEX);
+      if (Atomics.load(tail, P_INDEX) !== t) continue;
+      t = (t & ~((1 << SHIFT) - 1)) >>> 0;
+      h = (h & ~((1 << SHIFT) - 1)) >>> 0;
+      if (((t >>> SHIFT) & (LAP - 1)) === LAP - 1) t = (t + (1 << SHIFT)) >>> 0;
+      if (((h >>> SHIFT) & (LAP - 1)) === LAP - 1) h = (h + (1 << SHIFT)) >>> 0;
+      const base = (((h >>> SHIFT) >>> 5) << 5) >>> 0; // first position of the head's lap
+      const tp = ((t >>> SHIFT) - base) >>> 0, hp = ((h >>> SHIFT) - base) >>> 0;
+      return Math.max(0, tp - hp - Math.floor(tp / LAP));
+    }
   }
   empty(): boolean {
     return this.qsize() === 0;
   }
   full(): boolean {
-    const max = Atomics.load(this.i32, Q_MAXSIZE);
-    return max > 0 && this.qsize() >= max;
+    const hdr = this.#hdr;
+    return Atomics.load(hdr, Q_MAXSIZE) > 0 && Atomics.load(hdr, Q_AVAIL) <= 0;
   }
   maxsize(): number {
-    return Atomics.load(this.i32, Q_MAXSIZE);
+    return Atomics.load(this.#hdr, Q_MAXSIZE);
   }
 
   /** Marks one fetched item done (JoinableQueue); wakes joiners at zero. */
   taskDone(): void {
-    const i32 = this.i32;
+    const i32 = this.#hdr;
     for (;;) {
       const n = Atomics.load(i32, Q_UNFINISHED);
       if (n <= 0) throw new RangeError("Cannot mark task done as it was called more times than items were put");
@@ -271,13 +497,13 @@ export class QueueEngine {
 
   /** Items put and not yet marked done. */
   unfinished(): number {
-    return Atomics.load(this.i32, Q_UNFINISHED);
+    return Atomics.load(this.#hdr, Q_UNFINISHED);
   }
 
   /** Blocks until every item put has been marked done. */
   joinSync(options?: WaitOptions): void {
     const deadline = deadlineOf(options?.timeout, "join queue");
-    const i32 = this.i32;
+    const i32 = this.#hdr;
     for (;;) {
       if (options?.signal?.aborted) throw queueError("Aborted", "join queue", options.timeout, options.signal);
       const seq = Atomics.load(i32, Q_JOIN_SEQ);
@@ -289,7 +515,7 @@ export class QueueEngine {
   /** The asynchronous twin of {@linkcode joinSync}. */
   async join(options?: WaitOptions): Promise<void> {
     const deadline = deadlineOf(options?.timeout, "join queue");
-    const i32 = this.i32;
+    const i32 = this.#hdr;
     for (;;) {
       if (options?.signal?.aborted) throw queueError("Aborted", "join queue", options.timeout, options.signal);
       const seq = Atomics.load(i32, Q_JOIN_SEQ);
@@ -301,7 +527,6 @@ export class QueueEngine {
   }
 }
 
-/** The remote operations of a queue, shared with the joinable queue. */
 export const queueOps = {
   put: (e: QueueEngine, [v, timeout]: readonly unknown[], ctx: { signal: AbortSignal }) =>
     e.put(v, { timeout: timeout as number | undefined, signal: ctx.signal }),

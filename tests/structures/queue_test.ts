@@ -52,20 +52,46 @@ for (const t of TRANSPORTS) {
       assert.equal(await pending, "hello");
     });
 
-    test("2 producers and 2 consumers pass 100,000 distinct items, none lost or duplicated", async () => {
-      await using m = await t.start();
-      const q: Queue<number | null> = await m.queue<number | null>({ maxsize: 1000 });
-      const half = 50_000;
-      const ps = [0, 1].map((i) => spawn(producer, { args: [q, i * half, half, 1] }));
-      const cs = [0, 1].map(() => spawn(consumer, { args: [q] }));
-      await Promise.all(ps.map((p) => p.join()));
-      const got = (await Promise.all(cs.map((c) => c.join()))) as number[][];
-      const all = got.flat();
-      assert.equal(all.length, 2 * half);
-      const seen = new Set(all);
-      assert.equal(seen.size, 2 * half, "duplicates");
-      for (let i = 0; i < 2 * half; i++) assert.ok(seen.has(i), `lost ${i}`);
-      assert.equal(await q.qsize(), 0);
-    });
+    for (
+      const [label, pad, total] of [["small", 0, 100_000], [
+        "large (heap-held)",
+        200,
+        t.local ? 40_000 : 4_000,
+      ]] as const
+    ) {
+      test(`2 producers and 2 consumers pass ${total} distinct ${label} items, none lost or duplicated`, async () => {
+        await using m = await t.start();
+        const q: Queue<number | [number, string] | null> = await m.queue({ maxsize: 1000 });
+        const half = total / 2;
+        const ps = [0, 1].map((i) => spawn(producer, { args: [q, i * half, half, 1, pad] }));
+        const cs = [0, 1].map(() => spawn(consumer, { args: [q] }));
+        await Promise.all(ps.map((p) => p.join()));
+        const got = (await Promise.all(cs.map((c) => c.join()))) as number[][];
+        const all = got.flat();
+        assert.equal(all.length, total);
+        const seen = new Set(all);
+        assert.equal(seen.size, total, "duplicates");
+        for (let i = 0; i < total; i++) assert.ok(seen.has(i), `lost ${i}`);
+        assert.equal(await q.qsize(), 0);
+        assert.equal(await q.empty(), true);
+      });
+    }
   });
 }
+
+describe("Queue memory on the shared buffer", () => {
+  test("1,000,000 items through a queue reuse its blocks: the buffer stays at its first size", async () => {
+    const { QueueEngine } = await import("../../structures/queue.ts");
+    const e = QueueEngine.create();
+    const before = e.heap.byteLength();
+    for (let round = 0; round < 100; round++) {
+      for (let i = 0; i < 10_000; i++) e.putSync(i === 0 ? "x".repeat(300) : i);
+      assert.equal(e.qsize(), 10_000);
+      assert.equal(e.getSync(), "x".repeat(300));
+      for (let i = 1; i < 10_000; i++) assert.equal(e.getSync(), i);
+      assert.equal(e.qsize(), 0);
+    }
+    assert.ok(e.heap.byteLength() <= Math.max(before, 2 * 1024 * 1024), `grew to ${e.heap.byteLength()}`);
+    assert.ok(e.heap.inUse() < 16 * 1024, `still holds ${e.heap.inUse()} bytes`);
+  });
+});
