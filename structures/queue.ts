@@ -376,7 +376,9 @@ export class QueueEngine {
         } finally {
           Atomics.sub(hdr, Q_PUTTERS, 1);
         }
-        if (more === null || this.#reserve()) break;
+        if (more === null) break;
+        if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
+        if (this.#reserve()) break;
         if (!more) throw queueError("Timeout", "put to queue", options?.timeout);
       }
       this.#push(vb, vlen);
@@ -441,6 +443,8 @@ export class QueueEngine {
         Atomics.sub(hdr, Q_GETTERS, 1);
       }
       if (v !== EMPTY) return v;
+      // aborted while waiting: take nothing, or the item would go to a caller who left
+      if (options?.signal?.aborted) throw queueError("Aborted", "get from queue", options.timeout, options.signal);
       v = this.#pop();
       if (v !== EMPTY) return v;
       if (!more) throw queueError("Timeout", "get from queue", options?.timeout);
