@@ -20,22 +20,14 @@ import {
   unlock,
 } from "./_mutex.ts";
 import { isAbort, type Remote } from "./_remote.ts";
+import { HeldPermit, type LockPermit } from "./_permit.ts";
 
 /** Index of the lock word in a Lock's buffer. */
 const L_WORD = 0;
 /** Bytes of a Lock's buffer (one cache line, so that locks do not share one). */
 const L_BYTES = 64;
 
-/**
- * Proof of holding a lock-like primitive. Release it once, by `release()` or
- * by leaving a `using` / `await using` block.
- */
-export interface LockPermit extends Disposable, AsyncDisposable {
-  /** True when the previous holder died holding the lock; what it guarded may be half-updated. */
-  readonly ownerDied: boolean;
-  /** Releases the lock. */
-  release(): Promise<void>;
-}
+export type { LockPermit } from "./_permit.ts";
 
 /** The shared-buffer handle of a Lock. */
 export interface LockHandle extends Handle {
@@ -105,24 +97,6 @@ registerKind<LockEngine>("lock", {
   },
 });
 
-class Permit implements LockPermit {
-  #released = false;
-  constructor(readonly ownerDied: boolean, readonly lock: Lock) {}
-  release(): Promise<void> {
-    if (this.#released) return Promise.resolve();
-    this.#released = true;
-    return this.lock.release();
-  }
-  [Symbol.dispose](): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.lock.releaseNow();
-  }
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.release();
-  }
-}
-
 /**
  * A non-recursive lock: Python's `multiprocessing.Lock`, on any transport.
  *
@@ -179,10 +153,13 @@ export class Lock {
 
   /** Acquires the lock, waiting at most `timeout` ms; fails with `LockError`. */
   async acquire(options?: WaitOptions): Promise<LockPermit> {
-    if (this.#engine) return new Permit(await this.#engine.acquire(threadId(), options), this);
+    if (this.#engine) return new HeldPermit(await this.#engine.acquire(threadId(), options), this);
     if (options?.signal?.aborted) throw outcomeError("acquire lock", ABORTED, options.timeout, options.signal);
     try {
-      return new Permit((await this.#remote!.call("acquire", [options?.timeout], options?.signal)) as boolean, this);
+      return new HeldPermit(
+        (await this.#remote!.call("acquire", [options?.timeout], options?.signal)) as boolean,
+        this,
+      );
     } catch (e) {
       if (isAbort(e)) throw outcomeError("acquire lock", ABORTED, options?.timeout, options?.signal);
       throw e;
@@ -191,18 +168,18 @@ export class Lock {
 
   /** Blocks the thread until the lock is acquired (shared buffer only). */
   acquireSync(options?: WaitOptions): LockPermit {
-    return new Permit(this.#local("acquireSync").acquireSync(threadId(), options), this);
+    return new HeldPermit(this.#local("acquireSync").acquireSync(threadId(), options), this);
   }
 
   /** Acquires the lock if it is free, without waiting. */
   async tryAcquire(): Promise<LockPermit | undefined> {
     const ok = this.#engine ? this.#engine.tryAcquire(threadId()) : await this.#remote!.call("tryAcquire", []);
-    return ok ? new Permit(false, this) : undefined;
+    return ok ? new HeldPermit(false, this) : undefined;
   }
 
   /** The synchronous twin of {@linkcode tryAcquire} (shared buffer only). */
   tryAcquireSync(): LockPermit | undefined {
-    return this.#local("tryAcquireSync").tryAcquire(threadId()) ? new Permit(false, this) : undefined;
+    return this.#local("tryAcquireSync").tryAcquire(threadId()) ? new HeldPermit(false, this) : undefined;
   }
 
   /** Releases the lock; fails with `LockError("NotOwner")` unless the caller holds it. */

@@ -8,7 +8,8 @@ import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { type CallContext, registerKind } from "../transports/_host.ts";
 import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
 import { deadlineOf, type WaitOptions } from "./_kernel.ts";
-import { type LockPermit, unsupportedSync } from "./lock.ts";
+import { unsupportedSync } from "./lock.ts";
+import { HeldPermit, type LockPermit } from "./_permit.ts";
 import {
   ABORTED,
   ACQUIRED_OWNER_DIED,
@@ -207,29 +208,6 @@ registerKind<RLockEngine>("rlock", {
   ops: RLOCK_OPS,
 });
 
-/** A permit of a lock-like primitive with a `release` function. */
-export class LockLikePermit implements LockPermit {
-  #released = false;
-  constructor(
-    readonly ownerDied: boolean,
-    readonly releaseAsync: () => Promise<void>,
-    readonly releaseNow: () => void,
-  ) {}
-  release(): Promise<void> {
-    if (this.#released) return Promise.resolve();
-    this.#released = true;
-    return this.releaseAsync();
-  }
-  [Symbol.dispose](): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.releaseNow();
-  }
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.release();
-  }
-}
-
 /** Turns a remote AbortError into `LockError("Aborted")`. */
 export async function remoteCall<T>(
   remote: Remote,
@@ -301,7 +279,7 @@ export class RLock {
   }
 
   #permit(ownerDied: boolean): LockPermit {
-    return new LockLikePermit(ownerDied, () => this.release(), () => this.releaseNow());
+    return new HeldPermit(ownerDied, this);
   }
 
   /** Acquires the lock (again, if held by this thread); fails with `LockError`. */

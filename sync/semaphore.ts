@@ -37,7 +37,8 @@ import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_
 import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
 import { ABORTED, ACQUIRED_OWNER_DIED, lockAsync, lockSync, TIMED_OUT, tryLock, unlock } from "./_mutex.ts";
 import type { Remote } from "./_remote.ts";
-import { type LockPermit, unsupportedSync } from "./lock.ts";
+import { unsupportedSync } from "./lock.ts";
+import { HeldPermit, type LockPermit } from "./_permit.ts";
 import { remoteCall, waitError } from "./rlock.ts";
 
 /** Permits available; the futex word. */
@@ -453,26 +454,12 @@ export interface SemaphorePermit extends LockPermit {
   forget(): Promise<void>;
 }
 
-class Permit implements SemaphorePermit {
-  #done = false;
-  constructor(readonly ownerDied: boolean, readonly semaphore: Semaphore) {}
-  release(): Promise<void> {
-    if (this.#done) return Promise.resolve();
-    this.#done = true;
-    return this.semaphore.release();
+class Permit extends HeldPermit implements SemaphorePermit {
+  constructor(ownerDied: boolean, readonly semaphore: Semaphore) {
+    super(ownerDied, semaphore);
   }
   forget(): Promise<void> {
-    if (this.#done) return Promise.resolve();
-    this.#done = true;
-    return this.semaphore.forgetOne();
-  }
-  [Symbol.dispose](): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.semaphore.releaseNow();
-  }
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.release();
+    return this.spend() ? this.semaphore.forgetOne() : Promise.resolve();
   }
 }
 
