@@ -21,6 +21,7 @@ import {
 } from "./_mutex.ts";
 import { isAbort, type Remote } from "./_remote.ts";
 import { HeldPermit, type LockPermit } from "./_permit.ts";
+import { LockLike } from "./_lock_like.ts";
 
 /** Index of the lock word in a Lock's buffer. */
 const L_WORD = 0;
@@ -133,31 +134,14 @@ registerKind<LockEngine>("lock", {
  * await lock.withLock(() => console.log("held"));
  * ```
  */
-export class Lock {
-  readonly #engine: LockEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
-  /** @internal Use `Manager.lock()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: LockEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
-  }
-
-  #local(what: string): LockEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
-  }
-
+export class Lock extends LockLike<LockEngine> {
   /** Acquires the lock, waiting at most `timeout` ms; fails with `LockError`. */
   async acquire(options?: WaitOptions): Promise<LockPermit> {
-    if (this.#engine) return new HeldPermit(await this.#engine.acquire(threadId(), options), this);
+    if (this.engine) return new HeldPermit(await this.engine.acquire(threadId(), options), this);
     if (options?.signal?.aborted) throw outcomeError("acquire lock", ABORTED, options.timeout, options.signal);
     try {
       return new HeldPermit(
-        (await this.#remote!.call("acquire", [options?.timeout], options?.signal)) as boolean,
+        (await this.remote!.call("acquire", [options?.timeout], options?.signal)) as boolean,
         this,
       );
     } catch (e) {
@@ -168,40 +152,23 @@ export class Lock {
 
   /** Blocks the thread until the lock is acquired (shared buffer only). */
   acquireSync(options?: WaitOptions): LockPermit {
-    return new HeldPermit(this.#local("acquireSync").acquireSync(threadId(), options), this);
+    return new HeldPermit(this.local("acquireSync").acquireSync(threadId(), options), this);
   }
 
   /** Acquires the lock if it is free, without waiting. */
   async tryAcquire(): Promise<LockPermit | undefined> {
-    const ok = this.#engine ? this.#engine.tryAcquire(threadId()) : await this.#remote!.call("tryAcquire", []);
+    const ok = this.engine ? this.engine.tryAcquire(threadId()) : await this.remote!.call("tryAcquire", []);
     return ok ? new HeldPermit(false, this) : undefined;
   }
 
   /** The synchronous twin of {@linkcode tryAcquire} (shared buffer only). */
   tryAcquireSync(): LockPermit | undefined {
-    return this.#local("tryAcquireSync").tryAcquire(threadId()) ? new HeldPermit(false, this) : undefined;
-  }
-
-  /** Releases the lock; fails with `LockError("NotOwner")` unless the caller holds it. */
-  async release(): Promise<void> {
-    if (this.#engine) return this.#engine.release(threadId());
-    await this.#remote!.call("release", []);
-  }
-
-  /** The synchronous twin of {@linkcode release} (shared buffer only). */
-  releaseSync(): void {
-    this.#local("releaseSync").release(threadId());
-  }
-
-  /** @internal Releases now if local, or sends the release without awaiting it. */
-  releaseNow(): void {
-    if (this.#engine) this.#engine.release(threadId());
-    else this.#remote!.call("release", []).catch(() => {});
+    return this.local("tryAcquireSync").tryAcquire(threadId()) ? new HeldPermit(false, this) : undefined;
   }
 
   /** True when some thread or process holds the lock. */
   async locked(): Promise<boolean> {
-    return this.#engine ? this.#engine.locked() : (await this.#remote!.call("locked", [])) as boolean;
+    return this.engine ? this.engine.locked() : (await this.remote!.call("locked", [])) as boolean;
   }
 
   /** Runs `fn` holding the lock and releases it however `fn` ends. */
@@ -216,7 +183,7 @@ export class Lock {
 
   /** The synchronous twin of {@linkcode withLock} (shared buffer only). */
   withLockSync<T>(fn: () => T, options?: WaitOptions): T {
-    const engine = this.#local("withLockSync");
+    const engine = this.local("withLockSync");
     const id = threadId();
     engine.acquireSync(id, options);
     try {
@@ -227,10 +194,7 @@ export class Lock {
   }
 }
 
-/** The typed error of a Sync twin called on a transport without shared memory. */
-export function unsupportedSync(what: string, via: string): Error {
-  return new TypeError(`Cannot call ${what} as the '${via}' transport has no synchronous operations`);
-}
+export { unsupportedSync } from "./_lock_like.ts";
 
 registerStructure("lock", {
   fromLocal: (h) => {

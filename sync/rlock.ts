@@ -8,7 +8,7 @@ import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { type CallContext, registerKind } from "../transports/_host.ts";
 import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
 import { deadlineOf, type WaitOptions } from "./_kernel.ts";
-import { unsupportedSync } from "./lock.ts";
+import { LockLike } from "./_lock_like.ts";
 import { HeldPermit, type LockPermit } from "./_permit.ts";
 import {
   ABORTED,
@@ -260,86 +260,52 @@ export async function remoteCall<T>(
  * console.log(await rlock.locked()); // false
  * ```
  */
-export class RLock {
-  readonly #engine: RLockEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
-  /** @internal Use `Manager.rlock()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: RLockEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
-  }
-
-  #local(what: string): RLockEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
-  }
-
+export class RLock extends LockLike<RLockEngine> {
   #permit(ownerDied: boolean): LockPermit {
     return new HeldPermit(ownerDied, this);
   }
 
   /** Acquires the lock (again, if held by this thread); fails with `LockError`. */
   async acquire(options?: WaitOptions): Promise<LockPermit> {
-    if (this.#engine) return this.#permit(await this.#engine.acquire(threadId(), options));
+    if (this.engine) return this.#permit(await this.engine.acquire(threadId(), options));
     deadlineOf(options?.timeout, "acquire rlock");
     return this.#permit(
-      await remoteCall<boolean>(this.#remote!, "acquire rlock", "acquire", [options?.timeout], options),
+      await remoteCall<boolean>(this.remote!, "acquire rlock", "acquire", [options?.timeout], options),
     );
   }
 
   /** Blocks the thread until the lock is acquired (shared buffer only). */
   acquireSync(options?: WaitOptions): LockPermit {
-    return this.#permit(this.#local("acquireSync").acquireSync(threadId(), options));
+    return this.#permit(this.local("acquireSync").acquireSync(threadId(), options));
   }
 
   /** Acquires the lock if it is free or already this thread's, without waiting. */
   async tryAcquire(): Promise<LockPermit | undefined> {
-    const r = this.#engine
-      ? this.#engine.tryAcquire(threadId())
-      : (await this.#remote!.call("tryAcquire", [])) as boolean | null;
+    const r = this.engine
+      ? this.engine.tryAcquire(threadId())
+      : (await this.remote!.call("tryAcquire", [])) as boolean | null;
     return r === undefined || r === null ? undefined : this.#permit(r);
   }
 
   /** The synchronous twin of {@linkcode tryAcquire} (shared buffer only). */
   tryAcquireSync(): LockPermit | undefined {
-    const r = this.#local("tryAcquireSync").tryAcquire(threadId());
+    const r = this.local("tryAcquireSync").tryAcquire(threadId());
     return r === undefined ? undefined : this.#permit(r);
-  }
-
-  /** Leaves one level; fails with `LockError("NotOwner")` unless the caller holds it. */
-  async release(): Promise<void> {
-    if (this.#engine) return this.#engine.release(threadId());
-    await this.#remote!.call("release", []);
-  }
-
-  /** The synchronous twin of {@linkcode release} (shared buffer only). */
-  releaseSync(): void {
-    this.#local("releaseSync").release(threadId());
-  }
-
-  /** @internal Releases now if local, or sends the release without awaiting it. */
-  releaseNow(): void {
-    if (this.#engine) this.#engine.release(threadId());
-    else this.#remote!.call("release", []).catch(() => {});
   }
 
   /** True when some thread or process holds the lock. */
   async locked(): Promise<boolean> {
-    return this.#engine ? this.#engine.locked() : (await this.#remote!.call("locked", [])) as boolean;
+    return this.engine ? this.engine.locked() : (await this.remote!.call("locked", [])) as boolean;
   }
 
   /** True when the calling thread (over a socket: this connection) holds the lock. */
   async isOwned(): Promise<boolean> {
-    return this.#engine ? this.#engine.isOwned(threadId()) : (await this.#remote!.call("isOwned", [])) as boolean;
+    return this.engine ? this.engine.isOwned(threadId()) : (await this.remote!.call("isOwned", [])) as boolean;
   }
 
   /** The synchronous twin of {@linkcode isOwned} (shared buffer only). */
   isOwnedSync(): boolean {
-    return this.#local("isOwnedSync").isOwned(threadId());
+    return this.local("isOwnedSync").isOwned(threadId());
   }
 
   /** Runs `fn` holding the lock and releases it however `fn` ends. */
@@ -354,7 +320,7 @@ export class RLock {
 
   /** The synchronous twin of {@linkcode withLock} (shared buffer only). */
   withLockSync<T>(fn: () => T, options?: WaitOptions): T {
-    const engine = this.#local("withLockSync");
+    const engine = this.local("withLockSync");
     const id = threadId();
     engine.acquireSync(id, options);
     try {
@@ -366,24 +332,24 @@ export class RLock {
 
   /** @internal Releases every level (Condition.wait); returns the depth. */
   async releaseSave(): Promise<number> {
-    if (this.#engine) return this.#engine.releaseSave(threadId());
-    return (await this.#remote!.call("releaseSave", [])) as number;
+    if (this.engine) return this.engine.releaseSave(threadId());
+    return (await this.remote!.call("releaseSave", [])) as number;
   }
 
   /** @internal The synchronous twin of {@linkcode releaseSave}. */
   releaseSaveSync(): number {
-    return this.#local("releaseSaveSync").releaseSave(threadId());
+    return this.local("releaseSaveSync").releaseSave(threadId());
   }
 
   /** @internal Re-acquires with a saved depth, ignoring any timeout (Condition.wait). */
   async acquireRestore(depth: number): Promise<boolean> {
-    if (this.#engine) return await this.#engine.acquireRestore(threadId(), depth);
-    return (await this.#remote!.call("acquireRestore", [depth])) as boolean;
+    if (this.engine) return await this.engine.acquireRestore(threadId(), depth);
+    return (await this.remote!.call("acquireRestore", [depth])) as boolean;
   }
 
   /** @internal The synchronous twin of {@linkcode acquireRestore}. */
   acquireRestoreSync(depth: number): boolean {
-    return this.#local("acquireRestoreSync").acquireRestoreSync(threadId(), depth);
+    return this.local("acquireRestoreSync").acquireRestoreSync(threadId(), depth);
   }
 }
 

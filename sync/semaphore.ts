@@ -37,7 +37,7 @@ import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_
 import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
 import { ABORTED, ACQUIRED_OWNER_DIED, lockAsync, lockSync, TIMED_OUT, tryLock, unlock } from "./_mutex.ts";
 import type { Remote } from "./_remote.ts";
-import { unsupportedSync } from "./lock.ts";
+import { LockLike } from "./_lock_like.ts";
 import { HeldPermit, type LockPermit } from "./_permit.ts";
 import { remoteCall, waitError } from "./rlock.ts";
 
@@ -509,89 +509,52 @@ class Permit extends HeldPermit implements SemaphorePermit {
  * }
  * ```
  */
-export class Semaphore {
-  readonly #engine: SemaphoreEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
-  /** @internal Use `Manager.semaphore()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: SemaphoreEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
-  }
-
+export class Semaphore extends LockLike<SemaphoreEngine> {
   get #what(): string {
     return this.handle.kind === "boundedSemaphore" ? "bounded semaphore" : "semaphore";
   }
 
-  #local(what: string): SemaphoreEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
-  }
-
   /** Takes a permit, waiting at most `timeout` ms; fails with `LockError`. */
   async acquire(options?: WaitOptions): Promise<SemaphorePermit> {
-    if (this.#engine) return new Permit(await this.#engine.acquire(threadId(), options), this);
+    if (this.engine) return new Permit(await this.engine.acquire(threadId(), options), this);
     const what = `acquire ${this.#what}`;
     deadlineOf(options?.timeout, what);
-    return new Permit(await remoteCall<boolean>(this.#remote!, what, "acquire", [options?.timeout], options), this);
+    return new Permit(await remoteCall<boolean>(this.remote!, what, "acquire", [options?.timeout], options), this);
   }
 
   /** Blocks the thread until a permit is taken (shared buffer only). */
   acquireSync(options?: WaitOptions): SemaphorePermit {
-    return new Permit(this.#local("acquireSync").acquireSync(threadId(), options), this);
+    return new Permit(this.local("acquireSync").acquireSync(threadId(), options), this);
   }
 
   /** Takes a permit if one is free, without waiting. */
   async tryAcquire(): Promise<SemaphorePermit | undefined> {
-    const r = this.#engine
-      ? this.#engine.tryAcquire(threadId())
-      : (await this.#remote!.call("tryAcquire", [])) as boolean | null;
+    const r = this.engine
+      ? this.engine.tryAcquire(threadId())
+      : (await this.remote!.call("tryAcquire", [])) as boolean | null;
     return r === undefined || r === null ? undefined : new Permit(r, this);
   }
 
   /** The synchronous twin of {@linkcode tryAcquire} (shared buffer only). */
   tryAcquireSync(): SemaphorePermit | undefined {
-    const r = this.#local("tryAcquireSync").tryAcquire(threadId());
+    const r = this.local("tryAcquireSync").tryAcquire(threadId());
     return r === undefined ? undefined : new Permit(r, this);
-  }
-
-  /**
-   * Adds a permit (waking one waiter). A BoundedSemaphore released above its
-   * initial value fails with `LockError("NotOwner")` (Python's `ValueError`).
-   */
-  async release(): Promise<void> {
-    if (this.#engine) return this.#engine.release(threadId());
-    await this.#remote!.call("release", []);
-  }
-
-  /** The synchronous twin of {@linkcode release} (shared buffer only). */
-  releaseSync(): void {
-    this.#local("releaseSync").release(threadId());
-  }
-
-  /** @internal Releases now if local, or sends the release without awaiting it. */
-  releaseNow(): void {
-    if (this.#engine) this.#engine.release(threadId());
-    else this.#remote!.call("release", []).catch(() => {});
   }
 
   /** @internal Keeps one permit of this thread for good (`permit.forget()`). */
   async forgetOne(): Promise<void> {
-    if (this.#engine) return this.#engine.forget(threadId());
-    await this.#remote!.call("forget", []);
+    if (this.engine) return this.engine.forget(threadId());
+    await this.remote!.call("forget", []);
   }
 
   /** Permits free now (Python's `get_value()`). */
   async value(): Promise<number> {
-    return this.#engine ? this.#engine.value() : (await this.#remote!.call("value", [])) as number;
+    return this.engine ? this.engine.value() : (await this.remote!.call("value", [])) as number;
   }
 
   /** The synchronous twin of {@linkcode value} (shared buffer only). */
   valueSync(): number {
-    return this.#local("valueSync").value();
+    return this.local("valueSync").value();
   }
 
   /** Runs `fn` holding a permit and releases it however `fn` ends. */
@@ -606,7 +569,7 @@ export class Semaphore {
 
   /** The synchronous twin of {@linkcode withPermit} (shared buffer only). */
   withPermitSync<T>(fn: () => T, options?: WaitOptions): T {
-    const engine = this.#local("withPermitSync");
+    const engine = this.local("withPermitSync");
     const id = threadId();
     engine.acquireSync(id, options);
     try {
