@@ -201,7 +201,7 @@ const TAGGED: Record<
 };
 
 /** Standard error classes, by name. */
-const STANDARD: Record<string, new (message: string) => Error> = {
+export const STANDARD_ERRORS: Readonly<Record<string, new (message: string) => Error>> = {
   Error,
   TypeError,
   RangeError,
@@ -223,7 +223,7 @@ export function reviveError(
   options?: { cause?: unknown; exitCode?: number },
 ): Error {
   if (Object.hasOwn(TAGGED, tag)) return new TAGGED[tag](reason as never, message, options);
-  if (Object.hasOwn(STANDARD, tag)) return new STANDARD[tag](message);
+  if (Object.hasOwn(STANDARD_ERRORS, tag)) return new STANDARD_ERRORS[tag](message);
   return new TransportError("Remote", message, options);
 }
 

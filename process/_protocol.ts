@@ -11,7 +11,7 @@
  * the user's code.
  * @module
  */
-import { isTaggedErrorName, reviveError } from "../errors.ts";
+import { isTaggedErrorName, reviveError, STANDARD_ERRORS as STANDARD } from "../errors.ts";
 
 /** Tag of every message of this protocol (user code may post its own). */
 export const REPORT_TAG = "procshare:spawn-report";
@@ -142,16 +142,6 @@ export function serializeError(e: unknown, depth = 0): SerializedError {
   if (o.cause !== undefined && depth < 8) out.cause = serializeError(o.cause, depth + 1);
   return out;
 }
-
-const STANDARD: Readonly<Record<string, new (message: string) => Error>> = {
-  Error,
-  TypeError,
-  RangeError,
-  SyntaxError,
-  ReferenceError,
-  EvalError,
-  URIError,
-};
 
 /**
  * Rebuilds an error flattened by {@linkcode serializeError}: procshare's own

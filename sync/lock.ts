@@ -19,7 +19,7 @@ import {
   tryLock,
   unlock,
 } from "./_mutex.ts";
-import { isAbort, type Remote } from "./_remote.ts";
+import { isAbort } from "./_remote.ts";
 import { HeldPermit, type LockPermit } from "./_permit.ts";
 import { LockLike } from "./_lock_like.ts";
 

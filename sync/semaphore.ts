@@ -36,7 +36,6 @@ import { registerKind } from "../transports/_host.ts";
 import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
 import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
 import { ABORTED, ACQUIRED_OWNER_DIED, lockAsync, lockSync, TIMED_OUT, tryLock, unlock } from "./_mutex.ts";
-import type { Remote } from "./_remote.ts";
 import { LockLike } from "./_lock_like.ts";
 import { HeldPermit, type LockPermit } from "./_permit.ts";
 import { remoteCall, waitError } from "./rlock.ts";
