@@ -6,7 +6,8 @@
  */
 import type { Handle } from "../transports/_attach.ts";
 import { threadId } from "../transports/_runtime/threads.ts";
-import type { Releasable } from "./_permit.ts";
+import type { WaitOptions } from "./_kernel.ts";
+import type { LockPermit, Releasable } from "./_permit.ts";
 import type { Remote } from "./_remote.ts";
 
 /** The typed error of a Sync twin called on a transport without shared memory. */
@@ -14,8 +15,9 @@ export function unsupportedSync(what: string, via: string): Error {
   return new TypeError(`Cannot call ${what} as the '${via}' transport has no synchronous operations`);
 }
 
-/** An engine whose holder (a thread id) can release it. */
+/** An engine a thread (by id) acquires and releases. */
 export interface ReleasingEngine {
+  acquireSync(id: number, options?: WaitOptions): unknown;
   release(id: number): void;
 }
 
@@ -53,6 +55,31 @@ export abstract class LockLike<E extends ReleasingEngine> implements Releasable 
   /** The synchronous twin of {@linkcode release} (shared buffer only). */
   releaseSync(): void {
     this.local("releaseSync").release(threadId());
+  }
+
+  /** Acquires one hold, waiting at most `timeout` ms; fails with `LockError`. */
+  abstract acquire(options?: WaitOptions): Promise<LockPermit>;
+
+  /** Runs `fn` holding one acquisition and releases it however `fn` ends (withLock, withPermit). */
+  protected async holding<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    const permit = await this.acquire(options);
+    try {
+      return await fn();
+    } finally {
+      await permit.release();
+    }
+  }
+
+  /** The synchronous twin of {@linkcode holding} (shared buffer only). */
+  protected holdingSync<T>(what: string, fn: () => T, options?: WaitOptions): T {
+    const engine = this.local(what);
+    const id = threadId();
+    engine.acquireSync(id, options);
+    try {
+      return fn();
+    } finally {
+      engine.release(id);
+    }
   }
 
   /** @internal Releases now if local, or sends the release without awaiting it. */

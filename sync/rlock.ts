@@ -310,24 +310,12 @@ export class RLock extends LockLike<RLockEngine> {
 
   /** Runs `fn` holding the lock and releases it however `fn` ends. */
   async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    const permit = await this.acquire(options);
-    try {
-      return await fn();
-    } finally {
-      await permit.release();
-    }
+    return this.holding(fn, options);
   }
 
   /** The synchronous twin of {@linkcode withLock} (shared buffer only). */
   withLockSync<T>(fn: () => T, options?: WaitOptions): T {
-    const engine = this.local("withLockSync");
-    const id = threadId();
-    engine.acquireSync(id, options);
-    try {
-      return fn();
-    } finally {
-      engine.release(id);
-    }
+    return this.holdingSync("withLockSync", fn, options);
   }
 
   /** @internal Releases every level (Condition.wait); returns the depth. */

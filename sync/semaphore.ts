@@ -558,24 +558,12 @@ export class Semaphore extends LockLike<SemaphoreEngine> {
 
   /** Runs `fn` holding a permit and releases it however `fn` ends. */
   async withPermit<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    const permit = await this.acquire(options);
-    try {
-      return await fn();
-    } finally {
-      await permit.release();
-    }
+    return this.holding(fn, options);
   }
 
   /** The synchronous twin of {@linkcode withPermit} (shared buffer only). */
   withPermitSync<T>(fn: () => T, options?: WaitOptions): T {
-    const engine = this.local("withPermitSync");
-    const id = threadId();
-    engine.acquireSync(id, options);
-    try {
-      return fn();
-    } finally {
-      engine.release(id);
-    }
+    return this.holdingSync("withPermitSync", fn, options);
   }
 }
 
