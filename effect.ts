@@ -29,7 +29,6 @@ import type { Lock, LockPermit } from "./sync/lock.ts";
 import type { WaitOptions } from "./sync/_kernel.ts";
 
 export { CapacityError, CodecError, LockError, QueueError, TransportError, WorkerError };
-export { Transport } from "./transports/transport.ts";
 
 /** Every error a procshare Effect may fail with. */
 export type ProcshareFailure = LockError | QueueError | CapacityError | CodecError | TransportError | WorkerError;

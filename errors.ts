@@ -231,3 +231,23 @@ export function reviveError(
 export function isTaggedErrorName(tag: string | undefined): boolean {
   return tag !== undefined && Object.hasOwn(TAGGED, tag);
 }
+
+/** The error domains whose blocking calls can time out or be aborted. */
+export type WaitDomain = "LockError" | "QueueError" | "SharedMemoryError";
+
+const WAIT_DOMAINS = { LockError, QueueError, SharedMemoryError } as const;
+
+/** The typed error of a blocking call whose signal aborted: `Cannot ${what} as the signal was aborted`. */
+export function abortedError(domain: WaitDomain, what: string, signal?: AbortSignal): Error {
+  return new WAIT_DOMAINS[domain]("Aborted", `Cannot ${what} as the signal was aborted`, { cause: signal?.reason });
+}
+
+/** The typed error of a blocking call whose timeout elapsed. */
+export function timedOutError(domain: WaitDomain, what: string, timeout: number | undefined): Error {
+  return new WAIT_DOMAINS[domain]("Timeout", `Cannot ${what} as the timeout elapsed: received ${timeout}`);
+}
+
+/** The typed error of a Sync twin called on a transport without shared memory. */
+export function unsupportedSync(what: string, via: string): Error {
+  return new TypeError(`Cannot call ${what} as the '${via}' transport has no synchronous operations`);
+}

@@ -4,8 +4,10 @@
  * @module
  */
 import { TransportError } from "./errors.ts";
-import { attach, type Handle } from "./transports/_attach.ts";
-import { SharedBufferTransport } from "./transports/shared_buffer.ts";
+import { attach } from "./attach.ts";
+import type { Handle } from "./core/backend.ts";
+import { KINDS } from "./kinds.ts";
+import { providerFor } from "./transports/_registry.ts";
 import { parseTransport, type TransportImpl, type TransportOptions } from "./transports/transport.ts";
 import { Dict, type DictOptions, type DictUpdate } from "./structures/dict.ts";
 import { Queue, type QueueOptions } from "./structures/queue.ts";
@@ -49,14 +51,6 @@ export interface StructureOptions {
   readonly name?: string;
 }
 
-type SocketGlue = {
-  start(
-    config: { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number },
-    authkey?: Uint8Array | string,
-  ): Promise<TransportImpl>;
-  connect(address: string, authkey: Uint8Array | string): Promise<TransportImpl>;
-};
-
 function queueOptions(maxsize: number | QueueOptions | undefined, options: QueueOptions | undefined): QueueOptions {
   return typeof maxsize === "object" && maxsize !== null
     ? maxsize
@@ -66,10 +60,6 @@ function queueOptions(maxsize: number | QueueOptions | undefined, options: Queue
 /** A Lock crosses to the engine as its handle (a class instance cannot be encoded). */
 function lockParam(lock: boolean | Lock | undefined): unknown {
   return lock instanceof Lock ? lock.handle : lock;
-}
-
-async function socketGlue(): Promise<SocketGlue> {
-  return (await import("./transports/_socket_transport.ts")) as SocketGlue;
 }
 
 /**
@@ -103,33 +93,24 @@ export class Manager implements AsyncDisposable {
   /** Starts a manager on a transport (default: the shared buffer, no server). */
   static async start(options?: ManagerStartOptions): Promise<Manager> {
     const config = parseTransport(options?.transport);
-    switch (config.kind) {
-      case "shared-buffer":
-        return new Manager(new SharedBufferTransport());
-      case "unix":
-      case "tcp":
-        return new Manager(await (await socketGlue()).start(config, options?.authkey));
-      default:
-        throw new TransportError(
-          "Unsupported",
-          `Cannot start manager as the '${config.kind}' transport is not available yet`,
-        );
-    }
+    const provider = await providerFor(config.kind);
+    return new Manager(await provider.start(config, { kinds: KINDS, authkey: options?.authkey }));
   }
 
   /** Joins the manager serving at `address` (`unix:/path` or `tcp://host:port`). */
   static async connect(address: string, options: ManagerConnectOptions): Promise<Manager> {
     const config = parseTransport(address);
-    if (config.kind !== "unix" && config.kind !== "tcp") {
+    const provider = await providerFor(config.kind);
+    if (!provider.connect) {
       throw new TransportError(
         "BadUrl",
-        `Cannot connect to manager as the address is not a socket: received ${address}`,
+        `Cannot connect to manager as the address is not a server's: received ${address}`,
       );
     }
     if (!options || options.authkey === undefined) {
       throw new TypeError("Cannot connect to manager as 'authkey' is missing: received undefined");
     }
-    return new Manager(await (await socketGlue()).connect(address, options.authkey));
+    return new Manager(await provider.connect(config, { authkey: options.authkey }));
   }
 
   /** The address other processes connect to; undefined on the shared buffer. */

@@ -13,11 +13,10 @@
  * ```
  * @module
  */
-import "./transports/shared_buffer.ts";
 export { Manager, type ManagerConnectOptions, type ManagerStartOptions, type StructureOptions } from "./manager.ts";
 export * from "./structures/mod.ts";
 export * from "./sync/mod.ts";
-export { attach, fromWire, type Handle, toWire } from "./transports/_attach.ts";
+export { attach, fromWire, type Handle, toWire } from "./attach.ts";
 export { parseTransport, type TransportOptions } from "./transports/transport.ts";
 export * from "./process/mod.ts";
 export {

@@ -14,7 +14,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { fromWire, toWire } from "../transports/_attach.ts";
+import { fromWire, toWire } from "../attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { adoptRegistry, setThreadId } from "../transports/_runtime/threads.ts";
 import {

@@ -23,7 +23,8 @@
  * @module
  */
 import { CapacityError, LockError } from "../errors.ts";
-import { attach, type Handle, isHandle, registerStructure, structureOf } from "../transports/_attach.ts";
+import { attach } from "../attach.ts";
+import { type Handle, isHandle, registerStructure, structureOf } from "../transports/_attach.ts";
 import { type CallContext, registerKind } from "../transports/_host.ts";
 import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
 import { type Deadline, deadlineOf, SPINS, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";

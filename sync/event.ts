@@ -11,14 +11,10 @@
  * who was waiting, as in Python.
  * @module
  */
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
+import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
+import { defineStructure, Shared } from "../core/structure.ts";
+import { abortedError } from "../errors.ts";
 import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
-import { ABORTED } from "./_mutex.ts";
-import type { Remote } from "./_remote.ts";
-import { unsupportedSync } from "./lock.ts";
-import { remoteCall, waitError } from "./rlock.ts";
 
 /** The state word: flag in bit 0, set-count above it. */
 const E_STATE = 0;
@@ -42,11 +38,6 @@ export class EventEngine {
   /** A fresh, clear event. */
   static create(): EventEngine {
     return new EventEngine();
-  }
-
-  /** The handle threads of this process attach to. */
-  localHandle(): EventHandle {
-    return { kind: "event", via: "shared-buffer", buffer: this.buffer, registry: registryBuffer() };
   }
 
   /** Sets the flag and wakes every waiter. */
@@ -73,7 +64,7 @@ export class EventEngine {
   /** True once the flag is (or was, while waiting) set; false when the deadline passes. */
   waitSync(options?: WaitOptions): boolean {
     const deadline = deadlineOf(options?.timeout, "wait on event");
-    if (options?.signal?.aborted) throw waitError("wait on event", ABORTED, options.timeout, options.signal);
+    if (options?.signal?.aborted) throw abortedError("LockError", "wait on event", options.signal);
     const s = Atomics.load(this.i32, E_STATE);
     if (s & E_FLAG) return true;
     for (;;) {
@@ -88,14 +79,14 @@ export class EventEngine {
   async wait(options?: WaitOptions): Promise<boolean> {
     const deadline = deadlineOf(options?.timeout, "wait on event");
     const signal = options?.signal;
-    if (signal?.aborted) throw waitError("wait on event", ABORTED, options?.timeout, signal);
+    if (signal?.aborted) throw abortedError("LockError", "wait on event", signal);
     const s = Atomics.load(this.i32, E_STATE);
     if (s & E_FLAG) return true;
     if (spinWhile(this.i32, E_STATE, s)) return this.#after(s);
     for (;;) {
       const slept = await waitSliceAsync(this.i32, E_STATE, s, deadline, signal);
       if (Atomics.load(this.i32, E_STATE) !== s || !slept) return this.#after(s);
-      if (signal?.aborted) throw waitError("wait on event", ABORTED, options?.timeout, signal);
+      if (signal?.aborted) throw abortedError("LockError", "wait on event", signal);
     }
   }
 
@@ -106,20 +97,14 @@ export class EventEngine {
   }
 }
 
-function timeoutArg(v: unknown): number | undefined {
-  return v === null ? undefined : v as number | undefined;
-}
-
-registerKind<EventEngine>("event", {
-  create: () => EventEngine.create(),
-  localHandle: (e) => e.localHandle(),
-  ops: {
-    set: (e) => e.set(),
-    clear: (e) => e.clear(),
-    isSet: (e) => e.isSet(),
-    wait: (e, [timeout], ctx) => e.wait({ timeout: timeoutArg(timeout), signal: ctx.signal }),
-  },
-});
+/** The operations of an Event, local and remote. */
+const eventOps = {
+  set: (e: EventEngine) => e.set(),
+  clear: (e: EventEngine) => e.clear(),
+  isSet: (e: EventEngine) => e.isSet(),
+  wait: (e: EventEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+    e.wait({ timeout: timeoutArg(timeout), signal: ctx.signal }),
+};
 
 /**
  * An event: Python's `multiprocessing.Event`, on any transport. `set()`
@@ -151,54 +136,40 @@ registerKind<EventEngine>("event", {
  * console.log(await waiting, await go.isSet()); // true true
  * ```
  */
-export class Event {
-  readonly #engine: EventEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
+export class Event extends Shared<EventEngine, typeof eventOps> {
   /** @internal Use `Manager.event()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: EventEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
-  }
-
-  #local(what: string): EventEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
+  constructor(handle: Handle, backend: Backend<EventEngine>) {
+    super(handle, backend, eventOps);
   }
 
   /** Sets the flag and wakes every waiter. */
   async set(): Promise<void> {
-    if (this.#engine) return this.#engine.set();
-    await this.#remote!.call("set", []);
+    await this.call("set", []);
   }
 
   /** The synchronous twin of {@linkcode set} (shared buffer only). */
   setSync(): void {
-    this.#local("setSync").set();
+    this.local("setSync").set();
   }
 
   /** Clears the flag. */
   async clear(): Promise<void> {
-    if (this.#engine) return this.#engine.clear();
-    await this.#remote!.call("clear", []);
+    await this.call("clear", []);
   }
 
   /** The synchronous twin of {@linkcode clear} (shared buffer only). */
   clearSync(): void {
-    this.#local("clearSync").clear();
+    this.local("clearSync").clear();
   }
 
   /** True when the flag is set. */
-  async isSet(): Promise<boolean> {
-    return this.#engine ? this.#engine.isSet() : (await this.#remote!.call("isSet", [])) as boolean;
+  isSet(): Promise<boolean> {
+    return this.call("isSet", []);
   }
 
   /** The synchronous twin of {@linkcode isSet} (shared buffer only). */
   isSetSync(): boolean {
-    return this.#local("isSetSync").isSet();
+    return this.local("isSetSync").isSet();
   }
 
   /**
@@ -206,21 +177,22 @@ export class Event {
    * first. An aborted signal fails with `LockError("Aborted")`.
    */
   async wait(options?: WaitOptions): Promise<boolean> {
-    if (this.#engine) return await this.#engine.wait(options);
     deadlineOf(options?.timeout, "wait on event");
-    return await remoteCall<boolean>(this.#remote!, "wait on event", "wait", [options?.timeout], options);
+    return await this.blocking("wait", [options?.timeout], "LockError", "wait on event", options?.signal);
   }
 
   /** The synchronous twin of {@linkcode wait} (shared buffer only). */
   waitSync(options?: WaitOptions): boolean {
-    return this.#local("waitSync").waitSync(options);
+    return this.local("waitSync").waitSync(options);
   }
 }
 
-registerStructure("event", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new Event(h, new EventEngine(h.buffer as SharedArrayBuffer));
-  },
-  fromRemote: (h, remote) => new Event(h, undefined, remote),
+/** The Event kind. */
+export const eventSpec = defineStructure({
+  kind: "event",
+  create: () => EventEngine.create(),
+  share: (e: EventEngine) => ({ buffer: e.buffer }),
+  open: (h) => new EventEngine(h.buffer as SharedArrayBuffer),
+  ops: eventOps,
+  client: (handle, backend: Backend<EventEngine>) => new Event(handle, backend),
 });

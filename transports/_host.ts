@@ -1,67 +1,82 @@
 /**
  * The engine host: the table of live structures behind a manager, by id and
  * by name, and the generic dispatch of remote calls `(id, op, args)` onto
- * them. The shared-buffer transport uses it for names; the manager server
- * (socket and pipe transports) uses it to execute every remote operation, so
- * the semantics live in one place (DESIGN.md §3).
+ * them through each kind's op table. The shared-buffer transport uses it for
+ * names; the manager server (socket transport) uses it to execute every
+ * remote operation, so the semantics live in one place (DESIGN.md §3).
+ *
+ * The host knows no kind by itself: the manager hands it the table of kinds.
  * @module
  */
 import { TransportError } from "../errors.ts";
+import type { CallContext } from "../core/backend.ts";
+import type { Kinds, StructureSpec } from "../core/structure.ts";
 import { markDead } from "./_runtime/threads.ts";
 
-/** What a remote call knows of its caller. */
-export interface CallContext {
-  /** Id of the calling connection, used as lock owner id (from the thread registry). */
-  readonly ownerId: number;
-  /** Fires when the caller cancels the call or its connection closes. */
-  readonly signal: AbortSignal;
-}
+export type { CallContext } from "../core/backend.ts";
 
-/** One remote operation of an engine: may return a promise (blocking ops). */
-export type RemoteOp<E> = (engine: E, args: readonly unknown[], ctx: CallContext) => unknown;
-
-/** The remote operations of one structure kind, and how to create its engine. */
+// ---- TRANSITIONAL: kinds not yet converted to specs register here (removed once all are) ----
+/** One remote operation of an engine (legacy registration). */
+export type RemoteOp<E> = (engine: E, args: readonly unknown[], ctx: { ownerId: number; signal: AbortSignal }) => unknown;
+/** Legacy registration of a kind. */
 export interface EngineKind<E> {
-  /** Creates a fresh engine from the factory's positional params and options. */
   create(params: readonly unknown[]): E;
-  /** The handle threads of the hosting process may attach to directly. */
   localHandle(engine: E): unknown;
-  /** The allow-list of remote operations. */
   readonly ops: Readonly<Record<string, RemoteOp<E>>>;
 }
-
-const kinds = new Map<string, EngineKind<unknown>>();
-
-/** Registers a structure kind (called by each structure module at load). */
+const legacy = new Map<string, StructureSpec<unknown>>();
+/** Legacy: registers a kind by import side effect. */
 export function registerKind<E>(name: string, kind: EngineKind<E>): void {
-  kinds.set(name, kind as EngineKind<unknown>);
+  legacy.set(name, {
+    kind: name,
+    create: kind.create as (p: readonly unknown[]) => unknown,
+    share: (e) => kind.localHandle(e as E) as Record<string, unknown>,
+    open: () => {
+      throw new Error("legacy kind");
+    },
+    ops: kind.ops as StructureSpec<unknown>["ops"],
+    client: () => {
+      throw new Error("legacy kind");
+    },
+  });
 }
-
-/** The registered kind, or a typed error. */
-export function kindOf(name: string): EngineKind<unknown> {
-  const k = kinds.get(name);
-  if (!k) {
-    throw new TransportError("UnknownOperation", `Cannot open structure as its kind is unknown: received ${name}`);
-  }
-  return k;
+/** Legacy lookup. */
+export function legacyKind(name: string): StructureSpec<unknown> | undefined {
+  return legacy.get(name);
 }
+// ---- end TRANSITIONAL ----
 
 interface Entry {
-  readonly kind: string;
+  readonly spec: StructureSpec<unknown>;
   readonly engine: unknown;
 }
 
 /** The live structures of one manager. */
 export class EngineHost {
   #next = 1;
+  readonly #kinds: Kinds;
   readonly #byId = new Map<number, Entry>();
   readonly #byName = new Map<string, number>();
+
+  constructor(kinds: Kinds) {
+    this.#kinds = kinds;
+  }
+
+  /** The spec of a kind, or a typed error. */
+  spec(kind: string): StructureSpec<unknown> {
+    if (typeof kind === "string" && !Object.hasOwn(this.#kinds, kind) && legacy.has(kind)) return legacy.get(kind)!;
+    if (typeof kind !== "string" || !Object.hasOwn(this.#kinds, kind)) {
+      throw new TransportError("UnknownOperation", `Cannot open structure as its kind is unknown: received ${kind}`);
+    }
+    return this.#kinds[kind];
+  }
 
   /**
    * Opens the structure named `name` if it exists (its kind must match), or
    * creates a new one from `params`. Anonymous structures are always new.
    */
   open(kind: string, name: string | undefined, params: readonly unknown[]): { id: number; created: boolean } {
+    const spec = this.spec(kind);
     if (name !== undefined) {
       if (typeof name !== "string" || name.length === 0) {
         throw new TypeError(`Cannot open structure as 'name' must be a non-empty string: received ${name}`);
@@ -69,20 +84,20 @@ export class EngineHost {
       const existing = this.#byName.get(name);
       if (existing !== undefined) {
         const e = this.#byId.get(existing)!;
-        if (e.kind !== kind) {
-          throw new TypeError(`Cannot open '${name}' as a ${kind} as it is a ${e.kind}`);
+        if (e.spec.kind !== kind) {
+          throw new TypeError(`Cannot open '${name}' as a ${kind} as it is a ${e.spec.kind}`);
         }
         return { id: existing, created: false };
       }
     }
-    const engine = kindOf(kind).create(params);
+    const engine = spec.create(params);
     const id = this.#next++;
-    this.#byId.set(id, { kind, engine });
+    this.#byId.set(id, { spec, engine });
     if (name !== undefined) this.#byName.set(name, id);
     return { id, created: true };
   }
 
-  /** The engine behind an id, with its kind. */
+  /** The engine behind an id, with its spec. */
   entry(id: number): Entry {
     const e = this.#byId.get(id);
     if (!e) throw new TransportError("NotFound", `Cannot find structure: received id ${id}`);
@@ -91,13 +106,13 @@ export class EngineHost {
 
   /** Dispatches one remote call; unknown operations are a typed error. */
   call(id: number, op: string, args: readonly unknown[], ctx: CallContext): unknown {
-    const e = this.entry(id);
-    const fn = Object.hasOwn(kindOf(e.kind).ops, op) ? kindOf(e.kind).ops[op] : undefined;
-    if (!fn) throw new TransportError("UnknownOperation", `Cannot call ${e.kind}.${op} as it is not an operation`);
+    const { spec, engine } = this.entry(id);
+    const fn = typeof op === "string" && Object.hasOwn(spec.ops, op) ? spec.ops[op] : undefined;
+    if (!fn) throw new TransportError("UnknownOperation", `Cannot call ${spec.kind}.${op} as it is not an operation`);
     if (!Array.isArray(args)) {
-      throw new TransportError("Protocol", `Cannot call ${e.kind}.${op} as args is not an array`);
+      throw new TransportError("Protocol", `Cannot call ${spec.kind}.${op} as args is not an array`);
     }
-    return fn(e.engine, args, ctx);
+    return fn(engine, args, ctx);
   }
 
   /** A connection ended: what it held is free for others, told `ownerDied`. */

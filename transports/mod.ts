@@ -3,11 +3,10 @@
  * @module
  */
 export {
+  formatTransport,
   parseTransport,
-  Transport,
   type TransportConfig,
   type TransportImpl,
   type TransportOptions,
+  type TransportProvider,
 } from "./transport.ts";
-export { SharedBufferTransport } from "./shared_buffer.ts";
-export { attach, fromWire, type Handle, toWire } from "./_attach.ts";

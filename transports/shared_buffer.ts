@@ -4,36 +4,35 @@
  * No server, no copies beyond encoding, synchronous twins for every call.
  * @module
  */
-import { type Handle, registerAttacher, structureOf } from "./_attach.ts";
-import { EngineHost, kindOf } from "./_host.ts";
-import type { TransportImpl } from "./transport.ts";
-// every structure kind must be known wherever a handle may be attached
-import "../structures/mod.ts";
-import "../sync/mod.ts";
+import type { Backend, Handle } from "../core/backend.ts";
+import type { StructureSpec } from "../core/structure.ts";
+import { EngineHost } from "./_host.ts";
+import { adoptRegistry, registryBuffer } from "./_runtime/threads.ts";
+import type { StartOptions, TransportImpl, TransportProvider } from "./transport.ts";
+
+/** The `via` of shared-buffer handles. */
+export const VIA = "shared-buffer";
 
 /**
  * The shared-buffer transport of a manager. Names resolve within the thread
  * that started the manager; structures reach other threads as handles
  * (spawn's `args`, or `postMessage(structure.handle)` and `attach`).
- *
- * @example
- * ```ts
- * import { SharedBufferTransport } from "./shared_buffer.ts";
- * const t = new SharedBufferTransport();
- * const handle = await t.open("lock", "l", []);
- * console.log(handle.kind, handle.via); // lock shared-buffer
- * ```
  */
 export class SharedBufferTransport implements TransportImpl {
   readonly url = "shared-buffer:";
   readonly address = undefined;
   readonly authkey = undefined;
-  readonly #host = new EngineHost();
+  readonly #host: EngineHost;
+
+  constructor(options: StartOptions) {
+    this.#host = new EngineHost(options.kinds);
+  }
 
   open(kind: string, name: string | undefined, params: readonly unknown[]): Promise<Handle> {
     try {
       const { id } = this.#host.open(kind, name, params);
-      return Promise.resolve(kindOf(kind).localHandle(this.#host.entry(id).engine) as Handle);
+      const { spec, engine } = this.#host.entry(id);
+      return Promise.resolve({ ...spec.share(engine), kind, via: VIA, registry: registryBuffer() });
     } catch (e) {
       return Promise.reject(e);
     }
@@ -45,4 +44,13 @@ export class SharedBufferTransport implements TransportImpl {
   }
 }
 
-registerAttacher("shared-buffer", (h) => structureOf(h.kind).fromLocal(h));
+/** The shared-buffer provider: engines in the caller's thread. */
+export const provider: TransportProvider = {
+  schemes: ["shared-buffer"],
+  via: VIA,
+  start: (_config, options) => Promise.resolve(new SharedBufferTransport(options)),
+  backend<E>(handle: Handle, spec: StructureSpec<E>): Backend<E> {
+    adoptRegistry(handle.registry as SharedArrayBuffer | undefined);
+    return { engine: spec.open(handle) };
+  },
+};

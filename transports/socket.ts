@@ -58,6 +58,7 @@ import {
 import { decode, encode } from "./_codec.ts";
 import { checkMaxFrameBytes, FrameDecoder, HEADER_BYTES, writeHeader } from "./_frame.ts";
 import { type CallContext, EngineHost } from "./_host.ts";
+import type { Kinds } from "../core/structure.ts";
 import {
   absolutePath,
   boundAddress,
@@ -276,7 +277,9 @@ export interface ServerOptions {
   readonly address: string;
   /** Shared secret of the handshake; 32 random bytes when absent. */
   readonly authkey?: Uint8Array | string;
-  /** The structures served; a fresh host when absent. */
+  /** The kinds a fresh host serves (the manager passes `KINDS` from `kinds.ts`). */
+  readonly kinds?: Kinds;
+  /** The structures served; a fresh host over `kinds` when absent. */
   readonly host?: EngineHost;
   /** Largest frame accepted from (and sent to) a client; 64 MiB by default. */
   readonly maxFrameBytes?: number;
@@ -294,7 +297,8 @@ export interface ServerOptions {
  * @example Serving until disposed
  * ```ts
  * import { startServer } from "./socket.ts";
- * await using server = await startServer({ address: "unix:/tmp/procshare-doc.sock" });
+ * import { KINDS } from "../kinds.ts";
+ * await using server = await startServer({ address: "unix:/tmp/procshare-doc.sock", kinds: KINDS });
  * console.log(server.address); // unix:/tmp/procshare-doc.sock
  * ```
  */
@@ -334,7 +338,10 @@ export async function startServer(options: ServerOptions): Promise<ManagerServer
   const authkey = options.authkey === undefined ? randomAuthkey() : toAuthkey(options.authkey);
   const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
   const handshakeTimeoutMs = checkHandshakeTimeout(options.handshakeTimeoutMs);
-  const host = options.host ?? new EngineHost();
+  if (!options.host && !options.kinds) {
+    throw new TypeError("Cannot start server as neither 'host' nor 'kinds' is given: received neither");
+  }
+  const host = options.host ?? new EngineHost(options.kinds!);
   if (target.kind === "tcp" && !isLoopback(target.host) && options.allowRemote !== true) {
     throw new TransportError(
       "Unsupported",

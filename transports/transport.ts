@@ -1,14 +1,15 @@
 /**
- * The Transport service: what carries a manager's structures. A transport
- * opens a structure by kind and name (creating it when the name is new) and
- * gives back its serializable handle; `attach(handle)` then builds the
- * structure on the transport the handle names. Shared buffer, socket, pipe
- * and Redis are its implementations.
+ * What carries a manager's structures. A transport opens a structure by kind
+ * and name (creating it when the name is new) and gives back its
+ * serializable handle; a {@linkcode TransportProvider} starts or joins
+ * transports of its URL schemes and tells how a handle of its own is reached.
+ * `transports/_registry.ts` maps schemes to providers; {@linkcode parseTransport}
+ * is the one parser of transport URLs.
  * @module
  */
-import { Context, Effect } from "effect";
 import { TransportError } from "../errors.ts";
-import type { Handle } from "./_attach.ts";
+import type { Backend, Handle } from "../core/backend.ts";
+import type { Kinds, StructureSpec } from "../core/structure.ts";
 import { getEnv } from "./_runtime/env.ts";
 
 export { TransportError } from "../errors.ts";
@@ -16,7 +17,7 @@ export type { TransportErrorReason } from "../errors.ts";
 
 /** A transport, Promise side: how the manager reaches its structures. */
 export interface TransportImpl {
-  /** URL of the transport (`shared-buffer:`, `unix:/path`, `tcp://host:port`, …). */
+  /** URL of the transport (`shared-buffer:`, `unix:/path`, `tcp://host:port`). */
   readonly url: string;
   /** Address other processes join with `Manager.connect`; undefined for the shared buffer. */
   readonly address: string | undefined;
@@ -32,32 +33,26 @@ export interface TransportImpl {
   close(): Promise<void>;
 }
 
-/** The Transport service of the Effect API: the same operations as Effects. */
-export class Transport extends Context.Service<Transport, {
-  readonly url: string;
-  readonly address: string | undefined;
-  readonly authkey: Uint8Array | undefined;
-  open(kind: string, name: string | undefined, params: readonly unknown[]): Effect.Effect<Handle, TransportError>;
-  /** The Promise-side transport, for building structures. */
-  readonly impl: TransportImpl;
-}>()("procshare/Transport") {}
+/** How a manager starts or joins a transport. */
+export interface StartOptions {
+  /** Every kind the transport may host. */
+  readonly kinds: Kinds;
+  /** Authkey for transports with a server (default: 32 random bytes). */
+  readonly authkey?: Uint8Array | string;
+}
 
-/** Wraps a Promise-side transport as the Effect service. */
-export function transportService(impl: TransportImpl): Transport["Service"] {
-  return {
-    url: impl.url,
-    address: impl.address,
-    authkey: impl.authkey,
-    impl,
-    open: (kind, name, params) =>
-      Effect.tryPromise({
-        try: () => impl.open(kind, name, params),
-        catch: (e) =>
-          e instanceof TransportError
-            ? e
-            : new TransportError("Remote", (e as Error)?.message ?? String(e), { cause: e }),
-      }),
-  };
+/** One transport implementation, for the URL schemes it names. */
+export interface TransportProvider {
+  /** URL schemes this provider serves (`["unix", "tcp"]`). */
+  readonly schemes: readonly string[];
+  /** The `via` of the handles it makes. */
+  readonly via: string;
+  /** Starts a transport (and its server, if it has one). */
+  start(config: TransportConfig, options: StartOptions): Promise<TransportImpl>;
+  /** Joins a running transport by address; absent where there is nothing to join. */
+  connect?(config: TransportConfig, options: { readonly authkey: Uint8Array | string }): Promise<TransportImpl>;
+  /** How a handle of this transport reaches its engine. */
+  backend<E>(handle: Handle, spec: StructureSpec<E>): Backend<E> | Promise<Backend<E>>;
 }
 
 /** A parsed transport configuration. */
@@ -71,11 +66,21 @@ export type TransportConfig =
 /** Options object form of a transport choice. */
 export type TransportOptions = TransportConfig;
 
+/** The config of a socket transport. */
+export type SocketConfig = Extract<TransportConfig, { kind: "unix" | "tcp" }>;
+
 /**
- * Parses a transport URL (`shared-buffer:`, `pipe:`, `unix:/path`,
- * `tcp://127.0.0.1:7070`, `redis://host:6379/0?prefix=app:`), an options
- * object, or — when `spec` is undefined — the `PROCSHARE_TRANSPORT`
- * environment variable, defaulting to the shared buffer.
+ * Parses a transport URL (`shared-buffer:`, `unix:/path`,
+ * `tcp://127.0.0.1:7070`; `pipe:` and `redis://host:6379/0?prefix=app:` are
+ * parsed but not built yet), an options object, or — when `spec` is
+ * undefined — the `PROCSHARE_TRANSPORT` environment variable, defaulting to
+ * the shared buffer.
+ *
+ * @example
+ * ```ts
+ * import { parseTransport } from "./transport.ts";
+ * console.log(parseTransport("tcp://127.0.0.1:7070")); // { kind: "tcp", host: "127.0.0.1", port: 7070 }
+ * ```
  */
 export function parseTransport(spec?: string | TransportOptions): TransportConfig {
   if (spec === undefined) spec = getEnv("PROCSHARE_TRANSPORT") || "shared-buffer:";
@@ -109,4 +114,18 @@ export function parseTransport(spec?: string | TransportOptions): TransportConfi
   }
   if (spec.startsWith("redis://") || spec.startsWith("rediss://")) return { kind: "redis", url: spec };
   throw new TransportError("BadUrl", `Cannot parse transport as the scheme is unknown: received ${spec}`);
+}
+
+/** The URL of a parsed config (inverse of {@linkcode parseTransport}). */
+export function formatTransport(config: TransportConfig): string {
+  switch (config.kind) {
+    case "unix":
+      return `unix:${config.path}`;
+    case "tcp":
+      return `tcp://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`;
+    case "redis":
+      return config.url;
+    default:
+      return `${config.kind}:`;
+  }
 }

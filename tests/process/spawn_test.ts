@@ -10,8 +10,9 @@ import { spawn, WorkerError } from "../../process/mod.ts";
 import type { SpawnAs } from "../../process/mod.ts";
 import { runtimeCommand } from "../../transports/_runtime/runtime.ts";
 import { isDead } from "../../transports/_runtime/threads.ts";
-import { attachBox, where } from "./fixtures/structure.ts";
 import type structure from "./fixtures/structure.ts";
+import { Manager } from "../../manager.ts";
+import { Event } from "../../sync/event.ts";
 
 const fixture = (name: string) => new URL(`./fixtures/${name}.ts`, import.meta.url);
 
@@ -77,10 +78,20 @@ for (const as of ["thread", "process"] as SpawnAs[]) {
     });
 
     it("attaches structures on the other side, arguments and result", async () => {
-      const box = attachBox({ kind: "box", via: "fixture", value: 1 });
-      const back = await spawn<typeof structure>(fixture("structure"), { args: [box], as }).join();
-      assert.equal(back.value, 2);
-      assert.equal(back.attachedIn, where(), "the result was attached here");
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "procshare-test-"));
+      // threads share the buffer; a process needs a manager server
+      await using m = await Manager.start({
+        transport: as === "thread" ? "shared-buffer:" : `unix:${path.join(dir, "m.sock")}`,
+      });
+      try {
+        const event = await m.event();
+        const back = await spawn<typeof structure>(fixture("structure"), { args: [event], as }).join();
+        assert.ok(back instanceof Event, "the result was attached here");
+        assert.equal(await back.isSet(), true);
+        assert.equal(await event.isSet(), true);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
     });
 
     it("rejects with reason Spawn when a structure's transport is unknown", async () => {

@@ -2,7 +2,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { CapacityError } from "../../errors.ts";
 import { spawn } from "../../process/spawn.ts";
-import { attach } from "../../transports/_attach.ts";
+import { attach } from "../../attach.ts";
 import "../../transports/shared_buffer.ts";
 import { liveNames, SharedMemory, SharedMemoryError } from "../../structures/shared_memory.ts";
 import { openRemote } from "./fixtures_vals/in_process_remote.ts";

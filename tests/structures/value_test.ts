@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "../../process/spawn.ts";
-import { attach } from "../../transports/_attach.ts";
+import { attach } from "../../attach.ts";
 import "../../transports/shared_buffer.ts";
 import { Lock } from "../../sync/lock.ts";
 import { RawValue, Value } from "../../structures/value.ts";

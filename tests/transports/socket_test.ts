@@ -18,7 +18,9 @@ import { LockError, TransportError } from "../../errors.ts";
 import { ClientHandshake, ServerHandshake } from "../../transports/_auth.ts";
 import { decode, encode } from "../../transports/_codec.ts";
 import { frame, FrameDecoder } from "../../transports/_frame.ts";
-import { EngineHost, registerKind } from "../../transports/_host.ts";
+import { type CallContext, EngineHost } from "../../transports/_host.ts";
+import { defineStructure } from "../../core/structure.ts";
+import { KINDS } from "../../kinds.ts";
 import { connectTo, fileMode, listen, type NetSocket, pathKind } from "../../transports/_runtime/net.ts";
 import {
   clientFor,
@@ -67,29 +69,32 @@ interface EchoEngine {
   runs: number;
 }
 
-registerKind<EchoEngine>("echo-test", {
-  create: () => ({ runs: 0 }),
-  localHandle: () => null,
+const echoSpec = defineStructure({
+  kind: "echo-test",
+  create: (): EchoEngine => ({ runs: 0 }),
+  share: () => ({}),
+  open: (): EchoEngine => ({ runs: 0 }),
+  client: () => undefined,
   ops: {
-    echo: (e, args) => {
+    echo: (e: EchoEngine, args: unknown[]) => {
       e.runs++;
       return args[0];
     },
-    runs: (e) => e.runs,
-    gate: (_e, args) => {
+    runs: (e: EchoEngine) => e.runs,
+    gate: (_e: EchoEngine, args: unknown[]) => {
       if (++gate.count === gate.target) gate.open.resolve();
       return gate.open.promise.then(() => args[0]);
     },
-    block: (_e, args, ctx) =>
+    block: (_e: EchoEngine, args: unknown[], ctx: CallContext) =>
       new Promise((_resolve, reject) => {
         const w = watches.get(args[0] as string)!;
-        ctx.signal.addEventListener("abort", () => {
-          w.aborted.resolve(ctx.signal.reason);
+        ctx.signal!.addEventListener("abort", () => {
+          w.aborted.resolve(ctx.signal!.reason);
           reject(new LockError("Aborted", "Cannot acquire lock as the call was aborted"));
         }, { once: true });
         w.started.resolve(ctx.ownerId);
       }),
-    hold: (_e, args, ctx) => {
+    hold: (_e: EchoEngine, args: unknown[], ctx: CallContext) => {
       const w = watches.get(args[0] as string)!;
       w.started.resolve(ctx.ownerId);
       return w.release.promise;
@@ -97,14 +102,20 @@ registerKind<EchoEngine>("echo-test", {
     fail: () => {
       throw new LockError("Timeout", "Cannot acquire lock as the timeout elapsed: received 5");
     },
-    bytes: (_e, args) => new Uint8Array(args[0] as number),
+    bytes: (_e: EchoEngine, args: unknown[]) => new Uint8Array(args[0] as number),
     fn: () => () => 1,
   },
 });
 
+/** The kinds the test server hosts: procshare's, plus the echo kind. */
+const TEST_KINDS = { ...KINDS, "echo-test": echoSpec };
+
 /** An EngineHost that reports every released owner. */
 class SpyHost extends EngineHost {
   readonly released: number[] = [];
+  constructor() {
+    super(TEST_KINDS);
+  }
   #waiters: Array<{ ownerId: number; done: Deferred }> = [];
   override releaseOwner(ownerId: number): void {
     super.releaseOwner(ownerId);
@@ -126,7 +137,7 @@ function unixAddress(): string {
 
 /** A server for one test; `await using` closes it when the test ends. */
 function serve(address: string, extra: Omit<ServerOptions, "address"> = {}): Promise<ManagerServer> {
-  return startServer({ address, ...extra });
+  return startServer({ address, kinds: TEST_KINDS, ...extra });
 }
 
 /** A raw socket with a frame reader, to speak (or break) the protocol by hand. */
@@ -419,7 +430,7 @@ for (const transport of ["unix", "tcp"] as const) {
     });
 
     it("rejects pending calls with Closed when the server closes", async () => {
-      const server = await startServer({ address: address() });
+      const server = await startServer({ address: address(), kinds: TEST_KINDS });
       const client = await connect(server.address, { authkey: server.authkey });
       const { id } = await client.open("echo-test", null, []);
       const w = watch(`srvclose-${transport}`);
@@ -477,7 +488,7 @@ describe("socket server", () => {
   it("creates unix sockets 0600 and removes them on close", async () => {
     const address = unixAddress();
     const path = parseAddress(address).kind === "unix" ? (parseAddress(address) as { path: string }).path : "";
-    const server = await startServer({ address });
+    const server = await startServer({ address, kinds: TEST_KINDS });
     assert.equal(server.address, address);
     assert.equal(await fileMode(path), 0o600);
     await server.close();
@@ -487,7 +498,7 @@ describe("socket server", () => {
 
   it("makes a relative unix path absolute in server.address", async () => {
     const absolute = (parseAddress(unixAddress()) as { path: string }).path;
-    await using server = await startServer({ address: `unix:${relative(process.cwd(), absolute)}` });
+    await using server = await startServer({ address: `unix:${relative(process.cwd(), absolute)}`, kinds: TEST_KINDS });
     assert.equal(server.address, `unix:${absolute}`);
     assert.equal(await pathKind(absolute), "socket");
   });
@@ -501,16 +512,16 @@ describe("socket server", () => {
     child.kill("SIGKILL");
     await child.exited;
     assert.equal(await pathKind(path), "socket");
-    await using server = await startServer({ address, authkey: key });
-    await assert.rejects(startServer({ address }), isTransportError("Connect"));
+    await using server = await startServer({ address, authkey: key, kinds: TEST_KINDS });
+    await assert.rejects(startServer({ address, kinds: TEST_KINDS }), isTransportError("Connect"));
     await using client = await connect(server.address, { authkey: key });
     assert.equal(client.isClosed, false);
   });
 
   it("refuses a non-loopback TCP address unless allowRemote, and bad addresses", async () => {
-    await assert.rejects(startServer({ address: "tcp://0.0.0.0:0" }), isTransportError("Unsupported"));
-    await assert.rejects(startServer({ address: "http://127.0.0.1:1" }), isTransportError("BadUrl"));
-    await assert.rejects(startServer({ address: "tcp://127.0.0.1:70000" }), isTransportError("BadUrl"));
+    await assert.rejects(startServer({ address: "tcp://0.0.0.0:0", kinds: TEST_KINDS }), isTransportError("Unsupported"));
+    await assert.rejects(startServer({ address: "http://127.0.0.1:1", kinds: TEST_KINDS }), isTransportError("BadUrl"));
+    await assert.rejects(startServer({ address: "tcp://127.0.0.1:70000", kinds: TEST_KINDS }), isTransportError("BadUrl"));
     await assert.rejects(connect("unix:", { authkey: "k" }), isTransportError("BadUrl"));
     assert.deepEqual(parseAddress("tcp://[::1]:80"), { kind: "tcp", host: "::1", port: 80 });
     assert.deepEqual(parseAddress("unix:///tmp/x.sock"), { kind: "unix", path: "/tmp/x.sock" });

@@ -6,7 +6,8 @@
  * classes' remote paths on every runtime.
  * @module
  */
-import { structureOf } from "../../../transports/_attach.ts";
+import { attachWith } from "../../../attach.ts";
+import { KINDS } from "../../../kinds.ts";
 import { decode, encode } from "../../../transports/_codec.ts";
 import { EngineHost } from "../../../transports/_host.ts";
 import { allocateId } from "../../../transports/_runtime/threads.ts";
@@ -14,7 +15,7 @@ import type { Remote } from "../../../sync/_remote.ts";
 
 /** Opens (or creates) a structure in a fresh host and attaches it as a remote client would. */
 export async function openRemote<T>(kind: string, name: string | undefined, params: readonly unknown[]): Promise<T> {
-  const host = new EngineHost();
+  const host = new EngineHost(KINDS);
   const { id } = host.open(kind, name, params);
   const ownerId = allocateId();
   const remote: Remote = {
@@ -24,5 +25,5 @@ export async function openRemote<T>(kind: string, name: string | undefined, para
       return result === undefined ? undefined : decode(encode(result));
     },
   };
-  return await structureOf(kind).fromRemote({ kind, via: "in-process", id }, remote) as T;
+  return await attachWith<T>({ kind, via: "in-process", id }, { remote });
 }

@@ -1,0 +1,63 @@
+/**
+ * What every structure stands on: its serializable {@linkcode Handle}, and
+ * the {@linkcode Backend} a client reaches its engine through — the engine
+ * itself when the structure lives in this thread's memory, or a
+ * {@linkcode Remote} that sends `(op, args)` to a manager server.
+ * @module
+ */
+
+/** A plain-data description of a structure, with the transport that carries it. */
+export interface Handle {
+  /** Structure kind, as in `kinds.ts`: "dict", "queue", "lock", … */
+  readonly kind: string;
+  /** The transport that carries it: "shared-buffer", "socket", … */
+  readonly via: string;
+  readonly [k: string]: unknown;
+}
+
+/** True for a value that looks like a structure handle. */
+export function isHandle(v: unknown): v is Handle {
+  return typeof v === "object" && v !== null && typeof (v as Handle).kind === "string" &&
+    typeof (v as Handle).via === "string";
+}
+
+/** Something with a serializable handle (every procshare structure). */
+export interface HasHandle {
+  readonly handle: Handle;
+}
+
+/** True for a procshare structure (anything carrying a handle). */
+export function hasHandle(v: unknown): v is HasHandle {
+  return typeof v === "object" && v !== null && "handle" in v && isHandle((v as HasHandle).handle);
+}
+
+/** What an operation knows of its caller. */
+export interface CallContext {
+  /** Owner id of the caller: its thread's id, or the id of the connection it came through. */
+  readonly ownerId: number;
+  /** Fires when the caller cancels the call (or its connection closes). */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Calls one operation of a remote structure. */
+export interface Remote {
+  call(op: string, args: readonly unknown[], signal?: AbortSignal): Promise<unknown>;
+}
+
+/**
+ * How a client reaches its engine: the engine in this thread's memory
+ * (shared buffer), or a remote (socket, pipe).
+ */
+export type Backend<E> =
+  | { readonly engine: E; readonly remote?: undefined }
+  | { readonly engine?: undefined; readonly remote: Remote };
+
+/** True for the AbortError a remote call rejects with when its signal fires. */
+export function isAbort(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as Error).name === "AbortError";
+}
+
+/** A timeout that crossed the wire: CBOR has no undefined in arrays everywhere, so null means none. */
+export function timeoutArg(v: unknown): number | undefined {
+  return v === null ? undefined : v as number | undefined;
+}

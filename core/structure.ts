@@ -1,0 +1,130 @@
+/**
+ * A kind is a spec: everything one structure or primitive is — how its
+ * engine is created, shared with another thread and opened there, the typed
+ * table of its operations, and its client — in one value
+ * ({@linkcode StructureSpec}). `kinds.ts` lists them all; transports and the
+ * manager only ever see specs.
+ *
+ * The op table is the single list of what a kind can do remotely: the
+ * manager server dispatches `(id, op, args)` through it, and clients extend
+ * {@linkcode Shared}, whose `call` accepts only op names of the table, so a
+ * client method cannot name an op the server would refuse.
+ * @module
+ */
+import { abortedError, type WaitDomain } from "../errors.ts";
+import { threadId } from "../transports/_runtime/threads.ts";
+import { type Backend, type CallContext, type Handle, isAbort, type Remote } from "./backend.ts";
+import { unsupportedSync } from "../errors.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyArgs = any;
+
+/** One operation of an engine: may return a promise (blocking ops). */
+export type Op<E> = (engine: E, args: AnyArgs, ctx: CallContext) => unknown;
+/** The operations of one kind, by name. */
+export type OpTable<E> = Readonly<Record<string, Op<E>>>;
+/** The argument tuple of an op. */
+export type ArgsOf<F> = F extends (e: never, args: infer A, ctx: never) => unknown ? A : never;
+/** The resolved result of an op. */
+export type ResultOf<F> = F extends (...a: never[]) => infer R ? Awaited<R> : never;
+
+/** Fields of a shared-buffer handle besides `kind` and `via` (SharedArrayBuffers, sizes). */
+export type SharedFields = Record<string, unknown>;
+
+/** Everything a kind is, in one value. */
+export interface StructureSpec<E, O extends OpTable<E> = OpTable<E>, C = unknown> {
+  /** The kind's one spelling: in handles, on the wire, in `kinds.ts`. */
+  readonly kind: string;
+  /** Creates a fresh engine from the manager factory's parameters (positional, then options). */
+  create(params: readonly unknown[]): E;
+  /** What a shared-buffer handle carries so another thread can open the same engine. */
+  share(engine: E): SharedFields;
+  /** Opens the engine of a shared-buffer handle in this thread. */
+  open(shared: SharedFields): E;
+  /** The operations: the remote allow-list and the contract of the client. */
+  readonly ops: O;
+  /** Builds the public object over a backend. */
+  client(handle: Handle, backend: Backend<E>): C;
+}
+
+/** Identity with inference: `export const dictSpec = defineStructure({ … })`. */
+export function defineStructure<E, O extends OpTable<E>, C>(spec: StructureSpec<E, O, C>): StructureSpec<E, O, C> {
+  return spec;
+}
+
+/** A table of kinds, by kind name (`kinds.ts` holds the one of procshare). */
+// deno-lint-ignore no-explicit-any
+export type Kinds = Readonly<Record<string, StructureSpec<any, OpTable<any>, unknown>>>;
+
+/** The context of a local call: this thread's id, and the caller's signal. */
+class LocalContext implements CallContext {
+  constructor(readonly signal: AbortSignal | undefined) {}
+  get ownerId(): number {
+    return threadId();
+  }
+}
+const LOCAL: CallContext = new LocalContext(undefined);
+
+/**
+ * The base of every client: a structure reached through its engine (shared
+ * buffer) or a remote (socket). `call` runs one op of the kind's table
+ * wherever the structure lives; the op names are checked by the compiler.
+ */
+export abstract class Shared<E, O extends OpTable<E>> {
+  /** Serializable description: pass it to a worker and `attach` it there. */
+  readonly handle: Handle;
+  /** The engine, when the structure lives in this thread's memory. */
+  protected readonly engine: E | undefined;
+  /** The manager connection, otherwise. */
+  protected readonly remote: Remote | undefined;
+  readonly #ops: O;
+
+  /** @internal Use the Manager's factory or `attach(handle)`. */
+  constructor(handle: Handle, backend: Backend<E>, ops: O) {
+    this.handle = handle;
+    this.engine = backend.engine;
+    this.remote = backend.remote;
+    this.#ops = ops;
+  }
+
+  /** One operation wherever the structure lives. */
+  protected call<K extends keyof O & string>(op: K, args: ArgsOf<O[K]>, signal?: AbortSignal): Promise<ResultOf<O[K]>> {
+    const engine = this.engine;
+    if (engine !== undefined) {
+      try {
+        return Promise.resolve(this.#ops[op](engine, args, signal ? new LocalContext(signal) : LOCAL)) as Promise<
+          ResultOf<O[K]>
+        >;
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return this.remote!.call(op, args as readonly unknown[], signal) as Promise<ResultOf<O[K]>>;
+  }
+
+  /**
+   * A blocking op: an already aborted signal fails at once, and a remote
+   * call cancelled by its signal fails with the domain's `Aborted` error.
+   */
+  protected async blocking<K extends keyof O & string>(
+    op: K,
+    args: ArgsOf<O[K]>,
+    domain: WaitDomain,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<ResultOf<O[K]>> {
+    if (signal?.aborted) throw abortedError(domain, what, signal);
+    try {
+      return await this.call(op, args, signal);
+    } catch (e) {
+      if (isAbort(e)) throw abortedError(domain, what, signal);
+      throw e;
+    }
+  }
+
+  /** The engine for a Sync twin, or the typed error on a transport without shared memory. */
+  protected local(what: string): E {
+    if (this.engine === undefined) throw unsupportedSync(what, this.handle.via);
+    return this.engine;
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The socket transport as the manager sees it: start a manager server (unix
+ * socket or loopback TCP) plus a client to it, or connect to one; handles of
+ * its structures carry the address, the authkey and the structure's id, and
+ * attach through one cached connection per thread.
+ * @module
+ */
+import type { Backend, Handle } from "../../core/backend.ts";
+import { toAuthkey } from "../_auth.ts";
+import { clientFor, connect as connectClient, type ManagerServer, type SocketClient, startServer } from "../socket.ts";
+import { formatTransport, type SocketConfig, type TransportImpl, type TransportProvider } from "../transport.ts";
+
+/** The `via` of socket handles. */
+export const VIA = "socket";
+
+/** The remote handle of a structure on a manager server. */
+export interface SocketHandle extends Handle {
+  readonly via: "socket";
+  readonly address: string;
+  readonly authkey: Uint8Array;
+  readonly id: number;
+}
+
+class SocketTransport implements TransportImpl {
+  constructor(
+    readonly address: string,
+    readonly authkey: Uint8Array,
+    readonly client: SocketClient,
+    readonly server: ManagerServer | undefined,
+  ) {}
+
+  get url(): string {
+    return this.address;
+  }
+
+  async open(kind: string, name: string | undefined, params: readonly unknown[]): Promise<Handle> {
+    const { id } = await this.client.open(kind, name ?? null, params);
+    const h: SocketHandle = { kind, via: VIA, address: this.address, authkey: this.authkey, id };
+    return h;
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+    await this.server?.close();
+  }
+}
+
+/** The socket provider: a manager server on a unix socket or TCP, and clients to it. */
+export const provider: TransportProvider = {
+  schemes: ["unix", "tcp"],
+  via: VIA,
+  async start(config, options) {
+    const server = await startServer({
+      address: formatTransport(config as SocketConfig),
+      authkey: options.authkey,
+      kinds: options.kinds,
+    });
+    try {
+      const client = await connectClient(server.address, { authkey: server.authkey });
+      return new SocketTransport(server.address, server.authkey, client, server);
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
+  },
+  async connect(config, options) {
+    const client = await connectClient(formatTransport(config), { authkey: options.authkey });
+    return new SocketTransport(client.address, toAuthkey(options.authkey), client, undefined);
+  },
+  async backend<E>(handle: Handle): Promise<Backend<E>> {
+    const s = handle as SocketHandle;
+    const client = await clientFor(s.address, s.authkey);
+    return { remote: { call: (op, args, signal) => client.call(s.id, op, args, signal && { signal }) } };
+  },
+};
