@@ -116,6 +116,84 @@ export async function waitSliceAsync(
   return true;
 }
 
+/**
+ * What a wait loop asks its driver for: block while `i32[index] === expected`
+ * for at most one slice before `deadline`, after spinning briefly when `spin`.
+ */
+export interface Sleep {
+  readonly i32: Int32Array;
+  readonly index: number;
+  readonly expected: number;
+  readonly deadline: Deadline;
+  readonly spin?: boolean;
+}
+
+/**
+ * A blocking slow path, written once for both drivers: a generator that
+ * yields a {@linkcode Sleep} whenever it must wait and returns its result.
+ * Each `yield` evaluates to `true` after a slice (woken, changed, or the slice
+ * elapsed) and to `false` once the deadline has passed. Cleanup (sleeper
+ * counts, passing a wake-up on) belongs in `finally`: when the signal aborts,
+ * the async driver ends the generator with `return()`, so the loop never
+ * resumes after an abort and takes nothing.
+ *
+ * @example A loop that waits for a word to become non-zero
+ * ```ts
+ * import { runSync, type WaitLoop } from "./_kernel.ts";
+ * const i32 = new Int32Array(new SharedArrayBuffer(4));
+ * function* nonZero(deadline: number): WaitLoop<boolean> {
+ *   while (Atomics.load(i32, 0) === 0) {
+ *     if (!(yield { i32, index: 0, expected: 0, deadline })) return false;
+ *   }
+ *   return true;
+ * }
+ * console.log(runSync(nonZero(performance.now() + 5))); // false
+ * ```
+ */
+export type WaitLoop<T> = Generator<Sleep, T, boolean>;
+
+/** Runs a wait loop on the calling thread, blocking in `Atomics.wait`. */
+export function runSync<T>(loop: WaitLoop<T>): T {
+  let r = loop.next(true);
+  while (!r.done) {
+    const s = r.value;
+    r = loop.next(
+      (s.spin === true && spinWhile(s.i32, s.index, s.expected)) || waitSlice(s.i32, s.index, s.expected, s.deadline),
+    );
+  }
+  return r.value;
+}
+
+/**
+ * Runs a wait loop without blocking the event loop (`Atomics.waitAsync`).
+ * When `signal` aborts, the loop is ended (its `finally` runs) and the
+ * result is `onAbort()`, which may throw the domain's error.
+ */
+export async function runAsync<T>(loop: WaitLoop<T>, signal: AbortSignal | undefined, onAbort: () => T): Promise<T> {
+  let r: IteratorResult<Sleep, T>;
+  try {
+    if (signal?.aborted) {
+      loop.return(undefined as T);
+      return onAbort();
+    }
+    r = loop.next(true);
+    while (!r.done) {
+      const s = r.value;
+      const slept = (s.spin === true && spinWhile(s.i32, s.index, s.expected)) ||
+        await waitSliceAsync(s.i32, s.index, s.expected, s.deadline, signal);
+      if (signal?.aborted) {
+        loop.return(undefined as T);
+        return onAbort();
+      }
+      r = loop.next(slept);
+    }
+  } catch (e) {
+    loop.return(undefined as T);
+    throw e;
+  }
+  return r.value;
+}
+
 /** Spins briefly while `i32[index] === expected`; true when it changed. */
 export function spinWhile(i32: Int32Array, index: number, expected: number): boolean {
   for (let i = 0; i < SPINS; i++) {

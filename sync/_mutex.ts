@@ -12,7 +12,7 @@
  * @module
  */
 import { isDead } from "../transports/_runtime/threads.ts";
-import { type Deadline, SPINS, waitSlice, waitSliceAsync } from "./_kernel.ts";
+import { type Deadline, runAsync, runSync, SPINS, type WaitLoop, wake } from "./_kernel.ts";
 
 /** Set in the word while at least one thread may be sleeping on it. */
 export const WAITERS = 0x40000000;
@@ -56,9 +56,8 @@ function markWaiting(i32: Int32Array, index: number, v: number): number {
   return seen === v ? w : seen === 0 ? 0 : (seen & WAITERS ? seen : -1);
 }
 
-/** Blocks the calling thread until the word is owned by `id`, or the deadline passes. */
-export function lockSync(i32: Int32Array, index: number, id: number, deadline: Deadline): LockOutcome {
-  if (tryLock(i32, index, id) || spinForFree(i32, index, id)) return ACQUIRED;
+/** The slow path of an acquisition, for either driver: sleeps on the word until it is ours. */
+function* lockLoop(i32: Int32Array, index: number, id: number, deadline: Deadline): WaitLoop<LockOutcome> {
   for (;;) {
     const v = Atomics.load(i32, index);
     if (v === 0) {
@@ -69,31 +68,26 @@ export function lockSync(i32: Int32Array, index: number, id: number, deadline: D
     if (tryTakeOver(i32, index, v, id)) return ACQUIRED_OWNER_DIED;
     const w = markWaiting(i32, index, v);
     if (w <= 0) continue;
-    if (!waitSlice(i32, index, w, deadline)) return TIMED_OUT;
+    if (!(yield { i32, index, expected: w, deadline })) return TIMED_OUT;
   }
 }
 
+/** Blocks the calling thread until the word is owned by `id`, or the deadline passes. */
+export function lockSync(i32: Int32Array, index: number, id: number, deadline: Deadline): LockOutcome {
+  if (tryLock(i32, index, id) || spinForFree(i32, index, id)) return ACQUIRED;
+  return runSync(lockLoop(i32, index, id, deadline));
+}
+
 /** The asynchronous twin of {@linkcode lockSync}; never blocks the event loop. */
-export async function lockAsync(
+export function lockAsync(
   i32: Int32Array,
   index: number,
   id: number,
   deadline: Deadline,
   signal: AbortSignal | undefined,
 ): Promise<LockOutcome> {
-  if (tryLock(i32, index, id) || spinForFree(i32, index, id)) return ACQUIRED;
-  for (;;) {
-    if (signal?.aborted) return ABORTED;
-    const v = Atomics.load(i32, index);
-    if (v === 0) {
-      if (Atomics.compareExchange(i32, index, 0, id | WAITERS) === 0) return ACQUIRED;
-      continue;
-    }
-    if (tryTakeOver(i32, index, v, id)) return ACQUIRED_OWNER_DIED;
-    const w = markWaiting(i32, index, v);
-    if (w <= 0) continue;
-    if (!(await waitSliceAsync(i32, index, w, deadline, signal))) return TIMED_OUT;
-  }
+  if (tryLock(i32, index, id) || spinForFree(i32, index, id)) return Promise.resolve(ACQUIRED);
+  return runAsync(lockLoop(i32, index, id, deadline), signal, () => ABORTED);
 }
 
 /** Releases the word if `id` owns it; false when it does not. Wakes one sleeper. */
@@ -103,7 +97,7 @@ export function unlock(i32: Int32Array, index: number, id: number): boolean {
   const v = Atomics.load(i32, index);
   if ((v & OWNER_MASK) !== id) return false;
   const old = Atomics.exchange(i32, index, 0);
-  if (old & WAITERS) Atomics.notify(i32, index, 1);
+  if (old & WAITERS) wake(i32, index, 1);
   return true;
 }
 
