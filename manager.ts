@@ -5,7 +5,7 @@
  */
 import { TransportError } from "./errors.ts";
 import { attach } from "./attach.ts";
-import type { Handle } from "./core/backend.ts";
+import { type Authkey, type Handle, INSPECT_DENO, INSPECT_NODE } from "./core/backend.ts";
 import { KINDS } from "./kinds.ts";
 import { providerFor } from "./transports/_registry.ts";
 import { parseTransport, type TransportImpl, type TransportOptions } from "./transports/transport.ts";
@@ -117,9 +117,13 @@ export class Manager implements AsyncDisposable {
   get address(): string | undefined {
     return this.#transport.address;
   }
-  /** The authkey other processes must present; undefined on the shared buffer. */
-  get authkey(): Uint8Array | undefined {
-    return this.#transport.authkey;
+  /**
+   * The authkey other processes must present; undefined on the shared buffer.
+   * Its bytes never print (`console.log`, `JSON.stringify` show `[redacted]`):
+   * hand them on with `Buffer.from(m.authkey).toString("hex")`.
+   */
+  get authkey(): Authkey | undefined {
+    return this.#transport.authkey as Authkey | undefined;
   }
   /** The transport's URL. */
   get transport(): string {
@@ -282,5 +286,20 @@ export class Manager implements AsyncDisposable {
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
+  }
+
+  /** What `JSON.stringify` writes: the transport and address, never the authkey. */
+  toJSON(): { transport: string; address: string | undefined } {
+    return { transport: this.transport, address: this.address };
+  }
+
+  /** What Node's and Bun's inspectors print (no authkey). */
+  [INSPECT_NODE](): string {
+    return `Manager ${JSON.stringify(this)}`;
+  }
+
+  /** What Deno's inspector prints (no authkey). */
+  [INSPECT_DENO](): string {
+    return this[INSPECT_NODE]();
   }
 }

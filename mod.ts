@@ -17,6 +17,7 @@ export { Manager, type ManagerConnectOptions, type ManagerStartOptions, type Str
 export * from "./structures/mod.ts";
 export * from "./sync/mod.ts";
 export { attach, fromWire, type Handle, toWire } from "./attach.ts";
+export { Authkey } from "./core/backend.ts";
 export { parseTransport, type TransportOptions } from "./transports/transport.ts";
 export * from "./process/mod.ts";
 export {

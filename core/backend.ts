@@ -15,6 +15,52 @@ export interface Handle {
   readonly [k: string]: unknown;
 }
 
+/** The key of Node's and Bun's custom inspection method. */
+export const INSPECT_NODE: unique symbol = Symbol.for("nodejs.util.inspect.custom") as never;
+/** The key of Deno's custom inspection method. */
+export const INSPECT_DENO: unique symbol = Symbol.for("Deno.customInspect") as never;
+
+/**
+ * An authkey's bytes that never print: `console.log`, `util.inspect`,
+ * Deno's and Bun's inspectors and `JSON.stringify` show `[redacted]`. It is
+ * still a `Uint8Array`: structured clone and the codec carry the bytes (they
+ * arrive as a plain `Uint8Array`, which `attach` wraps again).
+ *
+ * @example
+ * ```ts
+ * import { Authkey } from "./backend.ts";
+ * const key = Authkey.wrap(new Uint8Array([1, 2, 3]));
+ * console.log(JSON.stringify({ key })); // {"key":"[redacted]"}
+ * ```
+ */
+export class Authkey extends Uint8Array {
+  /** Wraps (copies) key bytes; an Authkey is returned as it is. */
+  static wrap(bytes: Uint8Array): Authkey {
+    return bytes instanceof Authkey ? bytes : new Authkey(bytes);
+  }
+  /** What `JSON.stringify` writes. */
+  toJSON(): string {
+    return "[redacted]";
+  }
+  /** What Node's and Bun's `util.inspect` print. */
+  [INSPECT_NODE](): string {
+    return "Authkey [redacted]";
+  }
+  /** What Deno's inspector prints. */
+  [INSPECT_DENO](): string {
+    return "Authkey [redacted]";
+  }
+  override toString(): string {
+    return "[redacted]";
+  }
+}
+
+/** The handle with any `authkey` as an {@linkcode Authkey}, so that printing it shows no key. */
+export function redacted(handle: Handle): Handle {
+  const key = handle.authkey;
+  return key instanceof Uint8Array && !(key instanceof Authkey) ? { ...handle, authkey: Authkey.wrap(key) } : handle;
+}
+
 /** True for a value that looks like a structure handle. */
 export function isHandle(v: unknown): v is Handle {
   return typeof v === "object" && v !== null && typeof (v as Handle).kind === "string" &&

@@ -13,7 +13,16 @@
  */
 import { abortedError, type WaitDomain } from "../errors.ts";
 import { threadId } from "../transports/_runtime/threads.ts";
-import { type Backend, type CallContext, type Handle, isAbort, type Remote } from "./backend.ts";
+import {
+  type Backend,
+  type CallContext,
+  type Handle,
+  INSPECT_DENO,
+  INSPECT_NODE,
+  isAbort,
+  redacted,
+  type Remote,
+} from "./backend.ts";
 import { unsupportedSync } from "../errors.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -81,7 +90,7 @@ export abstract class Shared<E, O extends OpTable<E>> {
 
   /** @internal Use the Manager's factory or `attach(handle)`. */
   constructor(handle: Handle, backend: Backend<E>, ops: O) {
-    this.handle = handle;
+    this.handle = redacted(handle);
     this.engine = backend.engine;
     this.remote = backend.remote;
     this.#ops = ops;
@@ -120,6 +129,21 @@ export abstract class Shared<E, O extends OpTable<E>> {
       if (isAbort(e)) throw abortedError(domain, what, signal);
       throw e;
     }
+  }
+
+  /** What `JSON.stringify` writes: the handle, its authkey redacted. */
+  toJSON(): Handle {
+    return this.handle;
+  }
+
+  /** What inspectors print: the class and its handle (authkey redacted), not the engine's memory. */
+  [INSPECT_NODE](): string {
+    return `${this.constructor.name} ${JSON.stringify(this.handle)}`;
+  }
+
+  /** Deno's inspector: as {@linkcode toJSON}. */
+  [INSPECT_DENO](): string {
+    return this[INSPECT_NODE]();
   }
 
   /** The engine for a Sync twin, or the typed error on a transport without shared memory. */

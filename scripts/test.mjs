@@ -3,7 +3,8 @@
 /**
  * The one check-and-test pipeline of procshare: what `npm test` and `.ci/run` run.
  *
- *   1. checks:  tsc -p tsconfig.json · deno check --doc <sources> · deno lint · deno fmt --check
+ *   1. checks:  tsc -p tsconfig.json · scripts/check_graph.mjs (no import cycle; waits only in
+ *               sync/_kernel.ts) · deno check --doc <sources> · deno lint · deno fmt --check
  *   2. tests:   every tests/**\/*_test.ts (node:test + node:assert/strict), unchanged, on Node
  *               (via tsx), Deno and Bun: one runtime after the other, one process per test file
  *   3. summary: each check and runtime, then exactly one last line
@@ -21,7 +22,7 @@
  * Flags:
  *   <path>...            test files, or directories searched for *_test.ts (default: tests/)
  *   --only <list>        runtimes, comma-separated or repeated: node, deno, bun (default: all three)
- *   --no-check           skip the four checks
+ *   --no-check           skip the checks
  *   --no-test            run only the checks
  *   -v, --verbose        stream every command's output live (default: one line per check and test
  *                        file, and the whole output of whatever failed)
@@ -62,7 +63,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const OUT = path.join(ROOT, ".tmp", "test", `run-${process.pid}`);
 const RUNTIMES = ["node", "deno", "bun"];
 /** What `deno check` covers, when present: every root module plus these folders. */
-const CHECK_DIRS = ["transports", "structures", "sync", "process", "tests", "scripts", "examples"];
+const CHECK_DIRS = ["core", "transports", "structures", "sync", "process", "tests", "scripts", "examples"];
 /** Silence beyond the per-test timeout before a test file counts as hung. */
 const HANG_GRACE_MS = 15_000;
 
@@ -139,6 +140,7 @@ async function main() {
     /** @type {[string, string[]][]} */
     const steps = [
       ["tsc", [bin("tsc"), "-p", "tsconfig.json"]],
+      ["graph", [process.execPath, "scripts/check_graph.mjs"]],
       ["deno check", [bin("deno"), "check", "--doc", ...sources]],
       ["deno lint", [bin("deno"), "lint"]],
       ["deno fmt", [bin("deno"), "fmt", "--check"]],

@@ -8,6 +8,7 @@
  */
 import { threadId } from "../transports/_runtime/threads.ts";
 import { ACQUIRED_OWNER_DIED, lockSync, tryLock, unlock } from "../sync/_mutex.ts";
+import { nap } from "../sync/_kernel.ts";
 
 /** Spins a reader makes on an odd counter before it sleeps a little. */
 const READ_SPINS = 256;
@@ -47,7 +48,7 @@ export class SeqLock {
     const i32 = this.i32;
     let s = Atomics.load(i32, this.seqWord);
     for (let n = 0; (s & 1) !== 0; n++) {
-      if (n > READ_SPINS) Atomics.wait(i32, this.seqWord, s, 1);
+      if (n > READ_SPINS) nap(i32, this.seqWord, s, 1);
       s = Atomics.load(i32, this.seqWord);
     }
     return s;

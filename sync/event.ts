@@ -14,7 +14,7 @@
 import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
 import { defineStructure, Shared } from "../core/structure.ts";
 import { abortedError } from "../errors.ts";
-import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
+import { type Deadline, deadlineOf, runAsync, runSync, type WaitLoop, type WaitOptions, wake } from "./_kernel.ts";
 
 /** The state word: flag in bit 0, set-count above it. */
 const E_STATE = 0;
@@ -48,7 +48,7 @@ export class EventEngine {
       // the set-count wraps; only "changed" matters
       if (Atomics.compareExchange(this.i32, E_STATE, s, ((s + 2) | E_FLAG) | 0) === s) break;
     }
-    Atomics.notify(this.i32, E_STATE);
+    wake(this.i32, E_STATE, Infinity);
   }
 
   /** Clears the flag. */
@@ -66,28 +66,27 @@ export class EventEngine {
     const deadline = deadlineOf(options?.timeout, "wait on event");
     if (options?.signal?.aborted) throw abortedError("LockError", "wait on event", options.signal);
     const s = Atomics.load(this.i32, E_STATE);
-    if (s & E_FLAG) return true;
-    for (;;) {
-      if (spinWhile(this.i32, E_STATE, s) || !waitSlice(this.i32, E_STATE, s, deadline)) {
-        return this.#after(s);
-      }
-      if (Atomics.load(this.i32, E_STATE) !== s) return this.#after(s);
-    }
+    return (s & E_FLAG) !== 0 || runSync(this.#waitLoop(s, deadline));
   }
 
   /** The asynchronous twin of {@linkcode waitSync}; an aborted signal fails with `LockError("Aborted")`. */
-  async wait(options?: WaitOptions): Promise<boolean> {
+  wait(options?: WaitOptions): Promise<boolean> {
     const deadline = deadlineOf(options?.timeout, "wait on event");
     const signal = options?.signal;
-    if (signal?.aborted) throw abortedError("LockError", "wait on event", signal);
+    if (signal?.aborted) return Promise.reject(abortedError("LockError", "wait on event", signal));
     const s = Atomics.load(this.i32, E_STATE);
-    if (s & E_FLAG) return true;
-    if (spinWhile(this.i32, E_STATE, s)) return this.#after(s);
-    for (;;) {
-      const slept = await waitSliceAsync(this.i32, E_STATE, s, deadline, signal);
-      if (Atomics.load(this.i32, E_STATE) !== s || !slept) return this.#after(s);
-      if (signal?.aborted) throw abortedError("LockError", "wait on event", signal);
+    if (s & E_FLAG) return Promise.resolve(true);
+    return runAsync(this.#waitLoop(s, deadline), signal, () => {
+      throw abortedError("LockError", "wait on event", signal);
+    });
+  }
+
+  /** The slow path of a wait that began at state `s`, for either driver. */
+  *#waitLoop(s: number, deadline: Deadline): WaitLoop<boolean> {
+    while (Atomics.load(this.i32, E_STATE) === s) {
+      if (!(yield { i32: this.i32, index: E_STATE, expected: s, deadline, spin: true })) break;
     }
+    return this.#after(s);
   }
 
   /** Outcome of a wait that began at state `s`: set now, or set at least once since. */

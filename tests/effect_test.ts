@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Exit } from "effect";
 import * as P from "../effect.ts";
+import { Manager } from "../manager.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "procshare-effect-"));
 
@@ -51,5 +52,47 @@ describe("Effect API", () => {
     const again = Effect.provide(P.dict(), P.layerConnect(address, { authkey: "x" }));
     const exit = await Effect.runPromiseExit(again);
     assert.ok(Exit.isFailure(exit));
+  });
+
+  test("every factory of the Manager has an Effect; every kind's blocking ops run as Effects", async () => {
+    const factories = Object.getOwnPropertyNames(Manager.prototype).filter((n) =>
+      !["constructor", "shutdown", "toJSON"].includes(n) &&
+      typeof Object.getOwnPropertyDescriptor(Manager.prototype, n)!.value === "function"
+    );
+    assert.ok(factories.length >= 17, `factories: ${factories}`);
+    for (const name of factories) assert.equal(typeof (P as Record<string, unknown>)[name], "function", name);
+    const program = Effect.gen(function* () {
+      const sem = yield* P.semaphore(1);
+      const ev = yield* P.event();
+      const b = yield* P.barrier(1);
+      const jq = yield* P.joinableQueue();
+      const n = yield* P.value("i32", 1);
+      yield* P.withPermit(sem, P.op(ev, "set"));
+      const set = yield* P.wait(ev, { timeout: 100 });
+      const arrival = yield* P.wait(b, { timeout: 100 });
+      yield* P.put(jq, 5);
+      const item = yield* P.get(jq);
+      yield* P.op(jq, "taskDone");
+      yield* P.join(jq, { timeout: 100 });
+      const added = yield* P.op(n, "add", 2);
+      return [set, arrival, item, added];
+    });
+    assert.deepEqual(await Effect.runPromise(Effect.provide(program, P.layer())), [true, 0, 5, 1]); // add returns the previous value
+  });
+
+  test("a user bug (TypeError) stays a defect, a tagged error is a failure", async () => {
+    const bad = Effect.gen(function* () {
+      const ev = yield* P.event();
+      return yield* P.wait(ev, { timeout: -1 });
+    });
+    const exit = await Effect.runPromiseExit(Effect.provide(bad, P.layer()));
+    assert.ok(Exit.isFailure(exit) && Exit.hasDies(exit), "a TypeError is a defect");
+    const timeout = Effect.gen(function* () {
+      const l = yield* P.lock();
+      yield* P.acquire(l);
+      return yield* P.acquire(l, { timeout: 10 });
+    });
+    const failed = await Effect.runPromiseExit(Effect.provide(timeout, P.layer()));
+    assert.ok(Exit.isFailure(failed) && !Exit.hasDies(failed), "a LockError is a failure");
   });
 });

@@ -5,7 +5,7 @@
  * attach through one cached connection per thread.
  * @module
  */
-import type { Backend, Handle } from "../../core/backend.ts";
+import { Authkey, type Backend, type Handle } from "../../core/backend.ts";
 import { toAuthkey } from "../_auth.ts";
 import { clientFor, connect as connectClient, type ManagerServer, type SocketClient, startServer } from "../socket.ts";
 import { formatTransport, type SocketConfig, type TransportImpl, type TransportProvider } from "../transport.ts";
@@ -22,12 +22,15 @@ export interface SocketHandle extends Handle {
 }
 
 class SocketTransport implements TransportImpl {
+  readonly authkey: Authkey;
   constructor(
     readonly address: string,
-    readonly authkey: Uint8Array,
+    authkey: Uint8Array,
     readonly client: SocketClient,
     readonly server: ManagerServer | undefined,
-  ) {}
+  ) {
+    this.authkey = Authkey.wrap(authkey);
+  }
 
   get url(): string {
     return this.address;
