@@ -16,7 +16,9 @@ export { type Handle, type HasHandle, isHandle } from "./core/backend.ts";
 const MARK = "__procshare_handle__";
 
 function specOf(kind: string) {
-  if (!Object.hasOwn(KINDS, kind)) throw new TypeError(`Cannot attach structure as its kind is unknown: received ${kind}`);
+  if (!Object.hasOwn(KINDS, kind)) {
+    throw new TypeError(`Cannot attach structure as its kind is unknown: received ${kind}`);
+  }
   return KINDS[kind as keyof typeof KINDS];
 }
 

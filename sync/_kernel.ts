@@ -202,6 +202,11 @@ export function spinWhile(i32: Int32Array, index: number, expected: number): boo
   return false;
 }
 
+/** Blocks at most `ms` while `i32[index] === expected`, with no deadline or signal (short naps in spin loops). */
+export function nap(i32: Int32Array, index: number, expected: number, ms: number): void {
+  Atomics.wait(i32, index, expected, ms);
+}
+
 /** Wakes up to `count` waiters on `i32[index]`. */
 export function wake(i32: Int32Array, index: number, count = 1): void {
   Atomics.notify(i32, index, count);

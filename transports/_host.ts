@@ -17,7 +17,11 @@ export type { CallContext } from "../core/backend.ts";
 
 // ---- TRANSITIONAL: kinds not yet converted to specs register here (removed once all are) ----
 /** One remote operation of an engine (legacy registration). */
-export type RemoteOp<E> = (engine: E, args: readonly unknown[], ctx: { ownerId: number; signal: AbortSignal }) => unknown;
+export type RemoteOp<E> = (
+  engine: E,
+  args: readonly unknown[],
+  ctx: { ownerId: number; signal: AbortSignal },
+) => unknown;
 /** Legacy registration of a kind. */
 export interface EngineKind<E> {
   create(params: readonly unknown[]): E;
