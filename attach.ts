@@ -7,19 +7,19 @@
  */
 import { type Backend, type Handle, hasHandle, isHandle } from "./core/backend.ts";
 import { KINDS } from "./kinds.ts";
+import type { StructureSpec } from "./core/structure.ts";
 import { providerOfVia } from "./transports/_registry.ts";
-import { structureOf } from "./transports/_attach.ts";
 
 export { type Handle, type HasHandle, isHandle } from "./core/backend.ts";
 
 /** Marker key of a structure inside a wire argument. */
 const MARK = "__procshare_handle__";
 
-function specOf(kind: string) {
+function specOf(kind: string): StructureSpec<unknown> {
   if (!Object.hasOwn(KINDS, kind)) {
     throw new TypeError(`Cannot attach structure as its kind is unknown: received ${kind}`);
   }
-  return KINDS[kind as keyof typeof KINDS];
+  return KINDS[kind as keyof typeof KINDS] as unknown as StructureSpec<unknown>;
 }
 
 /**
@@ -36,27 +36,14 @@ function specOf(kind: string) {
  */
 export async function attach<T = unknown>(handle: Handle): Promise<T> {
   if (!isHandle(handle)) throw new TypeError(`Cannot attach as the value is not a handle: received ${String(handle)}`);
-  if (!Object.hasOwn(KINDS, handle.kind)) return legacyAttach<T>(handle);
-  const spec = specOf(handle.kind);
   const provider = await providerOfVia(handle.via);
+  const spec = specOf(handle.kind);
   return spec.client(handle, await provider.backend(handle, spec)) as T;
 }
 
 /** Builds a structure over a given backend (a test seam for in-process remotes). */
 export function attachWith<T = unknown>(handle: Handle, backend: Backend<unknown>): T {
-  if (!Object.hasOwn(KINDS, handle.kind)) return structureOf(handle.kind).fromRemote(handle, backend.remote!) as T;
   return specOf(handle.kind).client(handle, backend as never) as T;
-}
-
-// TRANSITIONAL: kinds not yet converted to specs
-async function legacyAttach<T>(handle: Handle): Promise<T> {
-  const provider = await providerOfVia(handle.via);
-  if (handle.via === "shared-buffer") {
-    await import("./transports/_attach.ts");
-    return structureOf(handle.kind).fromLocal(handle) as T;
-  }
-  const b = await provider.backend(handle, undefined as never);
-  return structureOf(handle.kind).fromRemote(handle, b.remote!) as T;
 }
 
 /** Replaces structures in an argument list by marked handles (structured-clone safe). */

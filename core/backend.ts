@@ -92,7 +92,7 @@ export interface Remote {
 
 /**
  * How a client reaches its engine: the engine in this thread's memory
- * (shared buffer), or a remote (socket, pipe).
+ * (shared buffer), or a remote (socket).
  */
 export type Backend<E> =
   | { readonly engine: E; readonly remote?: undefined }

@@ -112,10 +112,23 @@ export abstract class Shared<E, O extends OpTable<E>> {
   }
 
   /**
-   * A blocking op: an already aborted signal fails at once, and a remote
-   * call cancelled by its signal fails with the domain's `Aborted` error.
+   * A blocking op. Locally the engine raises its domain's errors itself (and
+   * no extra promise is spent); remotely an already aborted signal fails at
+   * once, and a call cancelled by its signal fails with the domain's
+   * `Aborted` error.
    */
-  protected async blocking<K extends keyof O & string>(
+  protected blocking<K extends keyof O & string>(
+    op: K,
+    args: ArgsOf<O[K]>,
+    domain: WaitDomain,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<ResultOf<O[K]>> {
+    if (this.engine !== undefined) return this.call(op, args, signal);
+    return this.#remoteBlocking(op, args, domain, what, signal);
+  }
+
+  async #remoteBlocking<K extends keyof O & string>(
     op: K,
     args: ArgsOf<O[K]>,
     domain: WaitDomain,

@@ -16,6 +16,7 @@
  * @module
  */
 import { spawn as spawnChild } from "node:child_process";
+import { listenForNames } from "../structures/_shm_names.ts";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -390,6 +391,8 @@ class SpawnedWorker<R> implements Spawned<R> {
 }
 
 function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
+  // a worker may create or attach SharedMemory by name before this thread did: answer it
+  listenForNames();
   const wire = toWire(c.args);
   const id = reserveWorkerId();
   const phase = new Int32Array(new SharedArrayBuffer(4));

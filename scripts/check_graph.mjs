@@ -6,7 +6,9 @@
  *   1. no import cycles: the static imports (`import … from`, `export … from`,
  *      `import "…"`) among the library's files form no circle; each circle
  *      found is printed as its files;
- *   2. one module waits: `Atomics.wait`, `Atomics.waitAsync` and
+ *   2. the Promise API (mod.ts and what it imports) does not import the
+ *      `effect` package: only `effect.ts` does;
+ *   3. one module waits: `Atomics.wait`, `Atomics.waitAsync` and
  *      `Atomics.notify` appear only in sync/_kernel.ts, so that a second
  *      memory (mmap + futex, for `shm:`) can be swapped in there.
  *
@@ -56,6 +58,8 @@ const IMPORT_RE = /(?:^|[;\n])\s*(?:import|export)\s+(?:type\s+)?(?:[\s\S]*?\sfr
 
 /** @type {Map<string, string[]>} */
 const edges = new Map();
+/** Files importing a bare package, by package. @type {Map<string, string[]>} */
+const packages = new Map();
 const findings = [];
 for (const file of files) {
   const text = code(readFileSync(path.join(ROOT, file), "utf8"));
@@ -64,7 +68,11 @@ for (const file of files) {
     // `import type` only: erased at run time, no edge in the module graph
     if (/^\s*(?:[;\n])?\s*(?:import|export)\s+type\s/.test(m[0])) continue;
     const spec = m[1];
-    if (!spec.startsWith(".")) continue;
+    if (!spec.startsWith(".")) {
+      const pkg = spec.split("/")[0];
+      packages.set(pkg, [...(packages.get(pkg) ?? []), file]);
+      continue;
+    }
     const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), spec));
     if (known.has(target)) deps.push(target);
   }
@@ -104,10 +112,28 @@ function strong(v) {
 }
 for (const f of files) if (!idx.has(f)) strong(f);
 
+// what mod.ts loads, statically
+const closure = new Set();
+const todo = ["mod.ts"];
+while (todo.length) {
+  const f = todo.pop();
+  if (closure.has(f) || !known.has(f)) continue;
+  closure.add(f);
+  todo.push(...(edges.get(f) ?? []));
+}
+for (const f of packages.get("effect") ?? []) {
+  if (closure.has(f)) {
+    findings.push(`${f}: imports "effect" and is loaded by mod.ts (the Promise API must not load effect)`);
+  }
+}
+
 for (const c of cycles) findings.push(`import cycle of ${c.length} files: ${c.join(" → ")}`);
 if (findings.length) {
   for (const f of findings) console.log(f);
   console.log(`check_graph: ${findings.length} finding(s) in ${files.length} files`);
   process.exit(1);
 }
-console.log(`check_graph: ${files.length} files, no import cycle, waits only in ${WAIT_MODULE}`);
+console.log(
+  `check_graph: ${files.length} files, no import cycle, mod.ts loads ${closure.size} files and no effect, ` +
+    `waits only in ${WAIT_MODULE}`,
+);

@@ -9,12 +9,11 @@
  * A SharedArray's lock is a {@linkcode Lock} in its own buffer.
  * @module
  */
+import type { Backend, Handle } from "../core/backend.ts";
+import { defineStructure, Shared, type SharedFields } from "../core/structure.ts";
 import { CapacityError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { Lock, LockEngine, type LockHandle, unsupportedSync } from "../sync/lock.ts";
-import type { Remote } from "../sync/_remote.ts";
+import { registryBuffer } from "../transports/_runtime/threads.ts";
+import { Lock, LockEngine, type LockHandle } from "../sync/lock.ts";
 import {
   bufferBytes,
   Cells,
@@ -29,7 +28,7 @@ import {
   typeInfo,
   type TypeName,
 } from "./_typecodes.ts";
-import { fromWireElement, lockBufferOf, lockOps, remoteLock } from "./value.ts";
+import { fromWireElement, lockBufferOf, lockOf, lockOps, sharedLockFields } from "./value.ts";
 
 /** Index of the first element in the array's buffer (elements fill it from there). */
 const A_FIRST = 0;
@@ -77,8 +76,8 @@ export interface ArrayHandle extends Handle {
   readonly registry: SharedArrayBuffer;
 }
 
-/** What a remote array tells about itself. */
-interface ArrayDescription {
+/** @internal What a remote array tells about itself (its `describe` op). */
+export interface ArrayDescription {
   readonly typecode: TypeName;
   readonly length: number;
   readonly lock: boolean;
@@ -212,36 +211,30 @@ export class ArrayEngine {
   }
 }
 
-function arrayHandle(e: ArrayEngine): ArrayHandle {
-  const registry = registryBuffer();
-  const h: ArrayHandle = {
-    kind: "array",
-    via: "shared-buffer",
-    typecode: e.typecode,
-    length: e.length,
-    buffer: e.buffer,
-    registry,
-  };
-  return e.lockBuffer ? { ...h, lock: { kind: "lock", via: "shared-buffer", buffer: e.lockBuffer, registry } } : h;
+/** The operations of a SharedArray or RawArray, local and remote (the lock ops fail on a RawArray). */
+const arrayOps = {
+  describe: (e: ArrayEngine) => e.describe(),
+  get: (e: ArrayEngine, [i]: [number]) => e.get(i),
+  set: (e: ArrayEngine, [i, v]: [number, unknown]) => e.set(i, v),
+  add: (e: ArrayEngine, [i, n]: [number, unknown]) => e.add(i, n),
+  exchange: (e: ArrayEngine, [i, v]: [number, unknown]) => e.exchange(i, v),
+  compareExchange: (e: ArrayEngine, [i, x, r]: [number, unknown, unknown]) => e.compareExchange(i, x, r),
+  slice: (e: ArrayEngine, [s, end]: [number | undefined, number | undefined]) => e.slice(s, end),
+  fill: (e: ArrayEngine, [v, s, end]: [unknown, number | undefined, number | undefined]) => e.fill(v, s, end),
+  setSlice: (e: ArrayEngine, [s, values]: [number, Iterable<unknown>]) => e.setSlice(s, values),
+  ...lockOps<ArrayEngine>((e) => e.lockEngine()),
+};
+
+/** What an array's shared-buffer handle carries besides kind, via and registry. */
+function share(e: ArrayEngine): SharedFields {
+  const fields = { typecode: e.typecode, length: e.length, buffer: e.buffer };
+  return e.lock ? { ...fields, lock: sharedLockFields(e.lock) } : fields;
 }
 
-registerKind<ArrayEngine>("array", {
-  create: ([typecode, sizeOrInit, options]) =>
-    ArrayEngine.create(typecode, sizeOrInit, (options as { lock?: unknown } | undefined)?.lock),
-  localHandle: arrayHandle,
-  ops: {
-    describe: (e) => e.describe(),
-    get: (e, [i]) => e.get(i),
-    set: (e, [i, v]) => e.set(i, v),
-    add: (e, [i, n]) => e.add(i, n),
-    exchange: (e, [i, v]) => e.exchange(i, v),
-    compareExchange: (e, [i, x, r]) => e.compareExchange(i, x, r),
-    slice: (e, [s, end]) => e.slice(s, end),
-    fill: (e, [v, s, end]) => e.fill(v, s, end),
-    setSlice: (e, [s, values]) => e.setSlice(s, values),
-    ...lockOps<ArrayEngine>((e) => e.lockEngine()),
-  },
-});
+/** The shared-buffer handle of an array made without a manager (`SharedArray.create`). */
+function sharedHandle(e: ArrayEngine): ArrayHandle {
+  return { ...share(e), kind: "array", via: "shared-buffer", registry: registryBuffer() } as ArrayHandle;
+}
 
 /**
  * A fixed-length typed array without a lock: Python's
@@ -259,8 +252,8 @@ registerKind<ArrayEngine>("array", {
  * element but unordered: publish them with an atomic operation (or a lock)
  * that the reader then observes.
  *
- * **Transports**: shared buffer (`view`, `length` and `Sync` twins),
- * socket and pipe (async; `view` is unavailable).
+ * **Transports**: shared buffer (`view`, `length` and `Sync` twins) and
+ * socket (async; `view` is unavailable).
  *
  * @example Bulk work on the view, atomics per element
  * ```ts
@@ -271,23 +264,28 @@ registerKind<ArrayEngine>("array", {
  * console.log(await grid.toArray());    // [ 1.5, 2, 3, 4 ]
  * ```
  */
-export class RawArray<C extends TypeCode = TypeCode> {
-  readonly #engine: ArrayEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
+export class RawArray<C extends TypeCode = TypeCode> extends Shared<ArrayEngine, typeof arrayOps> {
   /** The explicit name of the element type (`"i32"` for `"i"`, …). */
   readonly typecode: TypeName;
   /** Number of elements (fixed at creation). */
   readonly length: number;
+  /** True for 64-bit elements, which a remote answer may carry as numbers. */
+  readonly #wide: boolean;
 
-  /** @internal Use `RawArray.create`, `Manager.array()` or `attach(handle)`. */
-  constructor(handle: Handle, typecode: TypeName, length: number, engine?: ArrayEngine, remote?: Remote) {
-    this.handle = handle;
-    this.typecode = typecode;
+  /**
+   * @internal Use `RawArray.create`, `Manager.array()` or `attach(handle)`.
+   * A remote client passes what the server's `describe` answered.
+   */
+  constructor(handle: Handle, backend: Backend<ArrayEngine>, described?: ArrayDescription) {
+    super(handle, backend, arrayOps);
+    const e = backend.engine;
+    this.typecode = e?.typecode ?? typeInfo(described?.typecode, "attach array").name;
+    const length = e?.length ?? described?.length;
+    if (typeof length !== "number" || !Number.isInteger(length) || length < 0 || length > MAX_LENGTH) {
+      throw new TypeError(`Cannot attach array as its length is not a valid length: received ${describe(length)}`);
+    }
     this.length = length;
-    this.#engine = engine;
-    this.#remote = remote;
+    this.#wide = this.typecode === "i64" || this.typecode === "u64";
   }
 
   /**
@@ -304,21 +302,17 @@ export class RawArray<C extends TypeCode = TypeCode> {
    */
   static create<C extends TypeCode>(typecode: C, sizeOrInit: number | Iterable<InputOf<C>>): RawArray<C> {
     const e = ArrayEngine.create(typecode, sizeOrInit, false);
-    return new RawArray<C>(arrayHandle(e), e.typecode, e.length, e);
+    return new RawArray<C>(sharedHandle(e), { engine: e });
   }
 
-  #local(what: string): ArrayEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
+  /** An answer as the element type (a remote 64-bit answer may arrive as a number). */
+  #element(v: unknown): ElementOf<C> {
+    return (this.#wide ? fromWireElement(this.typecode, v) : v) as ElementOf<C>;
   }
 
-  async #element(op: string, args: readonly unknown[]): Promise<ElementOf<C>> {
-    return fromWireElement(this.typecode, await this.#remote!.call(op, args)) as ElementOf<C>;
-  }
-
-  async #elements(op: string, args: readonly unknown[]): Promise<ElementOf<C>[]> {
-    const values = await this.#remote!.call(op, args) as unknown[];
-    return values.map((v) => fromWireElement(this.typecode, v)) as ElementOf<C>[];
+  /** Answers as the element type. */
+  #elements(values: unknown[]): ElementOf<C>[] {
+    return (this.#wide ? values.map((v) => fromWireElement(this.typecode, v)) : values) as ElementOf<C>[];
   }
 
   /**
@@ -327,27 +321,24 @@ export class RawArray<C extends TypeCode = TypeCode> {
    * are plain stores: see **Visibility**.
    */
   get view(): TypedArrayOf<C> {
-    return this.#local("view").cells.view as TypedArrayOf<C>;
+    return this.local("view").cells.view as TypedArrayOf<C>;
   }
 
   /** Element `index` (negative counts from the end), read atomically. */
   async get(index: number): Promise<ElementOf<C>> {
-    return this.#engine ? this.#engine.get(index) as ElementOf<C> : this.#element("get", [index]);
+    return this.#element(await this.call("get", [index]));
   }
   /** Stores element `index` atomically; a value the type cannot hold is a `TypeError` or `RangeError`. */
   async set(index: number, value: InputOf<C>): Promise<void> {
-    if (this.#engine) this.#engine.set(index, value);
-    else await this.#remote!.call("set", [index, value]);
+    await this.call("set", [index, value]);
   }
   /** Adds `n` to element `index` atomically and returns its previous value (integers wrap). */
   async add(index: number, n: InputOf<C>): Promise<ElementOf<C>> {
-    return this.#engine ? this.#engine.add(index, n) as ElementOf<C> : this.#element("add", [index, n]);
+    return this.#element(await this.call("add", [index, n]));
   }
   /** Stores `value` at `index` and returns the previous element, atomically. */
   async exchange(index: number, value: InputOf<C>): Promise<ElementOf<C>> {
-    return this.#engine
-      ? this.#engine.exchange(index, value) as ElementOf<C>
-      : this.#element("exchange", [index, value]);
+    return this.#element(await this.call("exchange", [index, value]));
   }
   /**
    * Stores `replacement` at `index` if the element equals `expected`,
@@ -355,13 +346,11 @@ export class RawArray<C extends TypeCode = TypeCode> {
    * equals `expected`).
    */
   async compareExchange(index: number, expected: InputOf<C>, replacement: InputOf<C>): Promise<ElementOf<C>> {
-    return this.#engine
-      ? this.#engine.compareExchange(index, expected, replacement) as ElementOf<C>
-      : this.#element("compareExchange", [index, expected, replacement]);
+    return this.#element(await this.call("compareExchange", [index, expected, replacement]));
   }
   /** Elements `[start, end)` as a plain array; bounds as `Array.prototype.slice`. */
   async slice(start?: number, end?: number): Promise<ElementOf<C>[]> {
-    return this.#engine ? this.#engine.slice(start, end) as ElementOf<C>[] : this.#elements("slice", [start, end]);
+    return this.#elements(await this.call("slice", [start, end]));
   }
   /** Every element as a plain array (Python's `arr[:]`). */
   toArray(): Promise<ElementOf<C>[]> {
@@ -369,8 +358,7 @@ export class RawArray<C extends TypeCode = TypeCode> {
   }
   /** Stores `value` in `[start, end)` (default: everywhere). */
   async fill(value: InputOf<C>, start?: number, end?: number): Promise<void> {
-    if (this.#engine) this.#engine.fill(value, start, end);
-    else await this.#remote!.call("fill", [value, start, end]);
+    await this.call("fill", [value, start, end]);
   }
   /**
    * Stores `values` from index `start` on (Python's
@@ -378,45 +366,45 @@ export class RawArray<C extends TypeCode = TypeCode> {
    * any is stored, and values past the end are a `RangeError`.
    */
   async setSlice(start: number, values: Iterable<InputOf<C>>): Promise<void> {
-    if (this.#engine) this.#engine.setSlice(start, values);
-    else await this.#remote!.call("setSlice", [start, Array.from(values)]);
+    // a remote call carries the values as a list
+    await this.call("setSlice", [start, this.engine ? values : Array.from(values)]);
   }
 
   /** The synchronous twin of {@linkcode get} (shared buffer only). */
   getSync(index: number): ElementOf<C> {
-    return this.#local("getSync").get(index) as ElementOf<C>;
+    return this.local("getSync").get(index) as ElementOf<C>;
   }
   /** The synchronous twin of {@linkcode set} (shared buffer only). */
   setSync(index: number, value: InputOf<C>): void {
-    this.#local("setSync").set(index, value);
+    this.local("setSync").set(index, value);
   }
   /** The synchronous twin of {@linkcode add} (shared buffer only). */
   addSync(index: number, n: InputOf<C>): ElementOf<C> {
-    return this.#local("addSync").add(index, n) as ElementOf<C>;
+    return this.local("addSync").add(index, n) as ElementOf<C>;
   }
   /** The synchronous twin of {@linkcode exchange} (shared buffer only). */
   exchangeSync(index: number, value: InputOf<C>): ElementOf<C> {
-    return this.#local("exchangeSync").exchange(index, value) as ElementOf<C>;
+    return this.local("exchangeSync").exchange(index, value) as ElementOf<C>;
   }
   /** The synchronous twin of {@linkcode compareExchange} (shared buffer only). */
   compareExchangeSync(index: number, expected: InputOf<C>, replacement: InputOf<C>): ElementOf<C> {
-    return this.#local("compareExchangeSync").compareExchange(index, expected, replacement) as ElementOf<C>;
+    return this.local("compareExchangeSync").compareExchange(index, expected, replacement) as ElementOf<C>;
   }
   /** The synchronous twin of {@linkcode slice} (shared buffer only). */
   sliceSync(start?: number, end?: number): ElementOf<C>[] {
-    return this.#local("sliceSync").slice(start, end) as ElementOf<C>[];
+    return this.local("sliceSync").slice(start, end) as ElementOf<C>[];
   }
   /** The synchronous twin of {@linkcode toArray} (shared buffer only). */
   toArraySync(): ElementOf<C>[] {
-    return this.#local("toArraySync").slice() as ElementOf<C>[];
+    return this.local("toArraySync").slice() as ElementOf<C>[];
   }
   /** The synchronous twin of {@linkcode fill} (shared buffer only). */
   fillSync(value: InputOf<C>, start?: number, end?: number): void {
-    this.#local("fillSync").fill(value, start, end);
+    this.local("fillSync").fill(value, start, end);
   }
   /** The synchronous twin of {@linkcode setSlice} (shared buffer only). */
   setSliceSync(start: number, values: Iterable<InputOf<C>>): void {
-    this.#local("setSliceSync").setSlice(start, values);
+    this.local("setSliceSync").setSlice(start, values);
   }
 }
 
@@ -433,8 +421,8 @@ export class RawArray<C extends TypeCode = TypeCode> {
  * **Visibility**: as {@linkcode RawArray}; writes made under the lock are
  * visible to the next holder.
  *
- * **Transports**: shared buffer (`view`, sync twins), socket and pipe (async;
- * the lock lives with the array on the manager, held by the connection).
+ * **Transports**: shared buffer (`view`, sync twins) and socket (async; the
+ * lock lives with the array on the manager, held by the connection).
  *
  * @example Per-element atomics and a locked snapshot
  * ```ts
@@ -449,10 +437,14 @@ export class RawArray<C extends TypeCode = TypeCode> {
 export class SharedArray<C extends TypeCode = TypeCode> extends RawArray<C> {
   readonly #lock: Lock;
 
-  /** @internal Use `SharedArray.create`, `Manager.array()` or `attach(handle)`. */
-  constructor(handle: Handle, typecode: TypeName, length: number, lock: Lock, engine?: ArrayEngine, remote?: Remote) {
-    super(handle, typecode, length, engine, remote);
-    this.#lock = lock;
+  /**
+   * @internal Use `SharedArray.create`, `Manager.array()` or `attach(handle)`.
+   * A remote client passes what the server's `describe` answered; `lock` is
+   * a Lock the creator gave (else the array's own lock).
+   */
+  constructor(handle: Handle, backend: Backend<ArrayEngine>, described?: ArrayDescription, lock?: Lock) {
+    super(handle, backend, described);
+    this.#lock = lock ?? lockOf(this.handle, backend);
   }
 
   /**
@@ -478,8 +470,7 @@ export class SharedArray<C extends TypeCode = TypeCode> extends RawArray<C> {
       throw new TypeError("Cannot create array as 'lock' is false: use RawArray.create: received false");
     }
     const e = ArrayEngine.create(typecode, sizeOrInit, lock ?? true);
-    const h = arrayHandle(e);
-    return new SharedArray<C>(h, e.typecode, e.length, lock instanceof Lock ? lock : localLock(h), e);
+    return new SharedArray<C>(sharedHandle(e), { engine: e }, undefined, lock instanceof Lock ? lock : undefined);
   }
 
   /** The lock guarding multi-element updates (Python's `get_lock()`). */
@@ -488,29 +479,29 @@ export class SharedArray<C extends TypeCode = TypeCode> extends RawArray<C> {
   }
 }
 
-function localLock(h: ArrayHandle): Lock {
-  return new Lock(h.lock!, new LockEngine(h.lock!.buffer as SharedArrayBuffer));
+/** A remote client: asks the server for the array's type, length and whether it has a lock first. */
+async function remoteClient(handle: Handle, backend: Backend<ArrayEngine>): Promise<RawArray | SharedArray> {
+  const d = await backend.remote!.call("describe", []) as ArrayDescription | undefined;
+  return d?.lock ? new SharedArray(handle, backend, d) : new RawArray(handle, backend, d);
 }
 
-registerStructure("array", {
-  fromLocal: (handle) => {
-    const h = handle as ArrayHandle;
-    adoptRegistry(h.registry);
-    const e = new ArrayEngine(
+/** The SharedArray kind (a SharedArray, or a RawArray when made with `lock: false`). */
+export const arraySpec = defineStructure({
+  kind: "array",
+  create: ([typecode, sizeOrInit, options]) =>
+    ArrayEngine.create(typecode, sizeOrInit, (options as { lock?: unknown } | undefined)?.lock),
+  share,
+  open: (h) =>
+    new ArrayEngine(
       typeInfo(h.typecode, "attach array").name,
-      h.length,
-      h.buffer,
-      h.lock?.buffer as SharedArrayBuffer | undefined,
-    );
-    return h.lock
-      ? new SharedArray(h, e.typecode, e.length, localLock(h), e)
-      : new RawArray(h, e.typecode, e.length, e);
-  },
-  fromRemote: async (h, remote) => {
-    const d = await remote.call("describe", []) as ArrayDescription;
-    const typecode = typeInfo(d?.typecode, "attach array").name;
-    return d.lock
-      ? new SharedArray(h, typecode, d.length, remoteLock(h, remote), undefined, remote)
-      : new RawArray(h, typecode, d.length, undefined, remote);
-  },
+      h.length as number,
+      h.buffer as SharedArrayBuffer,
+      (h.lock as LockHandle | undefined)?.buffer as SharedArrayBuffer | undefined,
+    ),
+  ops: arrayOps,
+  // a remote client learns the array's type and length first, so it is a promise (attach awaits it)
+  client: (handle, backend: Backend<ArrayEngine>): RawArray | SharedArray | Promise<RawArray | SharedArray> =>
+    backend.engine
+      ? (backend.engine.lock ? new SharedArray(handle, backend) : new RawArray(handle, backend))
+      : remoteClient(handle, backend),
 });

@@ -9,14 +9,11 @@
  * lock (see `_seqlock.ts`); writers serialise on one robust mutex.
  * @module
  */
+import type { Backend, Handle } from "../core/backend.ts";
+import { defineStructure, Shared } from "../core/structure.ts";
 import { CapacityError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { unsupportedSync } from "../sync/lock.ts";
-import type { Remote } from "../sync/_remote.ts";
 import { createHeapBuffer, Heap } from "./_heap.ts";
 import { SeqLock } from "./_seqlock.ts";
 
@@ -600,34 +597,27 @@ export class DictEngine {
   }
 }
 
-registerKind<DictEngine>("dict", {
-  create: ([initial, options]) => {
-    const e = DictEngine.create(options as DictOptions | undefined);
-    if (initial !== undefined && initial !== null) e.update(pairsOf(initial as DictUpdate<unknown, unknown>));
-    return e;
-  },
-  localHandle: (e) => ({ kind: "dict", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
-  ops: {
-    get: (e, [k, d]) => e.get(k, d),
-    set: (e, [k, v]) => e.set(k, v),
-    has: (e, [k]) => e.has(k),
-    delete: (e, [k]) => e.delete(k),
-    size: (e) => e.size(),
-    keys: (e) => e.keys(),
-    values: (e) => e.values(),
-    entries: (e) => e.entries(),
-    clear: (e) => e.clear(),
-    setDefault: (e, [k, d]) => e.setDefault(k, d),
-    pop: (e, [k, d]) => e.pop(k, d),
-    popItem: (e) => e.popItem(),
-    update: (e, [pairs]) => e.update(pairsOf(pairs as DictUpdate<unknown, unknown>)),
-    compareAndSet: (e, [k, x, n]) => e.compareAndSet(k, x, n),
-  },
-});
+/** The operations of a Dict, local and remote. */
+const dictOps = {
+  get: (e: DictEngine, [k, d]: [unknown, unknown?]) => e.get(k, d),
+  set: (e: DictEngine, [k, v]: [unknown, unknown]) => e.set(k, v),
+  has: (e: DictEngine, [k]: [unknown]) => e.has(k),
+  delete: (e: DictEngine, [k]: [unknown]) => e.delete(k),
+  size: (e: DictEngine) => e.size(),
+  keys: (e: DictEngine) => e.keys(),
+  values: (e: DictEngine) => e.values(),
+  entries: (e: DictEngine) => e.entries(),
+  clear: (e: DictEngine) => e.clear(),
+  setDefault: (e: DictEngine, [k, d]: [unknown, unknown]) => e.setDefault(k, d),
+  pop: (e: DictEngine, [k, d]: [unknown, unknown?]) => e.pop(k, d),
+  popItem: (e: DictEngine) => e.popItem(),
+  update: (e: DictEngine, [pairs]: [DictUpdate<unknown, unknown>]) => e.update(pairsOf(pairs)),
+  compareAndSet: (e: DictEngine, [k, x, n]: [unknown, unknown, unknown]) => e.compareAndSet(k, x, n),
+};
 
 /**
- * A dictionary shared by threads (shared buffer), processes (socket, pipe)
- * or machines: Python's `Manager().dict()` in camelCase, plus atomic
+ * A dictionary shared by threads (shared buffer), processes or machines
+ * (socket): Python's `Manager().dict()` in camelCase, plus atomic
  * `compute` and `compareAndSet`.
  *
  * Keys and values are any data the codec round-trips (primitives, plain
@@ -637,8 +627,9 @@ registerKind<DictEngine>("dict", {
  * **Visibility**: a write is visible to every reader once its call returned;
  * readers never see a half-written entry.
  *
- * **Transports**: shared buffer (sync twins, lock-free reads), socket and
- * pipe (async; `compute` runs in the caller as a compare-and-set loop).
+ * **Transports**: shared buffer (sync twins, lock-free reads; `compute`
+ * runs under the writer lock) and socket (async; `compute` runs in the
+ * caller as a compare-and-set loop).
  *
  * @example Counting words from several workers
  * ```ts
@@ -650,91 +641,69 @@ registerKind<DictEngine>("dict", {
  * console.log(await counts.get("a"), await counts.size()); // 2 2
  * ```
  */
-export class Dict<K = unknown, V = unknown> {
-  readonly #engine: DictEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
+export class Dict<K = unknown, V = unknown> extends Shared<DictEngine, typeof dictOps> {
   /** @internal Use `Manager.dict()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: DictEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
-  }
-
-  #local(what: string): DictEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
-  }
-
-  #call(op: string, args: readonly unknown[]): Promise<unknown> {
-    return this.#remote!.call(op, args);
+  constructor(handle: Handle, backend: Backend<DictEngine>) {
+    super(handle, backend, dictOps);
   }
 
   /** The value of `key`, or `dflt` when absent. */
   get(key: K): Promise<V | undefined>;
   get(key: K, dflt: V): Promise<V>;
   async get(key: K, dflt?: V): Promise<V | undefined> {
-    return this.#engine ? this.#engine.get(key, dflt) as V : this.#call("get", [key, dflt]) as Promise<V>;
+    return await this.call("get", [key, dflt]) as V | undefined;
   }
   /** Sets `key` to `value`. Fails with `CapacityError` at `maxBytes`, storing nothing. */
   async set(key: K, value: V): Promise<void> {
-    if (this.#engine) this.#engine.set(key, value);
-    else await this.#call("set", [key, value]);
+    await this.call("set", [key, value]);
   }
   /** True when `key` is present. */
   async has(key: K): Promise<boolean> {
-    return this.#engine ? this.#engine.has(key) : this.#call("has", [key]) as Promise<boolean>;
+    return await this.call("has", [key]);
   }
   /** Removes `key`; true when it was present. */
   async delete(key: K): Promise<boolean> {
-    return this.#engine ? this.#engine.delete(key) : this.#call("delete", [key]) as Promise<boolean>;
+    return await this.call("delete", [key]);
   }
   /** Number of entries (Python's `len`). */
   async size(): Promise<number> {
-    return this.#engine ? this.#engine.size() : this.#call("size", []) as Promise<number>;
+    return await this.call("size", []);
   }
   /** The keys, in insertion order (a snapshot). */
   async keys(): Promise<K[]> {
-    return this.#engine ? this.#engine.keys() as K[] : this.#call("keys", []) as Promise<K[]>;
+    return await this.call("keys", []) as K[];
   }
   /** The values, in insertion order (a snapshot). */
   async values(): Promise<V[]> {
-    return this.#engine ? this.#engine.values() as V[] : this.#call("values", []) as Promise<V[]>;
+    return await this.call("values", []) as V[];
   }
   /** The entries, in insertion order (a snapshot). */
   async entries(): Promise<Array<[K, V]>> {
-    return this.#engine ? this.#engine.entries() as Array<[K, V]> : this.#call("entries", []) as Promise<Array<[K, V]>>;
+    return await this.call("entries", []) as Array<[K, V]>;
   }
   /** Removes every entry. */
   async clear(): Promise<void> {
-    if (this.#engine) this.#engine.clear();
-    else await this.#call("clear", []);
+    await this.call("clear", []);
   }
   /** The value of `key`; when absent, stores `dflt` and returns it (atomically). */
   async setDefault(key: K, dflt: V): Promise<V> {
-    return this.#engine ? this.#engine.setDefault(key, dflt) as V : this.#call("setDefault", [key, dflt]) as Promise<V>;
+    return await this.call("setDefault", [key, dflt]) as V;
   }
   /** Removes `key` and returns its value, or `dflt` when absent. */
   async pop(key: K, dflt?: V): Promise<V | undefined> {
-    return this.#engine ? this.#engine.pop(key, dflt) as V : this.#call("pop", [key, dflt]) as Promise<V>;
+    return await this.call("pop", [key, dflt]) as V | undefined;
   }
   /** Removes and returns the last inserted entry, or undefined when empty. */
   async popItem(): Promise<[K, V] | undefined> {
-    return this.#engine ? this.#engine.popItem() as [K, V] : this.#call("popItem", []) as Promise<[K, V]>;
+    return await this.call("popItem", []) as [K, V] | undefined;
   }
   /** Merges a mapping or iterable of pairs, later pairs winning, as Python's `update`. */
   async update(other: DictUpdate<K, V>): Promise<void> {
-    const pairs = pairsOf(other);
-    if (this.#engine) this.#engine.update(pairs);
-    else await this.#call("update", [pairs]);
+    await this.call("update", [pairsOf(other)]);
   }
   /** Sets `key` to `next` only if its value is `expected` (`undefined`: absent); `next` undefined deletes. */
   async compareAndSet(key: K, expected: V | undefined, next: V | undefined): Promise<boolean> {
-    return this.#engine
-      ? this.#engine.compareAndSet(key, expected, next)
-      : this.#call("compareAndSet", [key, expected, next]) as Promise<boolean>;
+    return await this.call("compareAndSet", [key, expected, next]);
   }
   /**
    * Atomic read-modify-write of one entry: `fn` gets the current value (or
@@ -743,11 +712,11 @@ export class Dict<K = unknown, V = unknown> {
    * caller until a `compareAndSet` succeeds, so it must be pure.
    */
   async compute(key: K, fn: (current: V | undefined) => V | undefined): Promise<V | undefined> {
-    if (this.#engine) return this.#engine.compute(key, fn);
+    if (this.engine) return this.engine.compute(key, fn);
     for (;;) {
-      const cur = await this.#call("get", [key]) as V | undefined;
+      const cur = await this.call("get", [key]) as V | undefined;
       const next = fn(cur);
-      if (await this.#call("compareAndSet", [key, cur, next])) return next;
+      if (await this.call("compareAndSet", [key, cur, next])) return next;
     }
   }
   /** A copy as a plain `Map`. */
@@ -759,63 +728,63 @@ export class Dict<K = unknown, V = unknown> {
   getSync(key: K): V | undefined;
   getSync(key: K, dflt: V): V;
   getSync(key: K, dflt?: V): V | undefined {
-    return this.#local("getSync").get(key, dflt) as V | undefined;
+    return this.local("getSync").get(key, dflt) as V | undefined;
   }
   /** The synchronous twin of {@linkcode set} (shared buffer only). */
   setSync(key: K, value: V): void {
-    this.#local("setSync").set(key, value);
+    this.local("setSync").set(key, value);
   }
   /** The synchronous twin of {@linkcode has} (shared buffer only). */
   hasSync(key: K): boolean {
-    return this.#local("hasSync").has(key);
+    return this.local("hasSync").has(key);
   }
   /** The synchronous twin of {@linkcode delete} (shared buffer only). */
   deleteSync(key: K): boolean {
-    return this.#local("deleteSync").delete(key);
+    return this.local("deleteSync").delete(key);
   }
   /** The synchronous twin of {@linkcode size} (shared buffer only). */
   sizeSync(): number {
-    return this.#local("sizeSync").size();
+    return this.local("sizeSync").size();
   }
   /** The synchronous twin of {@linkcode keys} (shared buffer only). */
   keysSync(): K[] {
-    return this.#local("keysSync").keys() as K[];
+    return this.local("keysSync").keys() as K[];
   }
   /** The synchronous twin of {@linkcode values} (shared buffer only). */
   valuesSync(): V[] {
-    return this.#local("valuesSync").values() as V[];
+    return this.local("valuesSync").values() as V[];
   }
   /** The synchronous twin of {@linkcode entries} (shared buffer only). */
   entriesSync(): Array<[K, V]> {
-    return this.#local("entriesSync").entries() as Array<[K, V]>;
+    return this.local("entriesSync").entries() as Array<[K, V]>;
   }
   /** The synchronous twin of {@linkcode clear} (shared buffer only). */
   clearSync(): void {
-    this.#local("clearSync").clear();
+    this.local("clearSync").clear();
   }
   /** The synchronous twin of {@linkcode setDefault} (shared buffer only). */
   setDefaultSync(key: K, dflt: V): V {
-    return this.#local("setDefaultSync").setDefault(key, dflt) as V;
+    return this.local("setDefaultSync").setDefault(key, dflt) as V;
   }
   /** The synchronous twin of {@linkcode pop} (shared buffer only). */
   popSync(key: K, dflt?: V): V | undefined {
-    return this.#local("popSync").pop(key, dflt) as V | undefined;
+    return this.local("popSync").pop(key, dflt) as V | undefined;
   }
   /** The synchronous twin of {@linkcode popItem} (shared buffer only). */
   popItemSync(): [K, V] | undefined {
-    return this.#local("popItemSync").popItem() as [K, V] | undefined;
+    return this.local("popItemSync").popItem() as [K, V] | undefined;
   }
   /** The synchronous twin of {@linkcode update} (shared buffer only). */
   updateSync(other: DictUpdate<K, V>): void {
-    this.#local("updateSync").update(pairsOf(other));
+    this.local("updateSync").update(pairsOf(other));
   }
   /** The synchronous twin of {@linkcode compareAndSet} (shared buffer only). */
   compareAndSetSync(key: K, expected: V | undefined, next: V | undefined): boolean {
-    return this.#local("compareAndSetSync").compareAndSet(key, expected, next);
+    return this.local("compareAndSetSync").compareAndSet(key, expected, next);
   }
   /** The synchronous twin of {@linkcode compute} (shared buffer only). */
   computeSync(key: K, fn: (current: V | undefined) => V | undefined): V | undefined {
-    return this.#local("computeSync").compute(key, fn);
+    return this.local("computeSync").compute(key, fn);
   }
   /** The synchronous twin of {@linkcode toMap} (shared buffer only). */
   toMapSync(): Map<K, V> {
@@ -823,10 +792,16 @@ export class Dict<K = unknown, V = unknown> {
   }
 }
 
-registerStructure("dict", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new Dict(h, new DictEngine(h.buffer as SharedArrayBuffer));
+/** The Dict kind. */
+export const dictSpec = defineStructure({
+  kind: "dict",
+  create: ([initial, options]) => {
+    const e = DictEngine.create(options as DictOptions | undefined);
+    if (initial !== undefined && initial !== null) e.update(pairsOf(initial as DictUpdate<unknown, unknown>));
+    return e;
   },
-  fromRemote: (h, remote) => new Dict(h, undefined, remote),
+  share: (e: DictEngine) => ({ buffer: e.buffer }),
+  open: (h) => new DictEngine(h.buffer as SharedArrayBuffer),
+  ops: dictOps,
+  client: (handle, backend: Backend<DictEngine>) => new Dict(handle, backend),
 });

@@ -1,24 +1,24 @@
 /**
  * A queue whose consumers mark items done, so that a producer can wait for
  * all of them: Python's `multiprocessing.JoinableQueue`.
+ *
+ * It is a {@linkcode Queue} laid out with its joinable flag set: every put
+ * also counts one unfinished item (see `queue.ts`).
  * @module
  */
-import { registerStructure } from "../transports/_attach.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import type { WaitOptions } from "../sync/_kernel.ts";
-import { Queue, QueueEngine, queueOps, type QueueOptions } from "./queue.ts";
+import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
+import { defineStructure } from "../core/structure.ts";
+import { deadlineOf, type WaitOptions } from "../sync/_kernel.ts";
+import { openQueue, Queue, QueueEngine, queueOps, type QueueOptions, shareQueue } from "./queue.ts";
 
-registerKind<QueueEngine>("joinableQueue", {
-  create: ([options]) => QueueEngine.create(options as QueueOptions | undefined, true),
-  localHandle: (e) => ({ kind: "joinableQueue", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
-  ops: {
-    ...queueOps,
-    taskDone: (e) => e.taskDone(),
-    unfinished: (e) => e.unfinished(),
-    join: (e, [timeout], ctx) => e.join({ timeout: timeout as number | undefined, signal: ctx.signal }),
-  },
-});
+/** The operations of a JoinableQueue, local and remote: a Queue's, and the unfinished-count ones. */
+const joinableQueueOps = {
+  ...queueOps,
+  taskDone: (e: QueueEngine) => e.taskDone(),
+  unfinished: (e: QueueEngine) => e.unfinished(),
+  join: (e: QueueEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+    e.join({ timeout: timeoutArg(timeout), signal: ctx.signal }),
+};
 
 /**
  * A {@linkcode Queue} that counts unfinished items: every `put` adds one,
@@ -31,7 +31,7 @@ registerKind<QueueEngine>("joinableQueue", {
  * **Visibility**: when `join` returns, every write a consumer made before its
  * last `taskDone` is visible.
  *
- * **Transports**: shared buffer (sync twins), socket and pipe.
+ * **Transports**: shared buffer (sync twins) and socket.
  *
  * @example Waiting for all work to be processed
  * ```ts
@@ -45,20 +45,24 @@ registerKind<QueueEngine>("joinableQueue", {
  * console.log(item);
  * ```
  */
-export class JoinableQueue<T = unknown> extends Queue<T> {
+export class JoinableQueue<T = unknown> extends Queue<T, typeof joinableQueueOps> {
+  /** @internal Use `Manager.joinableQueue()` or `attach(handle)`. */
+  constructor(handle: Handle, backend: Backend<QueueEngine>) {
+    super(handle, backend, joinableQueueOps);
+  }
+
   /** Marks one item got from the queue as processed; a RangeError if none is unfinished. */
   async taskDone(): Promise<void> {
-    if (this.engine) this.engine.taskDone();
-    else await this.remote!.call("taskDone", []);
+    await this.call("taskDone", []);
   }
   /** Waits until every item put has been marked done. */
   async join(options?: WaitOptions): Promise<void> {
-    if (this.engine) return this.engine.join(options);
-    await this.blocking("join", [options?.timeout], "join queue", options);
+    deadlineOf(options?.timeout, "join queue");
+    await this.blocking("join", [options?.timeout], "QueueError", "join queue", options?.signal);
   }
   /** Number of items put and not yet marked done. */
-  async unfinished(): Promise<number> {
-    return this.engine ? this.engine.unfinished() : this.remote!.call("unfinished", []) as Promise<number>;
+  unfinished(): Promise<number> {
+    return this.call("unfinished", []);
   }
   /** The synchronous twin of {@linkcode taskDone} (shared buffer only). */
   taskDoneSync(): void {
@@ -70,10 +74,12 @@ export class JoinableQueue<T = unknown> extends Queue<T> {
   }
 }
 
-registerStructure("joinableQueue", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new JoinableQueue(h, new QueueEngine(h.buffer as SharedArrayBuffer));
-  },
-  fromRemote: (h, remote) => new JoinableQueue(h, undefined, remote),
+/** The JoinableQueue kind. */
+export const joinableQueueSpec = defineStructure({
+  kind: "joinableQueue",
+  create: ([options]) => QueueEngine.create(options as QueueOptions | undefined, true),
+  share: shareQueue,
+  open: openQueue,
+  ops: joinableQueueOps,
+  client: (handle, backend: Backend<QueueEngine>) => new JoinableQueue(handle, backend),
 });

@@ -14,14 +14,11 @@
  * mutex.
  * @module
  */
+import type { Backend, Handle } from "../core/backend.ts";
+import { defineStructure, Shared } from "../core/structure.ts";
 import { CapacityError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { unsupportedSync } from "../sync/lock.ts";
-import type { Remote } from "../sync/_remote.ts";
 import { createHeapBuffer, Heap } from "./_heap.ts";
 import { SeqLock } from "./_seqlock.ts";
 
@@ -769,40 +766,37 @@ function initialItems(initial: unknown): readonly unknown[] {
   throw new TypeError(`Cannot create list as the initial items are not iterable: received ${show(initial)}`);
 }
 
-registerKind<ListEngine>("list", {
-  create: ([initial, options]) => {
-    const items = initialItems(initial);
-    const e = ListEngine.create(options as ListOptions | undefined);
-    e.extend(items);
-    return e;
-  },
-  localHandle: (e) => ({ kind: "list", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
-  ops: {
-    get: (e, [i]) => e.get(i as number),
-    set: (e, [i, v]) => e.set(i as number, v),
-    append: (e, [v]) => e.append(v),
-    extend: (e, [items]) => e.extend(items as unknown[]),
-    insert: (e, [i, v]) => e.insert(i as number, v),
-    pop: (e, [i]) => e.pop((i ?? -1) as number),
-    remove: (e, [v]) => e.remove(v),
-    index: (e, [v, start, stop]) => e.index(v, start as number, stop as number),
-    count: (e, [v]) => e.count(v),
-    includes: (e, [v]) => e.includes(v),
-    slice: (e, [start, stop, step]) => e.slice(start as number, stop as number, step as number),
-    splice: (e, [start, deleteCount, items]) => e.splice(start as number, deleteCount as number, items as unknown[]),
-    length: (e) => e.length(),
-    toArray: (e) => e.toArray(),
-    clear: (e) => e.clear(),
-    reverse: (e) => e.reverse(),
-    sort: (e) => e.sort(),
-    versioned: (e) => e.versioned(),
-    permuteIf: (e, [version, order]) => e.permuteIf(version as number, order as number[]),
-  },
-});
+/** An optional number that may have crossed the wire as null. */
+type Opt = number | undefined | null;
+
+/** The operations of a List, local and remote. */
+const listOps = {
+  get: (e: ListEngine, [i]: [number]) => e.get(i),
+  set: (e: ListEngine, [i, v]: [number, unknown]) => e.set(i, v),
+  append: (e: ListEngine, [v]: [unknown]) => e.append(v),
+  extend: (e: ListEngine, [items]: [readonly unknown[]]) => e.extend(items),
+  insert: (e: ListEngine, [i, v]: [number, unknown]) => e.insert(i, v),
+  pop: (e: ListEngine, [i]: [Opt]) => e.pop(i ?? -1),
+  remove: (e: ListEngine, [v]: [unknown]) => e.remove(v),
+  index: (e: ListEngine, [v, start, stop]: [unknown, Opt, Opt]) => e.index(v, start as number, stop as number),
+  count: (e: ListEngine, [v]: [unknown]) => e.count(v),
+  includes: (e: ListEngine, [v]: [unknown]) => e.includes(v),
+  slice: (e: ListEngine, [start, stop, step]: [Opt, Opt, Opt]) =>
+    e.slice(start as number, stop as number, step as number),
+  splice: (e: ListEngine, [start, deleteCount, items]: [number, Opt, readonly unknown[]]) =>
+    e.splice(start, deleteCount as number, items),
+  length: (e: ListEngine) => e.length(),
+  toArray: (e: ListEngine) => e.toArray(),
+  clear: (e: ListEngine) => e.clear(),
+  reverse: (e: ListEngine) => e.reverse(),
+  sort: (e: ListEngine) => e.sort(),
+  versioned: (e: ListEngine) => e.versioned(),
+  permuteIf: (e: ListEngine, [version, order]: [number, readonly number[]]) => e.permuteIf(version, order),
+};
 
 /**
- * A list shared by threads (shared buffer), processes (socket, pipe) or
- * machines: Python's `Manager().list()` in camelCase, plus JavaScript's
+ * A list shared by threads (shared buffer), processes or machines
+ * (socket): Python's `Manager().list()` in camelCase, plus JavaScript's
  * `splice` as one atomic change.
  *
  * Items are any data the codec round-trips (primitives, plain objects,
@@ -838,10 +832,10 @@ registerKind<ListEngine>("list", {
  * `includes`) retry when a writer changed the list under them, and after
  * three such collisions take the writer lock once, so they cannot starve.
  *
- * **Transports**: shared buffer (sync twins, lock-free reads), socket and
- * pipe (async; `sort` with a compare function sorts a snapshot in the caller
- * and applies the order only if the list did not change meanwhile, else
- * retries).
+ * **Transports**: shared buffer (sync twins, lock-free reads; `sort`'s
+ * compare function runs under the writer lock) and socket (async; `sort`
+ * with a compare function sorts a snapshot in the caller and applies the
+ * order only if the list did not change meanwhile, else retries).
  *
  * @example A to-do list shared with workers
  * ```ts
@@ -865,87 +859,61 @@ registerKind<ListEngine>("list", {
  * console.log(sum); // 499500
  * ```
  */
-export class List<T = unknown> {
-  readonly #engine: ListEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
+export class List<T = unknown> extends Shared<ListEngine, typeof listOps> {
   /** @internal Use `Manager.list()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: ListEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
-  }
-
-  #local(what: string): ListEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
-  }
-
-  #call(op: string, args: readonly unknown[]): Promise<unknown> {
-    return this.#remote!.call(op, args);
+  constructor(handle: Handle, backend: Backend<ListEngine>) {
+    super(handle, backend, listOps);
   }
 
   /** The item at `index` (negative counts from the end); `RangeError` when out of range. */
   async get(index: number): Promise<T> {
-    return this.#engine ? this.#engine.get(index) as T : this.#call("get", [index]) as Promise<T>;
+    return await this.call("get", [index]) as T;
   }
   /** Replaces the item at `index` (negative counts from the end); `RangeError` when out of range. */
   async set(index: number, value: T): Promise<void> {
-    if (this.#engine) this.#engine.set(index, value);
-    else await this.#call("set", [index, value]);
+    await this.call("set", [index, value]);
   }
   /** Appends `value` at the end. */
   async append(value: T): Promise<void> {
-    if (this.#engine) this.#engine.append(value);
-    else await this.#call("append", [value]);
+    await this.call("append", [value]);
   }
   /** Appends every item of `items`, atomically: all or, at `maxBytes`, none. */
   async extend(items: Iterable<T>): Promise<void> {
-    const xs = Array.isArray(items) ? items : [...items];
-    if (this.#engine) this.#engine.extend(xs);
-    else await this.#call("extend", [xs]);
+    await this.call("extend", [Array.isArray(items) ? items : [...items]]);
   }
   /** Inserts `value` before `index` (negative counts from the end; clamped to the list, as Python). */
   async insert(index: number, value: T): Promise<void> {
-    if (this.#engine) this.#engine.insert(index, value);
-    else await this.#call("insert", [index, value]);
+    await this.call("insert", [index, value]);
   }
   /**
    * Removes and returns the item at `index` (default: the last). Fails with
    * `RangeError` when the list is empty or the index out of range.
    */
   async pop(index = -1): Promise<T> {
-    return this.#engine ? this.#engine.pop(index) as T : this.#call("pop", [index]) as Promise<T>;
+    return await this.call("pop", [index]) as T;
   }
   /** Removes the first item equal to `value` (by encoding); `RangeError` when there is none. */
   async remove(value: T): Promise<void> {
-    if (this.#engine) this.#engine.remove(value);
-    else await this.#call("remove", [value]);
+    await this.call("remove", [value]);
   }
   /**
    * The index of the first item equal to `value` within `[start, stop)`
    * (Python's bounds: negative count from the end); `RangeError` when absent.
    */
   async index(value: T, start?: number, stop?: number): Promise<number> {
-    return this.#engine
-      ? this.#engine.index(value, start, stop)
-      : this.#call("index", [value, start, stop]) as Promise<number>;
+    return await this.call("index", [value, start, stop]);
   }
   /** How many items equal `value` (by encoding). */
   async count(value: T): Promise<number> {
-    return this.#engine ? this.#engine.count(value) : this.#call("count", [value]) as Promise<number>;
+    return await this.call("count", [value]);
   }
   /** True when an item equals `value` (Python's `value in list`). */
   async includes(value: T): Promise<boolean> {
-    return this.#engine ? this.#engine.includes(value) : this.#call("includes", [value]) as Promise<boolean>;
+    return await this.call("includes", [value]);
   }
   /** Python's `list[start:stop:step]` as a plain array (a snapshot); `RangeError` for a zero step. */
   async slice(start?: number, stop?: number, step?: number): Promise<T[]> {
-    return this.#engine
-      ? this.#engine.slice(start, stop, step) as T[]
-      : this.#call("slice", [start, stop, step]) as Promise<T[]>;
+    return await this.call("slice", [start, stop, step]) as T[];
   }
   /**
    * JavaScript's `splice`, as one atomic change: removes `deleteCount` items
@@ -953,27 +921,23 @@ export class List<T = unknown> {
    * removed items. Also Python's `del list[a:b]` and `list[a:b] = items`.
    */
   async splice(start: number, deleteCount?: number, ...items: T[]): Promise<T[]> {
-    return this.#engine
-      ? this.#engine.splice(start, deleteCount, items) as T[]
-      : this.#call("splice", [start, deleteCount, items]) as Promise<T[]>;
+    return await this.call("splice", [start, deleteCount, items]) as T[];
   }
   /** Number of items (Python's `len`). */
   async length(): Promise<number> {
-    return this.#engine ? this.#engine.length() : this.#call("length", []) as Promise<number>;
+    return await this.call("length", []);
   }
   /** A copy as a plain array (a snapshot). */
   async toArray(): Promise<T[]> {
-    return this.#engine ? this.#engine.toArray() as T[] : this.#call("toArray", []) as Promise<T[]>;
+    return await this.call("toArray", []) as T[];
   }
   /** Removes every item. */
   async clear(): Promise<void> {
-    if (this.#engine) this.#engine.clear();
-    else await this.#call("clear", []);
+    await this.call("clear", []);
   }
   /** Reverses the items in place. */
   async reverse(): Promise<void> {
-    if (this.#engine) this.#engine.reverse();
-    else await this.#call("reverse", []);
+    await this.call("reverse", []);
   }
   /**
    * Sorts in place, stably. Without `compare`, in Python's order (numbers,
@@ -985,92 +949,96 @@ export class List<T = unknown> {
    * else it retries — so `compare` must be pure.
    */
   async sort(compare?: (a: T, b: T) => number): Promise<void> {
-    if (this.#engine) return this.#engine.sort(compare as ((a: unknown, b: unknown) => number) | undefined);
-    if (compare === undefined) {
-      await this.#call("sort", []);
-      return;
-    }
+    if (compare === undefined) return await this.call("sort", []);
+    if (this.engine) return this.engine.sort(compare as (a: unknown, b: unknown) => number);
     for (;;) {
-      const [version, items] = await this.#call("versioned", []) as [number, T[]];
+      const [version, items] = await this.call("versioned", []);
       const order = sortedOrder(items, compare as (a: unknown, b: unknown) => number);
-      if (await this.#call("permuteIf", [version, order])) return;
+      if (await this.call("permuteIf", [version, order])) return;
     }
   }
 
   /** The synchronous twin of {@linkcode get} (shared buffer only). */
   getSync(index: number): T {
-    return this.#local("getSync").get(index) as T;
+    return this.local("getSync").get(index) as T;
   }
   /** The synchronous twin of {@linkcode set} (shared buffer only). */
   setSync(index: number, value: T): void {
-    this.#local("setSync").set(index, value);
+    this.local("setSync").set(index, value);
   }
   /** The synchronous twin of {@linkcode append} (shared buffer only). */
   appendSync(value: T): void {
-    this.#local("appendSync").append(value);
+    this.local("appendSync").append(value);
   }
   /** The synchronous twin of {@linkcode extend} (shared buffer only). */
   extendSync(items: Iterable<T>): void {
-    this.#local("extendSync").extend(Array.isArray(items) ? items : [...items]);
+    this.local("extendSync").extend(Array.isArray(items) ? items : [...items]);
   }
   /** The synchronous twin of {@linkcode insert} (shared buffer only). */
   insertSync(index: number, value: T): void {
-    this.#local("insertSync").insert(index, value);
+    this.local("insertSync").insert(index, value);
   }
   /** The synchronous twin of {@linkcode pop} (shared buffer only). */
   popSync(index = -1): T {
-    return this.#local("popSync").pop(index) as T;
+    return this.local("popSync").pop(index) as T;
   }
   /** The synchronous twin of {@linkcode remove} (shared buffer only). */
   removeSync(value: T): void {
-    this.#local("removeSync").remove(value);
+    this.local("removeSync").remove(value);
   }
   /** The synchronous twin of {@linkcode index} (shared buffer only). */
   indexSync(value: T, start?: number, stop?: number): number {
-    return this.#local("indexSync").index(value, start, stop);
+    return this.local("indexSync").index(value, start, stop);
   }
   /** The synchronous twin of {@linkcode count} (shared buffer only). */
   countSync(value: T): number {
-    return this.#local("countSync").count(value);
+    return this.local("countSync").count(value);
   }
   /** The synchronous twin of {@linkcode includes} (shared buffer only). */
   includesSync(value: T): boolean {
-    return this.#local("includesSync").includes(value);
+    return this.local("includesSync").includes(value);
   }
   /** The synchronous twin of {@linkcode slice} (shared buffer only). */
   sliceSync(start?: number, stop?: number, step?: number): T[] {
-    return this.#local("sliceSync").slice(start, stop, step) as T[];
+    return this.local("sliceSync").slice(start, stop, step) as T[];
   }
   /** The synchronous twin of {@linkcode splice} (shared buffer only). */
   spliceSync(start: number, deleteCount?: number, ...items: T[]): T[] {
-    return this.#local("spliceSync").splice(start, deleteCount, items) as T[];
+    return this.local("spliceSync").splice(start, deleteCount, items) as T[];
   }
   /** The synchronous twin of {@linkcode length} (shared buffer only). */
   lengthSync(): number {
-    return this.#local("lengthSync").length();
+    return this.local("lengthSync").length();
   }
   /** The synchronous twin of {@linkcode toArray} (shared buffer only). */
   toArraySync(): T[] {
-    return this.#local("toArraySync").toArray() as T[];
+    return this.local("toArraySync").toArray() as T[];
   }
   /** The synchronous twin of {@linkcode clear} (shared buffer only). */
   clearSync(): void {
-    this.#local("clearSync").clear();
+    this.local("clearSync").clear();
   }
   /** The synchronous twin of {@linkcode reverse} (shared buffer only). */
   reverseSync(): void {
-    this.#local("reverseSync").reverse();
+    this.local("reverseSync").reverse();
   }
   /** The synchronous twin of {@linkcode sort} (shared buffer only). */
   sortSync(compare?: (a: T, b: T) => number): void {
-    this.#local("sortSync").sort(compare as ((a: unknown, b: unknown) => number) | undefined);
+    this.local("sortSync").sort(compare as ((a: unknown, b: unknown) => number) | undefined);
   }
 }
 
-registerStructure("list", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new List(h, new ListEngine(h.buffer as SharedArrayBuffer));
+/** The List kind. */
+export const listSpec = defineStructure({
+  kind: "list",
+  create: ([initial, options]) => {
+    const items = initialItems(initial);
+    const e = ListEngine.create(options as ListOptions | undefined);
+    e.extend(items);
+    return e;
   },
-  fromRemote: (h, remote) => new List(h, undefined, remote),
+  share: (e: ListEngine) => ({ buffer: e.buffer }),
+  open: (h) => new ListEngine(h.buffer as SharedArrayBuffer),
+  ops: listOps,
+  client: (handle, backend: Backend<ListEngine>) => new List(handle, backend),
 });

@@ -3,11 +3,8 @@
  * Python's `Manager().Namespace()`.
  * @module
  */
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { unsupportedSync } from "../sync/lock.ts";
-import type { Remote } from "../sync/_remote.ts";
+import type { Backend, Handle } from "../core/backend.ts";
+import { defineStructure, Shared } from "../core/structure.ts";
 import { DictEngine, type DictOptions } from "./dict.ts";
 
 /** The attributes of a namespace, as a plain object. */
@@ -29,22 +26,15 @@ function toPairs(attrs: Attributes | void, what: string): Array<[string, unknown
   return Object.entries(attrs);
 }
 
-registerKind<DictEngine>("namespace", {
-  create: ([initial, options]) => {
-    const e = DictEngine.create(options as DictOptions | undefined);
-    if (initial) e.update(toPairs(initial as Attributes, "create namespace"));
-    return e;
-  },
-  localHandle: (e) => ({ kind: "namespace", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
-  ops: {
-    get: (e, [k]) => e.get(checkName(k, "get attribute")),
-    set: (e, [k, v]) => e.set(checkName(k, "set attribute"), v),
-    delete: (e, [k]) => e.delete(checkName(k, "delete attribute")),
-    has: (e, [k]) => e.has(k),
-    entriesVersioned: (e) => e.entriesVersioned(),
-    replaceIf: (e, [version, pairs]) => e.replaceIf(version as number, pairs as Array<[string, unknown]>),
-  },
-});
+/** The operations of a Namespace, local and remote (on a dict engine). */
+const namespaceOps = {
+  get: (e: DictEngine, [k]: [string]) => e.get(checkName(k, "get attribute")),
+  set: (e: DictEngine, [k, v]: [string, unknown]) => e.set(checkName(k, "set attribute"), v),
+  delete: (e: DictEngine, [k]: [string]) => e.delete(checkName(k, "delete attribute")),
+  has: (e: DictEngine, [k]: [string]) => e.has(k),
+  entriesVersioned: (e: DictEngine) => e.entriesVersioned(),
+  replaceIf: (e: DictEngine, [version, pairs]: [number, Array<[string, unknown]>]) => e.replaceIf(version, pairs),
+};
 
 /**
  * Named attributes shared like Python's `Namespace` proxy: `get`, `set`,
@@ -55,7 +45,7 @@ registerKind<DictEngine>("namespace", {
  * applies all its changes at once (readers see all or none).
  *
  * **Transports**: shared buffer (sync twins; `update`'s function runs under
- * the namespace's writer lock), socket and pipe (`update` retries its pure
+ * the namespace's writer lock) and socket (async; `update` retries its pure
  * function until no other write came between its read and its commit).
  *
  * @example Shared settings
@@ -68,49 +58,35 @@ registerKind<DictEngine>("namespace", {
  * console.log(await ns.toObject()); // { x: 11, y: 2 }
  * ```
  */
-export class Namespace {
-  readonly #engine: DictEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
+export class Namespace extends Shared<DictEngine, typeof namespaceOps> {
   /** @internal Use `Manager.namespace()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: DictEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
-  }
-
-  #local(what: string): DictEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
+  constructor(handle: Handle, backend: Backend<DictEngine>) {
+    super(handle, backend, namespaceOps);
   }
 
   /** The attribute's value, or undefined. */
   async get<T = unknown>(name: string): Promise<T | undefined> {
     checkName(name, "get attribute");
-    return this.#engine ? this.#engine.get(name) as T : this.#remote!.call("get", [name]) as Promise<T>;
+    return await this.call("get", [name]) as T | undefined;
   }
   /** Sets an attribute. */
   async set(name: string, value: unknown): Promise<void> {
     checkName(name, "set attribute");
-    if (this.#engine) this.#engine.set(name, value);
-    else await this.#remote!.call("set", [name, value]);
+    await this.call("set", [name, value]);
   }
   /** Removes an attribute; true when it existed. */
   async delete(name: string): Promise<boolean> {
     checkName(name, "delete attribute");
-    return this.#engine ? this.#engine.delete(name) : this.#remote!.call("delete", [name]) as Promise<boolean>;
+    return await this.call("delete", [name]);
   }
   /** True when the attribute exists. */
   async has(name: string): Promise<boolean> {
-    return this.#engine ? this.#engine.has(name) : this.#remote!.call("has", [name]) as Promise<boolean>;
+    return await this.call("has", [name]);
   }
   /** A snapshot of every attribute, as a plain object. */
   async toObject(): Promise<Attributes> {
-    if (this.#engine) return Object.fromEntries(this.#engine.entries() as Array<[string, unknown]>);
-    const [, entries] = await this.#remote!.call("entriesVersioned", []) as [number, Array<[string, unknown]>];
-    return Object.fromEntries(entries);
+    const [, entries] = await this.call("entriesVersioned", []);
+    return Object.fromEntries(entries as Array<[string, unknown]>);
   }
   /**
    * Atomically replaces the attributes with what `fn` returns from the
@@ -118,39 +94,39 @@ export class Namespace {
    * be pure: over a socket it may run more than once.
    */
   async update(fn: (attrs: Attributes) => Attributes): Promise<Attributes> {
-    if (this.#engine) return this.updateSync(fn);
+    if (this.engine) return this.updateSync(fn);
     for (;;) {
-      const [version, entries] = await this.#remote!.call("entriesVersioned", []) as [number, Array<[string, unknown]>];
-      const next = fn(Object.fromEntries(entries));
+      const [version, entries] = await this.call("entriesVersioned", []);
+      const next = fn(Object.fromEntries(entries as Array<[string, unknown]>));
       const pairs = toPairs(next, "update namespace");
-      if (await this.#remote!.call("replaceIf", [version, pairs])) return next;
+      if (await this.call("replaceIf", [version, pairs])) return next;
     }
   }
 
   /** The synchronous twin of {@linkcode get} (shared buffer only). */
   getSync<T = unknown>(name: string): T | undefined {
-    return this.#local("getSync").get(checkName(name, "get attribute")) as T | undefined;
+    return this.local("getSync").get(checkName(name, "get attribute")) as T | undefined;
   }
   /** The synchronous twin of {@linkcode set} (shared buffer only). */
   setSync(name: string, value: unknown): void {
-    this.#local("setSync").set(checkName(name, "set attribute"), value);
+    this.local("setSync").set(checkName(name, "set attribute"), value);
   }
   /** The synchronous twin of {@linkcode delete} (shared buffer only). */
   deleteSync(name: string): boolean {
-    return this.#local("deleteSync").delete(checkName(name, "delete attribute"));
+    return this.local("deleteSync").delete(checkName(name, "delete attribute"));
   }
   /** The synchronous twin of {@linkcode has} (shared buffer only). */
   hasSync(name: string): boolean {
-    return this.#local("hasSync").has(name);
+    return this.local("hasSync").has(name);
   }
   /** The synchronous twin of {@linkcode toObject} (shared buffer only). */
   toObjectSync(): Attributes {
-    return Object.fromEntries(this.#local("toObjectSync").entries() as Array<[string, unknown]>);
+    return Object.fromEntries(this.local("toObjectSync").entries() as Array<[string, unknown]>);
   }
   /** The synchronous twin of {@linkcode update} (shared buffer only); `fn` runs under the writer lock. */
   updateSync(fn: (attrs: Attributes) => Attributes): Attributes {
     let result: Attributes = {};
-    this.#local("updateSync").transform((entries) => {
+    this.local("updateSync").transform((entries) => {
       result = fn(Object.fromEntries(entries as Array<[string, unknown]>));
       return toPairs(result, "update namespace");
     });
@@ -158,10 +134,16 @@ export class Namespace {
   }
 }
 
-registerStructure("namespace", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new Namespace(h, new DictEngine(h.buffer as SharedArrayBuffer));
+/** The Namespace kind: a dict engine with string keys. */
+export const namespaceSpec = defineStructure({
+  kind: "namespace",
+  create: ([initial, options]) => {
+    const e = DictEngine.create(options as DictOptions | undefined);
+    if (initial) e.update(toPairs(initial as Attributes, "create namespace"));
+    return e;
   },
-  fromRemote: (h, remote) => new Namespace(h, undefined, remote),
+  share: (e: DictEngine) => ({ buffer: e.buffer }),
+  open: (h) => new DictEngine(h.buffer as SharedArrayBuffer),
+  ops: namespaceOps,
+  client: (handle, backend: Backend<DictEngine>) => new Namespace(handle, backend),
 });

@@ -13,16 +13,23 @@
  * when someone sleeps; a bounded queue counts free places in one more word.
  * @module
  */
-import { QueueError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
+import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
+import { type ArgsOf, defineStructure, type ResultOf, Shared } from "../core/structure.ts";
+import { abortedError, QueueError, timedOutError } from "../errors.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
-import { deadlineOf, type WaitOptions, waitSlice, waitSliceAsync } from "../sync/_kernel.ts";
+import { threadId } from "../transports/_runtime/threads.ts";
+import {
+  type Deadline,
+  deadlineOf,
+  nap,
+  runAsync,
+  runSync,
+  type WaitLoop,
+  type WaitOptions,
+  wake,
+} from "../sync/_kernel.ts";
 import { lockSync, tryLock, unlock } from "../sync/_mutex.ts";
-import { unsupportedSync } from "../sync/lock.ts";
-import { isAbort, type Remote } from "../sync/_remote.ts";
 import { createHeapBuffer, Heap } from "./_heap.ts";
 
 // ---- header words (first cache line: read-mostly) ----
@@ -92,12 +99,6 @@ export interface QueueOptions {
   readonly name?: string;
   /** Ceiling of the queue's memory; a put past it fails with `CapacityError`. Default 1 GiB. */
   readonly maxBytes?: number;
-}
-
-function queueError(reason: "Timeout" | "Aborted", what: string, timeout?: number, signal?: AbortSignal): QueueError {
-  return reason === "Aborted"
-    ? new QueueError("Aborted", `Cannot ${what} as the signal was aborted`, { cause: signal?.reason })
-    : new QueueError("Timeout", `Cannot ${what} as the timeout elapsed: received ${timeout}`);
 }
 
 /** Returned by a pop from an empty queue. */
@@ -216,7 +217,7 @@ export class QueueEngine {
       const offset = (t >>> SHIFT) & (LAP - 1);
       if (offset === BLOCK_CAP) {
         // another producer is installing the next block
-        if (spins > 64) Atomics.wait(tail, P_INDEX, t, 0.05);
+        if (spins > 64) nap(tail, P_INDEX, t, 0.05);
         continue;
       }
       if (offset + 1 === BLOCK_CAP && nextBlock === 0) nextBlock = this.#allocBlock();
@@ -245,7 +246,7 @@ export class QueueEngine {
     if (Atomics.load(hdr, Q_JOINABLE) !== 0) Atomics.add(hdr, Q_UNFINISHED, 1);
     if (Atomics.load(hdr, Q_GETTERS) > 0) {
       Atomics.add(hdr, Q_PUT_SEQ, 1);
-      Atomics.notify(hdr, Q_PUT_SEQ, 1);
+      wake(hdr, Q_PUT_SEQ, 1);
     }
   }
 
@@ -257,7 +258,7 @@ export class QueueEngine {
       const block = Atomics.load(head, P_BLOCK);
       const offset = (h >>> SHIFT) & (LAP - 1);
       if (offset === BLOCK_CAP) {
-        if (spins > 64) Atomics.wait(head, P_INDEX, h, 0.05);
+        if (spins > 64) nap(head, P_INDEX, h, 0.05);
         continue;
       }
       let newHead = (h + (1 << SHIFT)) | 0;
@@ -271,7 +272,7 @@ export class QueueEngine {
       if (offset + 1 === BLOCK_CAP) {
         let next: number;
         while ((next = Atomics.load(i32, (block >> 2) + B_NEXT)) === 0) {
-          Atomics.wait(i32, (block >> 2) + B_NEXT, 0, 0.05);
+          nap(i32, (block >> 2) + B_NEXT, 0, 0.05);
         }
         i32 = this.#words(next + BLOCK_BYTES);
         let nextIndex = ((newHead & ~HAS_NEXT) + (1 << SHIFT)) | 0;
@@ -282,7 +283,7 @@ export class QueueEngine {
       const slot = block + B_SLOTS + offset * SLOT_BYTES;
       const st = (slot >> 2) + S_STATE;
       for (let n = 0; (Atomics.load(i32, st) & WRITE) === 0; n++) {
-        if (n > 64) Atomics.wait(i32, st, 0, 0.05); // the producer is between its claim and its write
+        if (n > 64) nap(i32, st, 0, 0.05); // the producer is between its claim and its write
       }
       const vlen = i32[(slot >> 2) + S_LEN];
       let value: unknown;
@@ -319,7 +320,7 @@ export class QueueEngine {
     const hdr = this.#hdr;
     if (Atomics.load(hdr, Q_MAXSIZE) > 0) {
       Atomics.add(hdr, Q_AVAIL, 1);
-      if (Atomics.load(hdr, Q_PUTTERS) > 0) Atomics.notify(hdr, Q_AVAIL, 1);
+      if (Atomics.load(hdr, Q_PUTTERS) > 0) wake(hdr, Q_AVAIL, 1);
     }
   }
 
@@ -341,50 +342,54 @@ export class QueueEngine {
     return [vb, vb.length];
   }
 
+  /** Appends an item, blocking the thread while a bounded queue is full (at most `timeout` ms). */
   putSync(value: unknown, options?: WaitOptions): void {
     const [vb, vlen] = this.#encode(value);
     if (!this.#reserve()) this.#waitForRoomSync(options);
     this.#push(vb, vlen);
   }
 
+  /** The slow path of {@linkcode putSync}: returns holding a free place. */
   #waitForRoomSync(options?: WaitOptions): void {
-    const hdr = this.#hdr;
     const deadline = deadlineOf(options?.timeout, "put to queue");
-    for (;;) {
-      if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
-      Atomics.add(hdr, Q_PUTTERS, 1);
-      const more = this.#reserve() ? null : waitSlice(hdr, Q_AVAIL, 0, deadline);
-      Atomics.sub(hdr, Q_PUTTERS, 1);
-      if (more === null || this.#reserve()) return;
-      if (!more) throw queueError("Timeout", "put to queue", options?.timeout);
-    }
+    if (options?.signal?.aborted) throw abortedError("QueueError", "put to queue", options.signal);
+    runSync(this.#roomLoop(deadline, options?.timeout));
   }
 
+  /** The asynchronous twin of {@linkcode putSync}; a put aborted while waiting stores nothing. */
   async put(value: unknown, options?: WaitOptions): Promise<void> {
-    const [vb0, vlen] = this.#encode(value);
-    if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
-    if (!this.#reserve()) {
-      const vb = vb0.slice(0, vlen); // the scratch buffer is not ours across an await
-      const hdr = this.#hdr;
-      const deadline = deadlineOf(options?.timeout, "put to queue");
-      for (;;) {
-        if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
-        Atomics.add(hdr, Q_PUTTERS, 1);
-        let more: boolean | null;
-        try {
-          more = this.#reserve() ? null : await waitSliceAsync(hdr, Q_AVAIL, 0, deadline, options?.signal);
-        } finally {
-          Atomics.sub(hdr, Q_PUTTERS, 1);
-        }
-        if (more === null) break;
-        if (options?.signal?.aborted) throw queueError("Aborted", "put to queue", options.timeout, options.signal);
-        if (this.#reserve()) break;
-        if (!more) throw queueError("Timeout", "put to queue", options?.timeout);
+    const [vb, vlen] = this.#encode(value);
+    const signal = options?.signal;
+    if (signal?.aborted) throw abortedError("QueueError", "put to queue", signal);
+    if (this.#reserve()) return this.#push(vb, vlen);
+    const item = vb.slice(0, vlen); // the scratch buffer is not ours across an await
+    const deadline = deadlineOf(options?.timeout, "put to queue");
+    await runAsync(this.#roomLoop(deadline, options?.timeout), signal, () => {
+      throw abortedError("QueueError", "put to queue", signal);
+    });
+    this.#push(item, vlen);
+  }
+
+  /**
+   * The slow path of a put to a full bounded queue, for either driver:
+   * sleeps on the free-places word until it takes a place, or fails with
+   * `QueueError("Timeout")`. The async driver ends it when the signal aborts,
+   * before it tries again: a put woken after its signal aborted stores nothing.
+   */
+  *#roomLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<void> {
+    const hdr = this.#hdr;
+    for (;;) {
+      let more: boolean;
+      Atomics.add(hdr, Q_PUTTERS, 1);
+      try {
+        if (this.#reserve()) return;
+        more = yield { i32: hdr, index: Q_AVAIL, expected: 0, deadline };
+      } finally {
+        Atomics.sub(hdr, Q_PUTTERS, 1);
       }
-      this.#push(vb, vlen);
-      return;
+      if (this.#reserve()) return;
+      if (!more) throw timedOutError("QueueError", "put to queue", timeout);
     }
-    this.#push(vb0, vlen);
   }
 
   putNowait(value: unknown): void {
@@ -404,50 +409,53 @@ export class QueueEngine {
     return EMPTY;
   }
 
+  /** Removes and returns the first item, blocking the thread while the queue is empty (at most `timeout` ms). */
   getSync(options?: WaitOptions): unknown {
     let v = this.#pop();
     if (v !== EMPTY) return v;
     const deadline = deadlineOf(options?.timeout, "get from queue");
     v = this.#popSpinning();
     if (v !== EMPTY) return v;
-    const hdr = this.#hdr;
-    for (;;) {
-      if (options?.signal?.aborted) throw queueError("Aborted", "get from queue", options.timeout, options.signal);
-      Atomics.add(hdr, Q_GETTERS, 1);
-      const seq = Atomics.load(hdr, Q_PUT_SEQ);
-      v = this.#pop();
-      const more = v === EMPTY ? waitSlice(hdr, Q_PUT_SEQ, seq, deadline) : true;
-      Atomics.sub(hdr, Q_GETTERS, 1);
-      if (v !== EMPTY) return v;
-      v = this.#pop();
-      if (v !== EMPTY) return v;
-      if (!more) throw queueError("Timeout", "get from queue", options?.timeout);
-    }
+    if (options?.signal?.aborted) throw abortedError("QueueError", "get from queue", options.signal);
+    return runSync(this.#itemLoop(deadline, options?.timeout));
   }
 
+  /** The asynchronous twin of {@linkcode getSync}; a get aborted while waiting takes nothing. */
   async get(options?: WaitOptions): Promise<unknown> {
-    if (options?.signal?.aborted) throw queueError("Aborted", "get from queue", options.timeout, options.signal);
-    let v = this.#pop();
+    const signal = options?.signal;
+    if (signal?.aborted) throw abortedError("QueueError", "get from queue", signal);
+    const v = this.#pop();
     if (v !== EMPTY) return v;
     const deadline = deadlineOf(options?.timeout, "get from queue");
+    return await runAsync(this.#itemLoop(deadline, options?.timeout), signal, () => {
+      throw abortedError("QueueError", "get from queue", signal);
+    });
+  }
+
+  /**
+   * The slow path of a get from an empty queue, for either driver: counts
+   * itself among the getters (so that puts bump the put counter) and sleeps
+   * on that counter until it pops an item, or fails with `QueueError("Timeout")`.
+   * The async driver ends it when the signal aborts, before it pops again: a
+   * get woken after its signal aborted takes nothing (the item would go to a
+   * caller who left).
+   */
+  *#itemLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<unknown> {
     const hdr = this.#hdr;
     for (;;) {
-      if (options?.signal?.aborted) throw queueError("Aborted", "get from queue", options.timeout, options.signal);
+      let more: boolean;
       Atomics.add(hdr, Q_GETTERS, 1);
-      const seq = Atomics.load(hdr, Q_PUT_SEQ);
-      v = this.#pop();
-      let more = true;
       try {
-        if (v === EMPTY) more = await waitSliceAsync(hdr, Q_PUT_SEQ, seq, deadline, options?.signal);
+        const seq = Atomics.load(hdr, Q_PUT_SEQ);
+        const v = this.#pop();
+        if (v !== EMPTY) return v;
+        more = yield { i32: hdr, index: Q_PUT_SEQ, expected: seq, deadline };
       } finally {
         Atomics.sub(hdr, Q_GETTERS, 1);
       }
+      const v = this.#pop();
       if (v !== EMPTY) return v;
-      // aborted while waiting: take nothing, or the item would go to a caller who left
-      if (options?.signal?.aborted) throw queueError("Aborted", "get from queue", options.timeout, options.signal);
-      v = this.#pop();
-      if (v !== EMPTY) return v;
-      if (!more) throw queueError("Timeout", "get from queue", options?.timeout);
+      if (!more) throw timedOutError("QueueError", "get from queue", timeout);
     }
   }
 
@@ -493,7 +501,7 @@ export class QueueEngine {
       if (Atomics.compareExchange(i32, Q_UNFINISHED, n, n - 1) !== n) continue;
       if (n === 1) {
         Atomics.add(i32, Q_JOIN_SEQ, 1);
-        Atomics.notify(i32, Q_JOIN_SEQ);
+        wake(i32, Q_JOIN_SEQ, Infinity);
       }
       return;
     }
@@ -507,48 +515,53 @@ export class QueueEngine {
   /** Blocks until every item put has been marked done. */
   joinSync(options?: WaitOptions): void {
     const deadline = deadlineOf(options?.timeout, "join queue");
-    const i32 = this.#hdr;
-    for (;;) {
-      if (options?.signal?.aborted) throw queueError("Aborted", "join queue", options.timeout, options.signal);
-      const seq = Atomics.load(i32, Q_JOIN_SEQ);
-      if (Atomics.load(i32, Q_UNFINISHED) === 0) return;
-      if (!waitSlice(i32, Q_JOIN_SEQ, seq, deadline)) throw queueError("Timeout", "join queue", options?.timeout);
-    }
+    if (options?.signal?.aborted) throw abortedError("QueueError", "join queue", options.signal);
+    if (Atomics.load(this.#hdr, Q_UNFINISHED) === 0) return;
+    runSync(this.#joinLoop(deadline, options?.timeout));
   }
 
   /** The asynchronous twin of {@linkcode joinSync}. */
   async join(options?: WaitOptions): Promise<void> {
     const deadline = deadlineOf(options?.timeout, "join queue");
+    const signal = options?.signal;
+    if (signal?.aborted) throw abortedError("QueueError", "join queue", signal);
+    if (Atomics.load(this.#hdr, Q_UNFINISHED) === 0) return;
+    await runAsync(this.#joinLoop(deadline, options?.timeout), signal, () => {
+      throw abortedError("QueueError", "join queue", signal);
+    });
+  }
+
+  /** The slow path of a join, for either driver: sleeps on the join counter until nothing is unfinished. */
+  *#joinLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<void> {
     const i32 = this.#hdr;
     for (;;) {
-      if (options?.signal?.aborted) throw queueError("Aborted", "join queue", options.timeout, options.signal);
       const seq = Atomics.load(i32, Q_JOIN_SEQ);
       if (Atomics.load(i32, Q_UNFINISHED) === 0) return;
-      if (!(await waitSliceAsync(i32, Q_JOIN_SEQ, seq, deadline, options?.signal))) {
-        throw queueError("Timeout", "join queue", options?.timeout);
+      if (!(yield { i32, index: Q_JOIN_SEQ, expected: seq, deadline })) {
+        throw timedOutError("QueueError", "join queue", timeout);
       }
     }
   }
 }
 
+/**
+ * The operations of a Queue, local and remote: the table a SimpleQueue has
+ * too, and a JoinableQueue's extends.
+ */
 export const queueOps = {
-  put: (e: QueueEngine, [v, timeout]: readonly unknown[], ctx: { signal: AbortSignal }) =>
-    e.put(v, { timeout: timeout as number | undefined, signal: ctx.signal }),
-  get: (e: QueueEngine, [timeout]: readonly unknown[], ctx: { signal: AbortSignal }) =>
-    e.get({ timeout: timeout as number | undefined, signal: ctx.signal }),
-  putNowait: (e: QueueEngine, [v]: readonly unknown[]) => e.putNowait(v),
+  put: (e: QueueEngine, [item, timeout]: [unknown, number | undefined], ctx: CallContext) =>
+    e.put(item, { timeout: timeoutArg(timeout), signal: ctx.signal }),
+  get: (e: QueueEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+    e.get({ timeout: timeoutArg(timeout), signal: ctx.signal }),
+  putNowait: (e: QueueEngine, [item]: [unknown]) => e.putNowait(item),
   getNowait: (e: QueueEngine) => e.getNowait(),
   qsize: (e: QueueEngine) => e.qsize(),
   empty: (e: QueueEngine) => e.empty(),
   full: (e: QueueEngine) => e.full(),
-  maxsize: (e: QueueEngine) => e.maxsize(),
 };
 
-registerKind<QueueEngine>("queue", {
-  create: ([options]) => QueueEngine.create(options as QueueOptions | undefined),
-  localHandle: (e) => ({ kind: "queue", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
-  ops: queueOps,
-});
+/** The op table of a queue kind: every op of {@linkcode queueOps}, and maybe more (JoinableQueue's). */
+export type QueueOps = typeof queueOps;
 
 /**
  * A multi-producer, multi-consumer FIFO queue: Python's
@@ -566,7 +579,7 @@ registerKind<QueueEngine>("queue", {
  *
  * **Visibility**: an item is visible to every getter once `put` returned.
  *
- * **Transports**: shared buffer (sync twins), socket and pipe (async; blocking
+ * **Transports**: shared buffer (sync twins) and socket (async; blocking
  * calls wait on the server, never blocking its event loop).
  *
  * @example A work queue
@@ -578,75 +591,59 @@ registerKind<QueueEngine>("queue", {
  * console.log(await jobs.get({ timeout: 1000 })); // { id: 1 }
  * ```
  */
-export class Queue<T = unknown> {
-  readonly #engine: QueueEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
-  /** @internal Use `Manager.queue()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: QueueEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
+export class Queue<T = unknown, O extends QueueOps = QueueOps> extends Shared<QueueEngine, O> {
+  /** @internal Use `Manager.queue()` or `attach(handle)`; `ops` is a subclass's larger table. */
+  constructor(handle: Handle, backend: Backend<QueueEngine>, ops: O = queueOps as O) {
+    super(handle, backend, ops);
   }
 
-  /** @internal */
-  protected get engine(): QueueEngine | undefined {
-    return this.#engine;
-  }
-  /** @internal */
-  protected get remote(): Remote | undefined {
-    return this.#remote;
+  /** This client typed by the ops every queue kind has: the only ones its methods call. */
+  get #queue(): Queue<T> {
+    return this;
   }
 
-  /** @internal */
-  protected local(what: string): QueueEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
-  }
-
-  /** @internal A remote call whose abort becomes a typed QueueError. */
-  protected async blocking(op: string, args: unknown[], what: string, options?: WaitOptions): Promise<unknown> {
-    if (options?.signal?.aborted) throw queueError("Aborted", what, options.timeout, options.signal);
-    try {
-      return await this.#remote!.call(op, args, options?.signal);
-    } catch (e) {
-      if (isAbort(e)) throw queueError("Aborted", what, options?.timeout, options?.signal);
-      throw e;
-    }
+  /**
+   * A blocking op: on the engine through the table (the engine fails with
+   * the typed errors itself; no extra await on the hot path), or remotely,
+   * where an aborted call becomes `QueueError("Aborted")`.
+   */
+  #wait<K extends "put" | "get">(
+    op: K,
+    args: ArgsOf<QueueOps[K]>,
+    what: string,
+    signal: AbortSignal | undefined,
+  ): Promise<ResultOf<QueueOps[K]>> {
+    const q = this.#queue;
+    return q.engine !== undefined ? q.call(op, args, signal) : q.blocking(op, args, "QueueError", what, signal);
   }
 
   /** Appends an item, waiting for room in a bounded queue at most `timeout` ms. */
-  async put(item: T, options?: WaitOptions): Promise<void> {
-    if (this.#engine) return this.#engine.put(item, options);
-    await this.blocking("put", [item, options?.timeout], "put to queue", options);
+  put(item: T, options?: WaitOptions): Promise<void> {
+    return this.#wait("put", [item, options?.timeout], "put to queue", options?.signal);
   }
   /** Removes and returns the first item, waiting at most `timeout` ms for one. */
-  async get(options?: WaitOptions): Promise<T> {
-    if (this.#engine) return this.#engine.get(options) as Promise<T>;
-    return this.blocking("get", [options?.timeout], "get from queue", options) as Promise<T>;
+  get(options?: WaitOptions): Promise<T> {
+    return this.#wait("get", [options?.timeout], "get from queue", options?.signal) as Promise<T>;
   }
   /** Appends an item or fails with `QueueError("Full")` at once. */
   async putNowait(item: T): Promise<void> {
-    if (this.#engine) this.#engine.putNowait(item);
-    else await this.#remote!.call("putNowait", [item]);
+    await this.#queue.call("putNowait", [item]);
   }
   /** Removes the first item or fails with `QueueError("Empty")` at once. */
   async getNowait(): Promise<T> {
-    return this.#engine ? this.#engine.getNowait() as T : this.#remote!.call("getNowait", []) as Promise<T>;
+    return await this.#queue.call("getNowait", []) as T;
   }
   /** Number of items now (a snapshot, as in Python). */
-  async qsize(): Promise<number> {
-    return this.#engine ? this.#engine.qsize() : this.#remote!.call("qsize", []) as Promise<number>;
+  qsize(): Promise<number> {
+    return this.#queue.call("qsize", []);
   }
   /** True when the queue holds no item now. */
-  async empty(): Promise<boolean> {
-    return this.#engine ? this.#engine.empty() : this.#remote!.call("empty", []) as Promise<boolean>;
+  empty(): Promise<boolean> {
+    return this.#queue.call("empty", []);
   }
   /** True when a bounded queue holds `maxsize` items now. */
-  async full(): Promise<boolean> {
-    return this.#engine ? this.#engine.full() : this.#remote!.call("full", []) as Promise<boolean>;
+  full(): Promise<boolean> {
+    return this.#queue.call("full", []);
   }
 
   /** The synchronous twin of {@linkcode put} (shared buffer only). */
@@ -679,10 +676,22 @@ export class Queue<T = unknown> {
   }
 }
 
-registerStructure("queue", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new Queue(h, new QueueEngine(h.buffer as SharedArrayBuffer));
-  },
-  fromRemote: (h, remote) => new Queue(h, undefined, remote),
+/** The shared-buffer fields of a queue kind's handle: its one growable buffer. */
+export function shareQueue(e: QueueEngine): { buffer: SharedArrayBuffer } {
+  return { buffer: e.buffer };
+}
+
+/** Opens the engine of a queue kind's shared-buffer handle. */
+export function openQueue(shared: Record<string, unknown>): QueueEngine {
+  return new QueueEngine(shared.buffer as SharedArrayBuffer);
+}
+
+/** The Queue kind. */
+export const queueSpec = defineStructure({
+  kind: "queue",
+  create: ([options]) => QueueEngine.create(options as QueueOptions | undefined),
+  share: shareQueue,
+  open: openQueue,
+  ops: queueOps,
+  client: (handle, backend: Backend<QueueEngine>) => new Queue(handle, backend),
 });

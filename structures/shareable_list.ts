@@ -20,12 +20,10 @@
  * {@linkcode ST_CAP}, {@linkcode ST_LEN}, {@linkcode ST_OFF}.
  * @module
  */
-import { CapacityError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { unsupportedSync } from "../sync/lock.ts";
-import type { Remote } from "../sync/_remote.ts";
+import type { Backend, Handle } from "../core/backend.ts";
+import { defineStructure, Shared } from "../core/structure.ts";
+import { CapacityError, SharedMemoryError } from "../errors.ts";
+import { registryBuffer } from "../transports/_runtime/threads.ts";
 import { SeqLock } from "./_seqlock.ts";
 import { describe, elementIndex } from "./_typecodes.ts";
 import {
@@ -33,7 +31,6 @@ import {
   engineFromHandle,
   SharedMemory,
   SharedMemoryEngine,
-  SharedMemoryError,
   type SharedMemoryHandle,
   sharedMemoryHandle,
 } from "./shared_memory.ts";
@@ -319,9 +316,16 @@ export class ShareableListEngine {
     throw new RangeError(`Cannot find item in shareable list as no item equals it: received ${describe(v)}`);
   }
 
-  describe(): { length: number; name: string; size: number } {
+  describe(): ShareableListDescription {
     return { length: this.length, name: this.shm.name, size: this.shm.entry.size };
   }
+}
+
+/** What a remote client learns of its list (and its block) when it attaches. */
+interface ShareableListDescription {
+  readonly length: number;
+  readonly name: string;
+  readonly size: number;
 }
 
 function notAList(name: string): TypeError {
@@ -346,8 +350,13 @@ export interface ShareableListHandle extends Handle {
   readonly registry: SharedArrayBuffer;
 }
 
+/** What a shared-buffer handle of a list carries besides `kind`, `via` and `registry`: its block's handle. */
+function share(e: ShareableListEngine): { shm: SharedMemoryHandle } {
+  return { shm: sharedMemoryHandle(e.shm) };
+}
+
 function listHandle(e: ShareableListEngine): ShareableListHandle {
-  return { kind: "shareable-list", via: "shared-buffer", shm: sharedMemoryHandle(e.shm), registry: registryBuffer() };
+  return { kind: "shareable-list", via: "shared-buffer", ...share(e), registry: registryBuffer() };
 }
 
 /**
@@ -380,35 +389,34 @@ function engineOf(shm: SharedMemory): SharedMemoryEngine {
   return engineFromHandle(shm.handle as SharedMemoryHandle);
 }
 
-registerKind<ShareableListEngine>("shareable-list", {
-  create: ([sequence, options]) => {
-    const name = (options as { name?: string } | undefined)?.name;
-    if (name !== undefined) {
-      try {
-        const existing = SharedMemory.attachSync(name);
-        return new ShareableListEngine(engineOf(existing));
-      } catch (e) {
-        if (!(e instanceof SharedMemoryError && e.reason === "NotFound")) throw e;
-      }
+/** Creates a list for a manager (`Manager.shareableList(sequence, { name })`), or opens the block named so. */
+function createForManager([sequence, options]: readonly unknown[]): ShareableListEngine {
+  const name = (options as { name?: string } | undefined)?.name;
+  if (name !== undefined) {
+    try {
+      const existing = SharedMemory.attachSync(name);
+      return new ShareableListEngine(engineOf(existing));
+    } catch (e) {
+      if (!(e instanceof SharedMemoryError && e.reason === "NotFound")) throw e;
     }
-    const items = ShareableListEngine.encodeAll(sequence ?? []);
-    const shm = SharedMemory.createSync({ name, size: ShareableListEngine.bytesFor(items) });
-    return ShareableListEngine.layOut(engineOf(shm), items);
-  },
-  localHandle: listHandle,
-  ops: {
-    describe: (e) => e.describe(),
-    get: (e, [i]) => e.get(i),
-    set: (e, [i, v]) => e.set(i, v),
-    count: (e, [v]) => e.count(v),
-    index: (e, [v]) => e.index(v),
-    toArray: (e) => e.toArray(),
-    // the block under the list, for `shm` of a remote list
-    read: (e, [offset, length]) => e.shm.read(offset, length),
-    write: (e, [offset, bytes]) => e.shm.write(offset, bytes),
-    unlink: (e) => e.shm.unlink(),
-  },
-});
+  }
+  const items = ShareableListEngine.encodeAll(sequence ?? []);
+  const shm = SharedMemory.createSync({ name, size: ShareableListEngine.bytesFor(items) });
+  return ShareableListEngine.layOut(engineOf(shm), items);
+}
+
+/** The operations of a ShareableList, local and remote; `read`, `write` and `unlink` serve its remote `shm`. */
+const shareableListOps = {
+  describe: (e: ShareableListEngine) => e.describe(),
+  get: (e: ShareableListEngine, [i]: [number]) => e.get(i),
+  set: (e: ShareableListEngine, [i, v]: [number, ShareableItem]) => e.set(i, v),
+  count: (e: ShareableListEngine, [v]: [ShareableItem]) => e.count(v),
+  index: (e: ShareableListEngine, [v]: [ShareableItem]) => e.index(v),
+  toArray: (e: ShareableListEngine) => e.toArray(),
+  read: (e: ShareableListEngine, [offset, length]: [number, number | undefined]) => e.shm.read(offset, length),
+  write: (e: ShareableListEngine, [offset, bytes]: [number, Uint8Array]) => e.shm.write(offset, bytes),
+  unlink: (e: ShareableListEngine) => e.shm.unlink(),
+};
 
 /**
  * A fixed-length list of numbers, bigints, booleans, nulls, strings and
@@ -422,7 +430,7 @@ registerKind<ShareableListEngine>("shareable-list", {
  * readers take no lock and never see a half-written item.
  *
  * **Transports**: shared buffer (`Sync` twins), and through a manager on a
- * socket or pipe (async; `shm` reads and writes remotely).
+ * socket (async; `shm` reads and writes remotely).
  *
  * @example Items of every type, and a string that outgrows its slot
  * ```ts
@@ -434,28 +442,34 @@ registerKind<ShareableListEngine>("shareable-list", {
  * await sl.shm.unlink();
  * ```
  */
-export class ShareableList {
-  readonly #engine: ShareableListEngine | undefined;
-  readonly #remote: Remote | undefined;
+export class ShareableList extends Shared<ShareableListEngine, typeof shareableListOps> {
   readonly #shm: SharedMemory;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
   /** Number of items (fixed at creation). */
   readonly length: number;
 
-  /** @internal Use `ShareableList.create`, `ShareableList.attach`, `Manager.shareableList()` or `attach(handle)`. */
-  constructor(handle: Handle, length: number, shm: SharedMemory, engine?: ShareableListEngine, remote?: Remote) {
-    this.handle = handle;
-    this.length = length;
-    this.#shm = shm;
-    this.#engine = engine;
-    this.#remote = remote;
+  /**
+   * @internal Use `ShareableList.create`, `ShareableList.attach`, `Manager.shareableList()` or `attach(handle)`.
+   * A remote client passes what the server's `describe` answered.
+   */
+  constructor(handle: Handle, backend: Backend<ShareableListEngine>, described?: ShareableListDescription) {
+    super(handle, backend, shareableListOps);
+    const e = backend.engine;
+    if (e) {
+      this.length = e.length;
+      this.#shm = new SharedMemory((handle as ShareableListHandle).shm ?? sharedMemoryHandle(e.shm), { engine: e.shm });
+    } else {
+      if (!described) {
+        throw new TypeError("Cannot attach shareable list as its length and block are unknown: received none");
+      }
+      this.length = described.length;
+      // the list's server answers the block's operations too
+      this.#shm = new SharedMemory({ ...handle, kind: "shared-memory" }, { remote: backend.remote }, described);
+    }
   }
 
   /** @internal Wraps an engine of this thread. */
   static fromEngine(e: ShareableListEngine): ShareableList {
-    const h = listHandle(e);
-    return new ShareableList(h, e.length, new SharedMemory(h.shm, e.shm.name, e.shm.entry.size, e.shm), e);
+    return new ShareableList(listHandle(e), { engine: e });
   }
 
   /**
@@ -531,20 +545,21 @@ export class ShareableList {
     return ShareableList.fromEngine(new ShareableListEngine(engineOf(SharedMemory.attachSync(name))));
   }
 
+  /** The engine for a Sync twin; fails with `"Closed"` once `shm.close()` was called. */
   #local(what: string): ShareableListEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#open(what)!;
+    const e = this.local(what);
+    this.#check(what);
+    return e;
   }
 
-  /** The engine (undefined when remote); fails with `"Closed"` once `shm.close()` was called. */
-  #open(what: string): ShareableListEngine | undefined {
+  /** Fails with `"Closed"` once `shm.close()` was called. */
+  #check(what: string): void {
     if (this.#shm.closed) {
       throw new SharedMemoryError(
         "Closed",
         `Cannot ${what} as its block is closed: received ${JSON.stringify(this.#shm.name)}`,
       );
     }
-    return this.#engine;
   }
 
   /** The block holding the list (Python's `shm`): close or unlink it there. */
@@ -554,32 +569,31 @@ export class ShareableList {
 
   /** Item `index` (negative counts from the end). */
   async get(index: number): Promise<ShareableItem> {
-    const e = this.#open("get shareable list item");
-    return e ? e.get(index) : await this.#remote!.call("get", [index]) as ShareableItem;
+    this.#check("get shareable list item");
+    return await this.call("get", [index]);
   }
   /**
    * Replaces item `index`; the type may change. A string or bytes longer than
    * the slot's room fails with `CapacityError` and stores nothing.
    */
   async set(index: number, value: ShareableItem): Promise<void> {
-    const e = this.#open("set shareable list item");
-    if (e) e.set(index, value);
-    else await this.#remote!.call("set", [index, value]);
+    this.#check("set shareable list item");
+    await this.call("set", [index, value]);
   }
   /** Number of items equal to `value` (numbers equal bigints of the same value; bytes compare by content). */
   async count(value: ShareableItem): Promise<number> {
-    const e = this.#open("count shareable list items");
-    return e ? e.count(value) : await this.#remote!.call("count", [value]) as number;
+    this.#check("count shareable list items");
+    return await this.call("count", [value]);
   }
   /** Index of the first item equal to `value`; a `RangeError` when none is (Python's `ValueError`). */
   async index(value: ShareableItem): Promise<number> {
-    const e = this.#open("find shareable list item");
-    return e ? e.index(value) : await this.#remote!.call("index", [value]) as number;
+    this.#check("find shareable list item");
+    return await this.call("index", [value]);
   }
   /** Every item, as a plain array (Python's `list(sl)`). */
   async toArray(): Promise<ShareableItem[]> {
-    const e = this.#open("read shareable list");
-    return e ? e.toArray() : await this.#remote!.call("toArray", []) as ShareableItem[];
+    this.#check("read shareable list");
+    return await this.call("toArray", []);
   }
 
   /** The synchronous twin of {@linkcode get} (shared buffer only). */
@@ -604,16 +618,20 @@ export class ShareableList {
   }
 }
 
-registerStructure("shareable-list", {
-  fromLocal: (handle) => {
-    const h = handle as ShareableListHandle;
-    adoptRegistry(h.registry);
-    const e = new ShareableListEngine(engineFromHandle(h.shm));
-    return new ShareableList(h, e.length, new SharedMemory(h.shm, e.shm.name, e.shm.entry.size, e.shm), e);
-  },
-  fromRemote: async (h, remote) => {
-    const d = await remote.call("describe", []) as { length: number; name: string; size: number };
-    const shm = new SharedMemory({ ...h, kind: "shared-memory" }, d.name, d.size, undefined, remote);
-    return new ShareableList(h, d.length, shm, undefined, remote);
-  },
+/** A remote client: asks the server for the list's length and its block's name and size first. */
+async function remoteClient(handle: Handle, backend: Backend<ShareableListEngine>): Promise<ShareableList> {
+  const d = await backend.remote!.call("describe", []) as ShareableListDescription;
+  return new ShareableList(handle, backend, d);
+}
+
+/** The ShareableList kind: `Manager.shareableList(sequence, { name })` creates (or opens) `[sequence, { name }]`. */
+export const shareableListSpec = defineStructure({
+  kind: "shareable-list",
+  create: createForManager,
+  share,
+  open: (h) => new ShareableListEngine(engineFromHandle((h as ShareableListHandle).shm)),
+  ops: shareableListOps,
+  // a remote client learns the list's length first, so it is a promise (attach awaits it)
+  client: (handle, backend: Backend<ShareableListEngine>): ShareableList | Promise<ShareableList> =>
+    backend.engine ? new ShareableList(handle, backend) : remoteClient(handle, backend),
 });

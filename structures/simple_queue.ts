@@ -1,30 +1,27 @@
 /**
  * An unbounded FIFO queue: Python's `multiprocessing.SimpleQueue`.
+ *
+ * It is a {@linkcode Queue} without a bound, with a Queue's op table: its
+ * surface is that table, so every method works on every transport.
  * @module
  */
-import { registerStructure } from "../transports/_attach.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { Queue, QueueEngine, queueOps } from "./queue.ts";
+import type { Backend, Handle } from "../core/backend.ts";
+import { defineStructure } from "../core/structure.ts";
+import { openQueue, Queue, QueueEngine, queueOps, shareQueue } from "./queue.ts";
 
-registerKind<QueueEngine>("simpleQueue", {
-  create: () => QueueEngine.create(),
-  localHandle: (e) => ({ kind: "simpleQueue", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
-  ops: {
-    put: queueOps.put,
-    get: queueOps.get,
-    getNowait: queueOps.getNowait,
-    empty: queueOps.empty,
-    qsize: queueOps.qsize,
-  },
-});
+/**
+ * The operations of a SimpleQueue, local and remote: a Queue's. The client
+ * is a `Queue<T, typeof simpleQueueOps>`, so tsc rejects a table that lacks
+ * an op the client calls.
+ */
+const simpleQueueOps = queueOps;
 
 /**
  * An unbounded queue with Python's SimpleQueue surface: `put`, `get`, `empty`
  * (and, here, everything a {@linkcode Queue} has; `putNowait` never fails on
- * it as it has no bound).
+ * it as it has no bound, and `full` is always false).
  *
- * **Transports**: shared buffer (sync twins), socket and pipe.
+ * **Transports**: shared buffer (sync twins) and socket.
  *
  * @example
  * ```ts
@@ -35,12 +32,19 @@ registerKind<QueueEngine>("simpleQueue", {
  * console.log(await q.get(), await q.empty()); // x true
  * ```
  */
-export class SimpleQueue<T = unknown> extends Queue<T> {}
+export class SimpleQueue<T = unknown> extends Queue<T, typeof simpleQueueOps> {
+  /** @internal Use `Manager.simpleQueue()` or `attach(handle)`. */
+  constructor(handle: Handle, backend: Backend<QueueEngine>) {
+    super(handle, backend, simpleQueueOps);
+  }
+}
 
-registerStructure("simpleQueue", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new SimpleQueue(h, new QueueEngine(h.buffer as SharedArrayBuffer));
-  },
-  fromRemote: (h, remote) => new SimpleQueue(h, undefined, remote),
+/** The SimpleQueue kind. */
+export const simpleQueueSpec = defineStructure({
+  kind: "simpleQueue",
+  create: () => QueueEngine.create(),
+  share: shareQueue,
+  open: openQueue,
+  ops: simpleQueueOps,
+  client: (handle, backend: Backend<QueueEngine>) => new SimpleQueue(handle, backend),
 });

@@ -7,11 +7,10 @@
  * (`_typecodes.ts`); a Value's lock is a {@linkcode Lock} in its own buffer.
  * @module
  */
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { type CallContext, registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer } from "../transports/_runtime/threads.ts";
-import { Lock, LockEngine, type LockHandle, unsupportedSync } from "../sync/lock.ts";
-import type { Remote } from "../sync/_remote.ts";
+import type { Backend, CallContext, Handle, Remote } from "../core/backend.ts";
+import { type ArgsOf, defineStructure, Shared, type SharedFields } from "../core/structure.ts";
+import { registryBuffer } from "../transports/_runtime/threads.ts";
+import { Lock, LockEngine, type LockHandle, lockSpec } from "../sync/lock.ts";
 import {
   bufferBytes,
   Cells,
@@ -67,8 +66,8 @@ export interface ValueHandle extends Handle {
   readonly registry: SharedArrayBuffer;
 }
 
-/** What a remote Value tells about itself. */
-interface ValueDescription {
+/** @internal What a remote Value tells about itself (its `describe` op). */
+export interface ValueDescription {
   readonly typecode: TypeName;
   readonly lock: boolean;
 }
@@ -157,10 +156,26 @@ export class ValueEngine {
   }
 }
 
+/** The ops of a Lock (`lockSpec.ops`). */
+type LockOpTable = typeof lockSpec.ops;
+
 /**
- * @internal The remote operations of the lock inside a Value or
- * SharedArray: a Lock whose remote calls reach the structure's id dispatches
- * them here, so the lock needs no id of its own.
+ * @internal The lock operations of a Value or SharedArray: the ops of
+ * `lockSpec`, run on the structure's lock. A Lock whose remote calls reach
+ * the structure's id dispatches them here, so the lock needs no id of its
+ * own; the owner is the caller's `ctx.ownerId`, locally and remotely.
+ */
+export type LockOpsOf<E> = {
+  readonly [K in keyof LockOpTable]: (
+    e: E,
+    args: ArgsOf<LockOpTable[K]>,
+    ctx: CallContext,
+  ) => ReturnType<LockOpTable[K]>;
+};
+
+/**
+ * @internal The lock operations of a structure whose lock `lockOf` finds
+ * (see {@linkcode LockOpsOf}).
  *
  * @example The lock operations
  * ```ts
@@ -169,39 +184,65 @@ export class ValueEngine {
  * console.log(Object.keys(ops)); // [ "acquire", "tryAcquire", "release", "locked" ]
  * ```
  */
-export function lockOps<E>(
-  lockOf: (e: E) => LockEngine,
-): Record<string, (e: E, args: readonly unknown[], ctx: CallContext) => unknown> {
+export function lockOps<E>(lockOf: (e: E) => LockEngine): LockOpsOf<E> {
+  const ops = lockSpec.ops;
   return {
-    acquire: (e, [timeout], ctx) =>
-      lockOf(e).acquire(ctx.ownerId, { timeout: timeout as number | undefined, signal: ctx.signal }),
-    tryAcquire: (e, _, ctx) => lockOf(e).tryAcquire(ctx.ownerId),
-    release: (e, _, ctx) => lockOf(e).release(ctx.ownerId),
-    locked: (e) => lockOf(e).locked(),
+    acquire: (e, args, ctx) => ops.acquire(lockOf(e), args, ctx),
+    tryAcquire: (e, args, ctx) => ops.tryAcquire(lockOf(e), args, ctx),
+    release: (e, args, ctx) => ops.release(lockOf(e), args, ctx),
+    locked: (e) => ops.locked(lockOf(e)),
   };
 }
 
-/** The shared-buffer handle of a value engine. */
-function valueHandle(e: ValueEngine): ValueHandle {
-  const registry = registryBuffer();
-  const h: ValueHandle = { kind: "value", via: "shared-buffer", typecode: e.typecode, buffer: e.buffer, registry };
-  return e.lockBuffer ? { ...h, lock: { kind: "lock", via: "shared-buffer", buffer: e.lockBuffer, registry } } : h;
+/**
+ * @internal The shared-buffer fields of a lock inside a structure's handle:
+ * a Lock's handle without the thread registry (the structure's handle
+ * carries it).
+ *
+ * @example The lock part of a handle
+ * ```ts
+ * import { LockEngine } from "../sync/lock.ts";
+ * import { sharedLockFields } from "./value.ts";
+ * console.log(sharedLockFields(new LockEngine()).kind); // lock
+ * ```
+ */
+export function sharedLockFields(lock: LockEngine): LockHandle {
+  return { ...lockSpec.share(lock), kind: "lock", via: "shared-buffer" };
 }
 
-registerKind<ValueEngine>("value", {
-  create: ([typecode, init, options]) =>
-    ValueEngine.create(typecode, init, (options as { lock?: unknown } | undefined)?.lock),
-  localHandle: valueHandle,
-  ops: {
-    describe: (e) => e.describe(),
-    load: (e) => e.load(),
-    store: (e, [v]) => e.store(v),
-    add: (e, [n]) => e.add(n),
-    exchange: (e, [v]) => e.exchange(v),
-    compareExchange: (e, [x, r]) => e.compareExchange(x, r),
-    ...lockOps<ValueEngine>((e) => e.lockEngine()),
-  },
-});
+/**
+ * @internal The Lock of a structure with a lock (Value, SharedArray): over
+ * the lock engine beside the structure's, or, remotely, a Lock whose calls
+ * go to the structure (see {@linkcode remoteLock}).
+ *
+ * @example The lock of an attached value
+ * ```ts
+ * import { lockOf, ValueEngine } from "./value.ts";
+ * const engine = ValueEngine.create("i", 0, true);
+ * const lock = lockOf({ kind: "value", via: "shared-buffer" }, { engine });
+ * console.log(lock.handle.kind, await lock.locked()); // lock false
+ * ```
+ */
+export function lockOf(h: Handle, backend: Backend<{ lockEngine(): LockEngine }>): Lock {
+  if (backend.remote) return remoteLock(h, backend.remote);
+  const engine = backend.engine.lockEngine();
+  return new Lock({ ...sharedLockFields(engine), via: h.via, registry: h.registry }, { engine });
+}
+
+/**
+ * @internal The Lock of a remote structure: its calls go to the structure,
+ * which dispatches them to its lock (see {@linkcode lockOps}).
+ *
+ * @example A Lock that calls the structure
+ * ```ts
+ * import { remoteLock } from "./value.ts";
+ * const lock = remoteLock({ kind: "value", via: "socket" }, { call: () => Promise.resolve(false) });
+ * console.log(lock.handle.kind, await lock.locked()); // lock false
+ * ```
+ */
+export function remoteLock(h: Handle, remote: Remote): Lock {
+  return new Lock({ ...h, kind: "lock" }, { remote });
+}
 
 /**
  * @internal Brings a remote answer to the JavaScript type of the element
@@ -215,6 +256,29 @@ registerKind<ValueEngine>("value", {
  */
 export function fromWireElement(typecode: TypeName, v: unknown): unknown {
   return (typecode === "i64" || typecode === "u64") && typeof v === "number" ? BigInt(v) : v;
+}
+
+/** The operations of a Value or RawValue, local and remote (the lock ops fail on a RawValue). */
+const valueOps = {
+  describe: (e: ValueEngine) => e.describe(),
+  load: (e: ValueEngine) => e.load(),
+  store: (e: ValueEngine, [v]: [unknown]) => e.store(v),
+  add: (e: ValueEngine, [n]: [unknown]) => e.add(n),
+  exchange: (e: ValueEngine, [v]: [unknown]) => e.exchange(v),
+  compareExchange: (e: ValueEngine, [x, r]: [unknown, unknown]) => e.compareExchange(x, r),
+  ...lockOps<ValueEngine>((e) => e.lockEngine()),
+};
+
+/** What a value's shared-buffer handle carries besides kind, via and registry. */
+function share(e: ValueEngine): SharedFields {
+  return e.lock
+    ? { typecode: e.typecode, buffer: e.buffer, lock: sharedLockFields(e.lock) }
+    : { typecode: e.typecode, buffer: e.buffer };
+}
+
+/** The shared-buffer handle of a value made without a manager (`Value.create`). */
+function sharedHandle(e: ValueEngine): ValueHandle {
+  return { ...share(e), kind: "value", via: "shared-buffer", registry: registryBuffer() } as ValueHandle;
 }
 
 /**
@@ -231,7 +295,7 @@ export function fromWireElement(typecode: TypeName, v: unknown): unknown {
  * store is visible to every later load in any thread.
  *
  * **Transports**: shared buffer (the `value` accessor and `Sync` twins run in
- * the caller's thread), socket and pipe (async; each call one round trip).
+ * the caller's thread) and socket (async; each call one round trip).
  *
  * @example A counter without a lock
  * ```ts
@@ -242,20 +306,17 @@ export function fromWireElement(typecode: TypeName, v: unknown): unknown {
  * console.log(hits.value, await hits.load()); // 6 6
  * ```
  */
-export class RawValue<C extends TypeCode = TypeCode> {
-  readonly #engine: ValueEngine | undefined;
-  readonly #remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
+export class RawValue<C extends TypeCode = TypeCode> extends Shared<ValueEngine, typeof valueOps> {
   /** The explicit name of the value's type (`"i32"` for `"i"`, …). */
   readonly typecode: TypeName;
 
-  /** @internal Use `RawValue.create`, `Manager.value()` or `attach(handle)`. */
-  constructor(handle: Handle, typecode: TypeName, engine?: ValueEngine, remote?: Remote) {
-    this.handle = handle;
-    this.typecode = typecode;
-    this.#engine = engine;
-    this.#remote = remote;
+  /**
+   * @internal Use `RawValue.create`, `Manager.value()` or `attach(handle)`.
+   * A remote client passes what the server's `describe` answered.
+   */
+  constructor(handle: Handle, backend: Backend<ValueEngine>, described?: ValueDescription) {
+    super(handle, backend, valueOps);
+    this.typecode = backend.engine?.typecode ?? typeInfo(described?.typecode, "attach value").name;
   }
 
   /**
@@ -274,26 +335,21 @@ export class RawValue<C extends TypeCode = TypeCode> {
    */
   static create<C extends TypeCode>(typecode: C, init?: InputOf<C>): RawValue<C> {
     const e = ValueEngine.create(typecode, init, false);
-    return new RawValue<C>(valueHandle(e), e.typecode, e);
+    return new RawValue<C>(sharedHandle(e), { engine: e });
   }
 
-  #local(what: string): ValueEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
-  }
-
-  async #call(op: string, args: readonly unknown[]): Promise<ElementOf<C>> {
-    return fromWireElement(this.typecode, await this.#remote!.call(op, args)) as ElementOf<C>;
+  /** An answer as the element type (a remote 64-bit answer may arrive as a number). */
+  #element(v: unknown): ElementOf<C> {
+    return fromWireElement(this.typecode, v) as ElementOf<C>;
   }
 
   /** The current value (Python's `.value`). */
   async load(): Promise<ElementOf<C>> {
-    return this.#engine ? this.#engine.load() as ElementOf<C> : this.#call("load", []);
+    return this.#element(await this.call("load", []));
   }
   /** Replaces the value. A value the type cannot hold is a `TypeError` or `RangeError`. */
   async store(value: InputOf<C>): Promise<void> {
-    if (this.#engine) this.#engine.store(value);
-    else await this.#remote!.call("store", [value]);
+    await this.call("store", [value]);
   }
   /**
    * Adds `n` atomically (subtracts when negative) and returns the previous
@@ -301,11 +357,11 @@ export class RawValue<C extends TypeCode = TypeCode> {
    * when threads race. Bool values cannot be added to (`TypeError`).
    */
   async add(n: InputOf<C>): Promise<ElementOf<C>> {
-    return this.#engine ? this.#engine.add(n) as ElementOf<C> : this.#call("add", [n]);
+    return this.#element(await this.call("add", [n]));
   }
   /** Stores `value` and returns the previous value, atomically. */
   async exchange(value: InputOf<C>): Promise<ElementOf<C>> {
-    return this.#engine ? this.#engine.exchange(value) as ElementOf<C> : this.#call("exchange", [value]);
+    return this.#element(await this.call("exchange", [value]));
   }
   /**
    * Stores `replacement` if the value equals `expected`, atomically, and
@@ -313,38 +369,36 @@ export class RawValue<C extends TypeCode = TypeCode> {
    * Floats compare by value (NaN equals NaN).
    */
   async compareExchange(expected: InputOf<C>, replacement: InputOf<C>): Promise<ElementOf<C>> {
-    return this.#engine
-      ? this.#engine.compareExchange(expected, replacement) as ElementOf<C>
-      : this.#call("compareExchange", [expected, replacement]);
+    return this.#element(await this.call("compareExchange", [expected, replacement]));
   }
 
   /** The current value, read synchronously (shared buffer only): Python's `v.value`. */
   get value(): ElementOf<C> {
-    return this.#local("value").load() as ElementOf<C>;
+    return this.local("value").load() as ElementOf<C>;
   }
   /** Stores synchronously (shared buffer only): Python's `v.value = x`. */
   set value(v: InputOf<C>) {
-    this.#local("value").store(v);
+    this.local("value").store(v);
   }
   /** The synchronous twin of {@linkcode load} (shared buffer only). */
   loadSync(): ElementOf<C> {
-    return this.#local("loadSync").load() as ElementOf<C>;
+    return this.local("loadSync").load() as ElementOf<C>;
   }
   /** The synchronous twin of {@linkcode store} (shared buffer only). */
   storeSync(value: InputOf<C>): void {
-    this.#local("storeSync").store(value);
+    this.local("storeSync").store(value);
   }
   /** The synchronous twin of {@linkcode add} (shared buffer only). */
   addSync(n: InputOf<C>): ElementOf<C> {
-    return this.#local("addSync").add(n) as ElementOf<C>;
+    return this.local("addSync").add(n) as ElementOf<C>;
   }
   /** The synchronous twin of {@linkcode exchange} (shared buffer only). */
   exchangeSync(value: InputOf<C>): ElementOf<C> {
-    return this.#local("exchangeSync").exchange(value) as ElementOf<C>;
+    return this.local("exchangeSync").exchange(value) as ElementOf<C>;
   }
   /** The synchronous twin of {@linkcode compareExchange} (shared buffer only). */
   compareExchangeSync(expected: InputOf<C>, replacement: InputOf<C>): ElementOf<C> {
-    return this.#local("compareExchangeSync").compareExchange(expected, replacement) as ElementOf<C>;
+    return this.local("compareExchangeSync").compareExchange(expected, replacement) as ElementOf<C>;
   }
 }
 
@@ -361,9 +415,9 @@ export class RawValue<C extends TypeCode = TypeCode> {
  * **Visibility**: every operation is a sequentially consistent atomic; writes
  * made under the lock are visible to the next holder.
  *
- * **Transports**: shared buffer (sync twins, `value` accessor), socket and
- * pipe (async; the lock lives with the value on the manager and is held by
- * the connection).
+ * **Transports**: shared buffer (sync twins, `value` accessor) and socket
+ * (async; the lock lives with the value on the manager and is held by the
+ * connection).
  *
  * @example Four threads add, one compound update under the lock
  * ```ts
@@ -379,10 +433,14 @@ export class RawValue<C extends TypeCode = TypeCode> {
 export class Value<C extends TypeCode = TypeCode> extends RawValue<C> {
   readonly #lock: Lock;
 
-  /** @internal Use `Value.create`, `Manager.value()` or `attach(handle)`. */
-  constructor(handle: Handle, typecode: TypeName, lock: Lock, engine?: ValueEngine, remote?: Remote) {
-    super(handle, typecode, engine, remote);
-    this.#lock = lock;
+  /**
+   * @internal Use `Value.create`, `Manager.value()` or `attach(handle)`.
+   * A remote client passes what the server's `describe` answered; `lock` is
+   * a Lock the creator gave (else the value's own lock).
+   */
+  constructor(handle: Handle, backend: Backend<ValueEngine>, described?: ValueDescription, lock?: Lock) {
+    super(handle, backend, described);
+    this.#lock = lock ?? lockOf(this.handle, backend);
   }
 
   /**
@@ -407,8 +465,7 @@ export class Value<C extends TypeCode = TypeCode> extends RawValue<C> {
       throw new TypeError("Cannot create value as 'lock' is false: use RawValue.create: received false");
     }
     const e = ValueEngine.create(typecode, init, lock ?? true);
-    const h = valueHandle(e);
-    return new Value<C>(h, e.typecode, lock instanceof Lock ? lock : localLock(h), e);
+    return new Value<C>(sharedHandle(e), { engine: e }, undefined, lock instanceof Lock ? lock : undefined);
   }
 
   /** The lock guarding compound updates of this value (Python's `get_lock()`). */
@@ -417,41 +474,28 @@ export class Value<C extends TypeCode = TypeCode> extends RawValue<C> {
   }
 }
 
-function localLock(h: ValueHandle): Lock {
-  return new Lock(h.lock!, new LockEngine(h.lock!.buffer as SharedArrayBuffer));
+/** A remote client: asks the server for the value's type and whether it has a lock first. */
+async function remoteClient(handle: Handle, backend: Backend<ValueEngine>): Promise<RawValue | Value> {
+  const d = await backend.remote!.call("describe", []) as ValueDescription | undefined;
+  return d?.lock ? new Value(handle, backend, d) : new RawValue(handle, backend, d);
 }
 
-/**
- * @internal The Lock of a remote structure: its calls go to the structure,
- * which dispatches them to its lock (see {@linkcode lockOps}).
- *
- * @example A Lock that calls the structure
- * ```ts
- * import { remoteLock } from "./value.ts";
- * const lock = remoteLock({ kind: "value", via: "socket" }, { call: () => Promise.resolve(false) });
- * console.log(lock.handle.kind, await lock.locked()); // lock false
- * ```
- */
-export function remoteLock(h: Handle, remote: Remote): Lock {
-  return new Lock({ ...h, kind: "lock" }, undefined, remote);
-}
-
-registerStructure("value", {
-  fromLocal: (handle) => {
-    const h = handle as ValueHandle;
-    adoptRegistry(h.registry);
-    const e = new ValueEngine(
+/** The Value kind (a Value, or a RawValue when made with `lock: false`). */
+export const valueSpec = defineStructure({
+  kind: "value",
+  create: ([typecode, init, options]) =>
+    ValueEngine.create(typecode, init, (options as { lock?: unknown } | undefined)?.lock),
+  share,
+  open: (h) =>
+    new ValueEngine(
       typeInfo(h.typecode, "attach value").name,
-      h.buffer,
-      h.lock?.buffer as SharedArrayBuffer | undefined,
-    );
-    return h.lock ? new Value(h, e.typecode, localLock(h), e) : new RawValue(h, e.typecode, e);
-  },
-  fromRemote: async (h, remote) => {
-    const d = await remote.call("describe", []) as ValueDescription;
-    const typecode = typeInfo(d?.typecode, "attach value").name;
-    return d.lock
-      ? new Value(h, typecode, remoteLock(h, remote), undefined, remote)
-      : new RawValue(h, typecode, undefined, remote);
-  },
+      h.buffer as SharedArrayBuffer,
+      (h.lock as LockHandle | undefined)?.buffer as SharedArrayBuffer | undefined,
+    ),
+  ops: valueOps,
+  // a remote client learns the value's type first, so it is a promise (attach awaits it)
+  client: (handle, backend: Backend<ValueEngine>): RawValue | Value | Promise<RawValue | Value> =>
+    backend.engine
+      ? (backend.engine.lock ? new Value(handle, backend) : new RawValue(handle, backend))
+      : remoteClient(handle, backend),
 });

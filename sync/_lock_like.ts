@@ -1,19 +1,17 @@
 /**
- * The client-side skeleton shared by Lock, RLock and Semaphore: a structure
- * backed by a local engine (shared buffer) or a `Remote` (socket, pipe), and
- * the release operations, which are the same for all three.
+ * What Lock, RLock and Semaphore share: the client skeleton (a
+ * {@linkcode Shared} client whose op table has a `release` op), the release
+ * operations, which are the same for all three, and the two ends of a
+ * blocking acquisition on the engine side.
  * @module
  */
-import type { Handle } from "../transports/_attach.ts";
+import type { Backend, CallContext, Handle } from "../core/backend.ts";
+import { type ArgsOf, type OpTable, Shared } from "../core/structure.ts";
+import { abortedError, timedOutError } from "../errors.ts";
 import { threadId } from "../transports/_runtime/threads.ts";
-import type { WaitOptions } from "./_kernel.ts";
+import { type Deadline, deadlineOf, type WaitOptions } from "./_kernel.ts";
+import { ABORTED, ACQUIRED_OWNER_DIED, type LockOutcome, TIMED_OUT } from "./_mutex.ts";
 import type { LockPermit, Releasable } from "./_permit.ts";
-import type { Remote } from "./_remote.ts";
-
-/** The typed error of a Sync twin called on a transport without shared memory. */
-export function unsupportedSync(what: string, via: string): Error {
-  return new TypeError(`Cannot call ${what} as the '${via}' transport has no synchronous operations`);
-}
 
 /** An engine a thread (by id) acquires and releases. */
 export interface ReleasingEngine {
@@ -21,26 +19,37 @@ export interface ReleasingEngine {
   release(id: number): void;
 }
 
+/** The op every lock-like kind has: release what the caller (`ctx.ownerId`) holds. */
+export interface ReleaseOp<E> {
+  readonly release: (engine: E, args: [], ctx: CallContext) => unknown;
+}
+
+/**
+ * The start of a blocking acquisition: validates the timeout into a deadline
+ * and fails with `LockError("Aborted")` when the signal has already fired.
+ */
+export function acquireDeadline(what: string, options?: WaitOptions): Deadline {
+  const deadline = deadlineOf(options?.timeout, what);
+  if (options?.signal?.aborted) throw abortedError("LockError", what, options.signal);
+  return deadline;
+}
+
+/**
+ * The end of a blocking acquisition: `ownerDied` when the word was taken, or
+ * `LockError("Timeout" | "Aborted")` when the wait gave up.
+ */
+export function acquiredOrThrow(outcome: LockOutcome, what: string, options?: WaitOptions): boolean {
+  if (outcome === TIMED_OUT) throw timedOutError("LockError", what, options?.timeout);
+  if (outcome === ABORTED) throw abortedError("LockError", what, options?.signal);
+  return outcome === ACQUIRED_OWNER_DIED;
+}
+
 /** A lock-like primitive on any transport. */
-export abstract class LockLike<E extends ReleasingEngine> implements Releasable {
-  /** The engine, when the structure lives in this thread's shared memory. */
-  protected readonly engine: E | undefined;
-  /** The manager connection, otherwise. */
-  protected readonly remote: Remote | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
-
+export abstract class LockLike<E extends ReleasingEngine, O extends OpTable<E> & ReleaseOp<E>> extends Shared<E, O>
+  implements Releasable {
   /** @internal Use the Manager's factory or `attach(handle)`. */
-  constructor(handle: Handle, engine?: E, remote?: Remote) {
-    this.handle = handle;
-    this.engine = engine;
-    this.remote = remote;
-  }
-
-  /** The local engine, or the typed error of a Sync twin on a remote transport. */
-  protected local(what: string): E {
-    if (!this.engine) throw unsupportedSync(what, this.handle.via);
-    return this.engine;
+  constructor(handle: Handle, backend: Backend<E>, ops: O) {
+    super(handle, backend, ops);
   }
 
   /**
@@ -48,8 +57,7 @@ export abstract class LockLike<E extends ReleasingEngine> implements Releasable 
    * one level of an RLock, or a semaphore permit. See the class for who may.
    */
   async release(): Promise<void> {
-    if (this.engine) return this.engine.release(threadId());
-    await this.remote!.call("release", []);
+    await this.call("release", [] as ArgsOf<O["release"]>);
   }
 
   /** The synchronous twin of {@linkcode release} (shared buffer only). */
@@ -82,9 +90,9 @@ export abstract class LockLike<E extends ReleasingEngine> implements Releasable 
     }
   }
 
-  /** @internal Releases now if local, or sends the release without awaiting it. */
+  /** @internal Releases now if local (a refused release throws), or sends the release without awaiting it. */
   releaseNow(): void {
     if (this.engine) this.engine.release(threadId());
-    else this.remote!.call("release", []).catch(() => {});
+    else this.call("release", [] as ArgsOf<O["release"]>).catch(() => {});
   }
 }

@@ -8,7 +8,7 @@
  *
  * | word | name | meaning |
  * |---|---|---|
- * | 0 | `B_GUARD` | robust mutex guarding every other word |
+ * | 0 | `B_GUARD` | the guard word of the robust guarded section (`_guard.ts`) over every other word |
  * | 1 | `B_GEN` | generation; the futex word waiters sleep on |
  * | 2 | `B_COUNT` | parties arrived in this generation |
  * | 3 | `B_BROKEN` | 1 while broken (until `reset()`) |
@@ -21,20 +21,29 @@
  * broken (cleared) — and waking every sleeper; a waiter reads the outcome of
  * *its* generation, so one that wakes late is not confused by the next. A
  * sleeper re-checks every 200 ms whether one of the arrived owner ids is
- * dead in the thread registry, and breaks the barrier if so.
+ * dead in the thread registry, and breaks the barrier if so. A thread that
+ * dies holding the guard breaks the barrier too: whoever takes the guard
+ * over breaks it before its own change (no journal: a broken generation
+ * needs no undo).
  * @module
  */
-import { LockError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { type CallContext, registerKind } from "../transports/_host.ts";
-import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
-import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
-import { ABORTED, ACQUIRED_OWNER_DIED, lockAsync, lockSync, tryLock, unlock } from "./_mutex.ts";
-import type { Remote } from "./_remote.ts";
-import { unsupportedSync } from "./lock.ts";
-import { remoteCall, waitError } from "./rlock.ts";
+import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
+import { defineStructure, Shared } from "../core/structure.ts";
+import { abortedError, LockError } from "../errors.ts";
+import { isDead, threadId } from "../transports/_runtime/threads.ts";
+import {
+  type Deadline,
+  deadlineOf,
+  runAsync,
+  runSync,
+  spinWhile,
+  type WaitLoop,
+  type WaitOptions,
+  wake,
+} from "./_kernel.ts";
+import { Guard } from "./_guard.ts";
 
-/** Robust mutex word guarding the other words. */
+/** The guard word of the guarded section over the other words. */
 const B_GUARD = 0;
 /** Generation; the futex word. */
 const B_GEN = 1;
@@ -95,6 +104,11 @@ interface Arrival {
   readonly next: typeof PROCEED | typeof RUN_ACTION | typeof BUSY;
 }
 
+/** What an abandoned wait (its signal aborted) needs to know: the arrival it waits on. */
+interface Waiting {
+  arrival?: Arrival;
+}
+
 /**
  * The barrier engine. Every method takes the caller's owner id (a thread id,
  * or over a socket the connection's id).
@@ -103,11 +117,14 @@ export class BarrierEngine {
   readonly i32: Int32Array;
   readonly f64: Float64Array;
   readonly parties: number;
+  readonly #guard: Guard;
 
   constructor(readonly buffer: SharedArrayBuffer) {
     this.i32 = new Int32Array(buffer);
     this.f64 = new Float64Array(buffer, 0, B_OUTCOMES / 2);
     this.parties = Atomics.load(this.i32, B_PARTIES);
+    // a guard whose holder died mid-change breaks the barrier
+    this.#guard = new Guard(this.i32, { word: B_GUARD, onOwnerDied: () => this.#break() });
   }
 
   /** A fresh barrier for `parties`, with a default timeout. */
@@ -125,35 +142,13 @@ export class BarrierEngine {
     return new BarrierEngine(buffer);
   }
 
-  /** The handle threads of this process attach to. */
-  localHandle(): BarrierHandle {
-    return { kind: "barrier", via: "shared-buffer", buffer: this.buffer, registry: registryBuffer() };
-  }
-
   /** The default timeout of `wait`, if any. */
   defaultTimeout(): number | undefined {
     const t = this.f64[B_TIMEOUT_F64];
     return Number.isNaN(t) ? undefined : t;
   }
 
-  // -- the guarded section ---------------------------------------------------
-
-  /** Takes the guard; a guard whose owner died mid-change breaks the barrier. */
-  #enter(): void {
-    const id = threadId();
-    if (tryLock(this.i32, B_GUARD, id)) return;
-    if (lockSync(this.i32, B_GUARD, id, Infinity) === ACQUIRED_OWNER_DIED) this.#break();
-  }
-
-  async #enterAsync(): Promise<void> {
-    const id = threadId();
-    if (tryLock(this.i32, B_GUARD, id)) return;
-    if (await lockAsync(this.i32, B_GUARD, id, Infinity, undefined) === ACQUIRED_OWNER_DIED) this.#break();
-  }
-
-  #leave(): void {
-    unlock(this.i32, B_GUARD, threadId());
-  }
+  // -- inside the guarded section --------------------------------------------
 
   #setOutcome(gen: number, released: boolean): void {
     const word = B_OUTCOMES + ((gen >>> 5) & (OUTCOME_GENERATIONS / 32 - 1));
@@ -173,7 +168,7 @@ export class BarrierEngine {
     this.#setOutcome(gen, released);
     Atomics.store(this.i32, B_COUNT, 0);
     Atomics.store(this.i32, B_GEN, (gen + 1) | 0);
-    Atomics.notify(this.i32, B_GEN);
+    wake(this.i32, B_GEN, Infinity);
   }
 
   /** Breaks the barrier, failing every waiter. Under the guard. */
@@ -210,42 +205,83 @@ export class BarrierEngine {
     return { index, gen, next: PROCEED };
   }
 
+  // -- entering the guarded section (never across a wait) --------------------
+
+  /** A sleeper's periodic check: breaks the barrier when a party died. */
+  #check(gen: number): void {
+    if (Atomics.load(this.i32, B_GEN) !== gen) return;
+    this.#guard.run(() => {
+      if (Atomics.load(this.i32, B_GEN) === gen && this.#partyDied()) this.#break();
+    });
+  }
+
+  /** A party leaves before its generation ended (timeout or abort): the rendezvous is impossible. */
+  #giveUp(a: Arrival): void {
+    this.#guard.run(() => {
+      // arriving while the previous generation's action runs: the next generation is broken
+      if (a.next === BUSY) Atomics.store(this.i32, B_BROKEN, 1);
+      else if (Atomics.load(this.i32, B_GEN) === a.gen) this.#break();
+    });
+  }
+
   /** Outcome of generation `gen` for a sleeper that saw it end. */
   #outcome(gen: number, timedOut: boolean, timeout: number | undefined): void {
     if (this.#released(gen)) return;
     throw timedOut ? timeoutBroke(timeout) : brokenError();
   }
 
-  /** A sleeper's periodic check: breaks the barrier when a party died. */
-  #check(gen: number): void {
-    if (Atomics.load(this.i32, B_GEN) !== gen) return;
-    this.#enter();
-    try {
-      if (Atomics.load(this.i32, B_GEN) === gen && this.#partyDied()) this.#break();
-    } finally {
-      this.#leave();
+  /**
+   * A whole wait, for either driver: arrive in the guarded section (left
+   * before any sleep), then sleep on `B_GEN` until the generation ends,
+   * checking for dead parties every slice. A party that found the generation
+   * busy with its action arrives again in the next one. An abandoned sleeper
+   * (its signal aborted) leaves, which breaks its generation for the others.
+   */
+  *#waitLoop(
+    id: number,
+    hasAction: boolean,
+    deadline: Deadline,
+    timeout: number | undefined,
+    waiting: Waiting,
+  ): WaitLoop<Arrival> {
+    const i = this.i32;
+    for (;;) {
+      const a = this.#guard.run(() => this.#arrive(id, hasAction));
+      if (a.next === RUN_ACTION) return a;
+      waiting.arrival = a;
+      let timedOut = false;
+      if (!spinWhile(i, B_GEN, a.gen)) {
+        while (Atomics.load(i, B_GEN) === a.gen) {
+          let slept: boolean | undefined;
+          try {
+            slept = yield { i32: i, index: B_GEN, expected: a.gen, deadline };
+          } finally {
+            if (slept === undefined) this.#giveUp(a);
+          }
+          if (!slept) {
+            this.#giveUp(a);
+            if (a.next === BUSY) throw timeoutBroke(timeout);
+            timedOut = true;
+            break;
+          }
+          this.#check(a.gen);
+        }
+      }
+      if (a.next === BUSY) continue;
+      this.#outcome(a.gen, timedOut, timeout);
+      return a;
     }
   }
 
-  /** The sleeper gave up (timeout or abort): it breaks its generation, if still current. */
-  #giveUp(gen: number): void {
-    this.#enter();
-    try {
-      if (Atomics.load(this.i32, B_GEN) === gen) this.#break();
-    } finally {
-      this.#leave();
-    }
+  /** The effective timeout of a wait, and its deadline; fails with `Aborted` when the signal fired. */
+  #start(options: WaitOptions | undefined): [number | undefined, Deadline] {
+    const timeout = options?.timeout ?? this.defaultTimeout();
+    const deadline = deadlineOf(timeout, "wait on barrier");
+    if (options?.signal?.aborted) throw abortedError("LockError", "wait on barrier", options.signal);
+    return [timeout, deadline];
   }
 
-  /** A party arriving while the previous generation's action runs gave up: the next generation is broken. */
-  #giveUpBusy(): void {
-    this.#enter();
-    try {
-      Atomics.store(this.i32, B_BROKEN, 1);
-    } finally {
-      this.#leave();
-    }
-  }
+  // -- operations ------------------------------------------------------------
 
   /**
    * Arrives and blocks the thread until every party has; returns the arrival
@@ -253,84 +289,24 @@ export class BarrierEngine {
    * then call {@linkcode complete}.
    */
   waitSync(id: number, options?: WaitOptions, hasAction = false): Arrival {
-    const timeout = options?.timeout ?? this.defaultTimeout();
-    const deadline = deadlineOf(timeout, "wait on barrier");
-    if (options?.signal?.aborted) throw waitError("wait on barrier", ABORTED, timeout, options.signal);
-    for (;;) {
-      this.#enter();
-      let a: Arrival;
-      try {
-        a = this.#arrive(id, hasAction);
-      } finally {
-        this.#leave();
-      }
-      const busy = a.next === BUSY;
-      const gen = a.gen;
-      if (a.next === RUN_ACTION) return a;
-      let timedOut = false;
-      if (!spinWhile(this.i32, B_GEN, gen)) {
-        while (Atomics.load(this.i32, B_GEN) === gen) {
-          if (!waitSlice(this.i32, B_GEN, gen, deadline)) {
-            if (busy) {
-              this.#giveUpBusy();
-              throw timeoutBroke(timeout);
-            }
-            this.#giveUp(gen);
-            timedOut = true;
-            break;
-          }
-          this.#check(gen);
-        }
-      }
-      if (busy) continue;
-      this.#outcome(gen, timedOut, timeout);
-      return a;
-    }
+    const [timeout, deadline] = this.#start(options);
+    return runSync(this.#waitLoop(id, hasAction, deadline, timeout, {}));
   }
 
-  /** The asynchronous twin of {@linkcode waitSync}; an aborted signal breaks the barrier too. */
+  /**
+   * The asynchronous twin of {@linkcode waitSync}; an aborted signal breaks
+   * the barrier too. The arrival happens before this returns its promise.
+   */
   async wait(id: number, options?: WaitOptions, hasAction = false): Promise<Arrival> {
-    const timeout = options?.timeout ?? this.defaultTimeout();
-    const deadline = deadlineOf(timeout, "wait on barrier");
+    const [timeout, deadline] = this.#start(options);
     const signal = options?.signal;
-    if (signal?.aborted) throw waitError("wait on barrier", ABORTED, timeout, signal);
-    for (;;) {
-      await this.#enterAsync();
-      let a: Arrival;
-      try {
-        a = this.#arrive(id, hasAction);
-      } finally {
-        this.#leave();
-      }
-      const busy = a.next === BUSY;
-      const gen = a.gen;
-      if (a.next === RUN_ACTION) return a;
-      let timedOut = false;
-      if (!spinWhile(this.i32, B_GEN, gen)) {
-        while (Atomics.load(this.i32, B_GEN) === gen) {
-          const slept = await waitSliceAsync(this.i32, B_GEN, gen, deadline, signal);
-          if (signal?.aborted) {
-            if (busy) this.#giveUpBusy();
-            else this.#giveUp(gen);
-            if (busy || !this.#released(gen)) throw waitError("wait on barrier", ABORTED, timeout, signal);
-            break;
-          }
-          if (!slept) {
-            if (busy) {
-              this.#giveUpBusy();
-              throw timeoutBroke(timeout);
-            }
-            this.#giveUp(gen);
-            timedOut = true;
-            break;
-          }
-          this.#check(gen);
-        }
-      }
-      if (busy) continue;
-      this.#outcome(gen, timedOut, timeout);
-      return a;
-    }
+    const waiting: Waiting = {};
+    return await runAsync(this.#waitLoop(id, hasAction, deadline, timeout, waiting), signal, () => {
+      const a = waiting.arrival;
+      // released before the abort was seen: the wait succeeded
+      if (a !== undefined && a.next !== BUSY && this.#released(a.gen)) return a;
+      throw abortedError("LockError", "wait on barrier", signal);
+    });
   }
 
   /**
@@ -339,38 +315,27 @@ export class BarrierEngine {
    * `LockError("Broken")` when the generation was broken meanwhile.
    */
   complete(id: number, gen: number, ok: boolean): void {
-    this.#enter();
-    try {
+    this.#guard.run(() => {
       const i = this.i32;
       const current = Atomics.load(i, B_GEN) === gen && Atomics.load(i, B_COUNT) === this.parties &&
         Atomics.load(i, B_ARRIVED + this.parties - 1) === id;
       if (!current) throw brokenError();
       if (ok) this.#end(true);
       else this.#break();
-    } finally {
-      this.#leave();
-    }
+    });
   }
 
   /** Breaks the barrier: every waiter, and every later `wait`, fails with `Broken` until `reset()`. */
   abort(): void {
-    this.#enter();
-    try {
-      this.#break();
-    } finally {
-      this.#leave();
-    }
+    this.#guard.run(() => this.#break());
   }
 
   /** Returns the barrier to its initial state; current waiters fail with `Broken`. */
   reset(): void {
-    this.#enter();
-    try {
+    this.#guard.run(() => {
       if (Atomics.load(this.i32, B_COUNT) > 0) this.#end(false);
       Atomics.store(this.i32, B_BROKEN, 0);
-    } finally {
-      this.#leave();
-    }
+    });
   }
 
   /** True while broken. */
@@ -384,36 +349,30 @@ export class BarrierEngine {
   }
 }
 
-function timeoutArg(v: unknown): number | undefined {
-  return v === null ? undefined : v as number | undefined;
-}
-
-registerKind<BarrierEngine>("barrier", {
-  create: (params) => {
-    const options = (params[1] ?? {}) as { timeout?: number };
-    return BarrierEngine.create(params[0], options.timeout);
+/** The operations of a Barrier, local and remote; the party is the caller's `ctx.ownerId`. */
+const barrierOps = {
+  /** Arrives and waits: `[index, generation whose action the caller must run and complete, or null]`. */
+  wait: async (
+    e: BarrierEngine,
+    [timeout, hasAction]: [number | undefined, boolean],
+    ctx: CallContext,
+  ): Promise<[number, number | null]> => {
+    const a = await e.wait(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }, hasAction === true);
+    return [a.index, a.next === RUN_ACTION ? a.gen : null];
   },
-  localHandle: (e) => e.localHandle(),
-  ops: {
-    // -> [index, generation to complete | null]
-    wait: async (e, [timeout, hasAction], ctx: CallContext) => {
-      const a = await e.wait(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }, hasAction === true);
-      return [a.index, a.next === RUN_ACTION ? a.gen : null];
-    },
-    complete: (e, [gen, ok], ctx) => {
-      if (typeof gen !== "number" || !Number.isInteger(gen)) {
-        throw new TypeError(`Cannot complete barrier as 'gen' must be an integer: received ${gen}`);
-      }
-      return e.complete(ctx.ownerId, gen, ok === true);
-    },
-    abort: (e) => e.abort(),
-    reset: (e) => e.reset(),
-    broken: (e) => e.broken(),
-    nWaiting: (e) => e.nWaiting(),
-    parties: (e) => e.parties,
-    defaultTimeout: (e) => e.defaultTimeout() ?? null,
+  complete: (e: BarrierEngine, [gen, ok]: [number, boolean], ctx: CallContext) => {
+    if (typeof gen !== "number" || !Number.isInteger(gen)) {
+      throw new TypeError(`Cannot complete barrier as 'gen' must be an integer: received ${gen}`);
+    }
+    return e.complete(ctx.ownerId, gen, ok === true);
   },
-});
+  abort: (e: BarrierEngine) => e.abort(),
+  reset: (e: BarrierEngine) => e.reset(),
+  broken: (e: BarrierEngine) => e.broken(),
+  nWaiting: (e: BarrierEngine) => e.nWaiting(),
+  parties: (e: BarrierEngine) => e.parties,
+  defaultTimeout: (e: BarrierEngine) => e.defaultTimeout() ?? null,
+};
 
 /**
  * A barrier: Python's `multiprocessing.Barrier(parties, action, timeout)`, on
@@ -447,8 +406,8 @@ registerKind<BarrierEngine>("barrier", {
  * sequentially consistent atomics: everything a party wrote before `wait()`,
  * and everything the action wrote, is visible to every party after it.
  *
- * **Transports**: shared buffer (sync and async), socket and pipe (async;
- * the party is the connection, and the action runs in the client that arrives
+ * **Transports**: shared buffer (sync and async) and socket (async; the
+ * party is the connection, and the action runs in the client that arrives
  * last, between its arrival and `complete`). A party that dies while others
  * wait (a terminated worker, a dropped connection) breaks the barrier within
  * one 200 ms wait slice.
@@ -462,32 +421,23 @@ registerKind<BarrierEngine>("barrier", {
  * console.log(a + b); // 1: the indexes are 0 and 1
  * ```
  */
-export class Barrier {
-  readonly #engine: BarrierEngine | undefined;
-  readonly #remote: Remote | undefined;
+export class Barrier extends Shared<BarrierEngine, typeof barrierOps> {
+  readonly #backend: Backend<BarrierEngine>;
   readonly #action: (() => unknown) | undefined;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
 
   /** @internal Use `Manager.barrier()` or `attach(handle)`. */
-  constructor(handle: Handle, engine?: BarrierEngine, remote?: Remote, action?: () => unknown) {
+  constructor(handle: Handle, backend: Backend<BarrierEngine>, action?: () => unknown) {
+    super(handle, backend, barrierOps);
     if (action !== undefined && typeof action !== "function") {
       throw new TypeError(`Cannot create barrier as 'action' must be a function: received ${typeof action}`);
     }
-    this.handle = handle;
-    this.#engine = engine;
-    this.#remote = remote;
+    this.#backend = backend;
     this.#action = action;
   }
 
   /** This barrier, as an object that runs `action` whenever it arrives last. */
   withAction(action: () => unknown): Barrier {
-    return new Barrier(this.handle, this.#engine, this.#remote, action);
-  }
-
-  #local(what: string): BarrierEngine {
-    if (!this.#engine) throw unsupportedSync(what, this.handle.via);
-    return this.#engine;
+    return new Barrier(this.handle, this.#backend, action);
   }
 
   /**
@@ -497,28 +447,21 @@ export class Barrier {
    * signal aborts.
    */
   async wait(options?: WaitOptions): Promise<number> {
-    const action = this.#action;
-    if (this.#engine) {
-      const id = threadId();
-      const a = await this.#engine.wait(id, options, action !== undefined);
-      if (a.next === RUN_ACTION) await this.#runAction(a.gen, (gen, ok) => this.#engine!.complete(id, gen, ok));
-      return a.index;
-    }
     if (options?.timeout !== undefined) deadlineOf(options.timeout, "wait on barrier");
-    const [index, gen] = await remoteCall<[number, number | null]>(
-      this.#remote!,
-      "wait on barrier",
+    const [index, gen] = await this.blocking(
       "wait",
-      [options?.timeout, action !== undefined],
-      options,
+      [options?.timeout, this.#action !== undefined],
+      "LockError",
+      "wait on barrier",
+      options?.signal,
     );
-    if (gen !== null) await this.#runAction(gen, (g, ok) => this.#remote!.call("complete", [g, ok]));
+    if (gen !== null) await this.#runAction(gen);
     return index;
   }
 
   /** The synchronous twin of {@linkcode wait} (shared buffer only); a promise the action returns is not awaited. */
   waitSync(options?: WaitOptions): number {
-    const engine = this.#local("waitSync");
+    const engine = this.local("waitSync");
     const id = threadId();
     const a = engine.waitSync(id, options, this.#action !== undefined);
     if (a.next === RUN_ACTION) {
@@ -533,68 +476,72 @@ export class Barrier {
     return a.index;
   }
 
-  async #runAction(gen: number, complete: (gen: number, ok: boolean) => unknown): Promise<void> {
+  /** Runs the action of generation `gen` (this party arrived last), then releases or breaks it. */
+  async #runAction(gen: number): Promise<void> {
     try {
       await this.#action!();
     } catch (e) {
-      await complete(gen, false);
+      await this.call("complete", [gen, false]);
       throw e;
     }
-    await complete(gen, true);
+    await this.call("complete", [gen, true]);
   }
 
   /** Breaks the barrier: waiters and later waits fail with `LockError("Broken")` until `reset()`. */
   async abort(): Promise<void> {
-    if (this.#engine) return this.#engine.abort();
-    await this.#remote!.call("abort", []);
+    await this.call("abort", []);
   }
 
   /** The synchronous twin of {@linkcode abort} (shared buffer only). */
   abortSync(): void {
-    this.#local("abortSync").abort();
+    this.local("abortSync").abort();
   }
 
   /** Returns the barrier to its initial, unbroken state; current waiters fail with `Broken`. */
   async reset(): Promise<void> {
-    if (this.#engine) return this.#engine.reset();
-    await this.#remote!.call("reset", []);
+    await this.call("reset", []);
   }
 
   /** The synchronous twin of {@linkcode reset} (shared buffer only). */
   resetSync(): void {
-    this.#local("resetSync").reset();
+    this.local("resetSync").reset();
   }
 
   /** True while the barrier is broken. */
-  async broken(): Promise<boolean> {
-    return this.#engine ? this.#engine.broken() : (await this.#remote!.call("broken", [])) as boolean;
+  broken(): Promise<boolean> {
+    return this.call("broken", []);
   }
 
   /** The synchronous twin of {@linkcode broken} (shared buffer only). */
   brokenSync(): boolean {
-    return this.#local("brokenSync").broken();
+    return this.local("brokenSync").broken();
   }
 
   /** Parties waiting in the current generation (Python's `n_waiting`). */
-  async nWaiting(): Promise<number> {
-    return this.#engine ? this.#engine.nWaiting() : (await this.#remote!.call("nWaiting", [])) as number;
+  nWaiting(): Promise<number> {
+    return this.call("nWaiting", []);
   }
 
   /** The synchronous twin of {@linkcode nWaiting} (shared buffer only). */
   nWaitingSync(): number {
-    return this.#local("nWaitingSync").nWaiting();
+    return this.local("nWaitingSync").nWaiting();
   }
 
   /** The number of parties (Python's `parties`). */
-  async parties(): Promise<number> {
-    return this.#engine ? this.#engine.parties : (await this.#remote!.call("parties", [])) as number;
+  parties(): Promise<number> {
+    return this.call("parties", []);
   }
 }
 
-registerStructure("barrier", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new Barrier(h, new BarrierEngine(h.buffer as SharedArrayBuffer));
+/** The Barrier kind. */
+export const barrierSpec = defineStructure({
+  kind: "barrier",
+  create: (params) => {
+    const options = (params[1] ?? {}) as { timeout?: number };
+    return BarrierEngine.create(params[0], options.timeout);
   },
-  fromRemote: (h, remote) => new Barrier(h, undefined, remote),
+  share: (e: BarrierEngine) => ({ buffer: e.buffer }),
+  open: (h) => new BarrierEngine(h.buffer as SharedArrayBuffer),
+  ops: barrierOps,
+  client: (handle, backend: Backend<BarrierEngine>) => new Barrier(handle, backend),
 });

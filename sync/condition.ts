@@ -4,8 +4,9 @@
  *
  * ## Layout
  *
- * A Condition is its lock (a Lock or RLock, a structure of its own) plus a
- * waiter table in one SharedArrayBuffer of Int32 words:
+ * A Condition is its lock (a Lock or RLock, whose engine the condition
+ * opens from the lock's own buffer) plus a waiter table in one
+ * SharedArrayBuffer of Int32 words:
  *
  * | word | name | meaning |
  * |---|---|---|
@@ -20,18 +21,20 @@
  * comes between the release and the sleep is never lost, and `notify(n)`
  * wakes exactly the `n` oldest waiters. A notifier frees, without counting
  * them, the slots of waiters the thread registry marks dead.
+ *
+ * The condition serves its lock's operations itself (as a Value serves its
+ * Lock's), so a remote Condition's Lock or RLock calls go to the condition.
  * @module
  */
-import { CapacityError, LockError } from "../errors.ts";
-import { attach } from "../attach.ts";
-import { type Handle, isHandle, registerStructure, structureOf } from "../transports/_attach.ts";
-import { type CallContext, registerKind } from "../transports/_host.ts";
-import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
-import { type Deadline, deadlineOf, SPINS, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
-import { ABORTED, OWNER_MASK } from "./_mutex.ts";
-import type { Remote } from "./_remote.ts";
-import { Lock, type LockPermit, unsupportedSync } from "./lock.ts";
-import { RLock, RLOCK_OPS, RLockEngine, waitError } from "./rlock.ts";
+import { type Backend, type CallContext, type Handle, isHandle, timeoutArg } from "../core/backend.ts";
+import { defineStructure, Shared, type SharedFields } from "../core/structure.ts";
+import { abortedError, CapacityError, LockError } from "../errors.ts";
+import { isDead, threadId } from "../transports/_runtime/threads.ts";
+import { type Deadline, deadlineOf, runAsync, runSync, type WaitLoop, type WaitOptions, wake } from "./_kernel.ts";
+import { OWNER_MASK } from "./_mutex.ts";
+import type { LockPermit } from "./_permit.ts";
+import { type Lock, LockEngine, lockSpec } from "./lock.ts";
+import { type RLock, RLockEngine, rlockSpec } from "./rlock.ts";
 
 /** Ticket counter. */
 const C_TICKET = 0;
@@ -49,14 +52,14 @@ const W_TICKET = 1;
 const W_WORDS = 2;
 /** Set in a slot's state once its waiter is notified. */
 export const SIGNALLED = 0x40000000;
-/** Set in a slot's state when a remote waiter's abort asks its sleep to end. */
+/** Set in a slot's state when a waiter's abort asks its sleep to end. */
 export const CANCELLED = 0x80000000 | 0;
 
 /** A wait ended by its timeout. */
 const TIMED_OUT_WAIT = 0;
 /** A wait ended by a notify. */
 const NOTIFIED = 1;
-/** A wait ended by `interrupt` (its remote caller aborted). */
+/** A wait ended by `interrupt` (its caller aborted). */
 const CANCELLED_WAIT = 2;
 /** Why a wait ended. */
 type WaitOutcome = typeof TIMED_OUT_WAIT | typeof NOTIFIED | typeof CANCELLED_WAIT;
@@ -65,6 +68,9 @@ type WaitOutcome = typeof TIMED_OUT_WAIT | typeof NOTIFIED | typeof CANCELLED_WA
 export const DEFAULT_MAX_WAITERS = 64;
 /** Most waiter slots a condition may have. */
 const MAX_WAITERS = 1 << 16;
+
+/** What the waits of a condition are called in errors. */
+const WAIT = "wait on condition";
 
 /** Options of `Manager.condition`. */
 export interface ConditionOptions {
@@ -76,34 +82,62 @@ export interface ConditionOptions {
   readonly maxWaiters?: number;
 }
 
-/** The shared-buffer handle of a Condition: its waiter table and its lock's handle. */
+/** The shared-buffer handle of a Condition: its waiter table and its lock's buffer. */
 export interface ConditionHandle extends Handle {
   readonly kind: "condition";
 }
 
+/** The engine of a condition's lock. */
+type LockEngineOf = LockEngine | RLockEngine;
+
+/** The kind of a lock engine. */
+function kindOf(lock: LockEngineOf): "lock" | "rlock" {
+  return lock instanceof RLockEngine ? "rlock" : "lock";
+}
+
 /**
- * The condition engine: the waiter table, and the RLock the condition was
- * created with unless it was given a lock (whose handle it then keeps).
+ * Opens the engine of a Lock or RLock from its shared-buffer fields (its
+ * handle, or the `lock` of a condition's handle); `undefined` when `h` is a
+ * Lock or RLock that is not in this memory (a remote handle).
+ */
+function openLock(h: unknown, what: string): LockEngineOf | undefined {
+  if (!isHandle(h) || (h.kind !== "lock" && h.kind !== "rlock")) {
+    throw new TypeError(`Cannot ${what} as 'lock' must be a Lock or RLock: received ${describe(h)}`);
+  }
+  if (!(h.buffer instanceof SharedArrayBuffer)) return undefined;
+  return h.kind === "rlock" ? rlockSpec.open(h) : lockSpec.open(h);
+}
+
+/** The shared-buffer fields of a condition's lock, as a handle without the thread registry. */
+function lockFields(lock: LockEngineOf): Handle {
+  const fields = lock instanceof RLockEngine ? rlockSpec.share(lock) : lockSpec.share(lock);
+  return { ...fields, kind: kindOf(lock), via: "shared-buffer" };
+}
+
+/**
+ * The condition engine: the waiter table, and the engine of its lock (the
+ * RLock it was created with, or the Lock or RLock it was given).
  */
 export class ConditionEngine {
   readonly i32: Int32Array;
   readonly slots: number;
-  /** The RLock the condition owns, when it was not given one. */
-  readonly ownLock: RLockEngine | undefined;
-  /** The handle of the lock it was given, if any. */
-  readonly givenLock: Handle | undefined;
 
-  constructor(readonly buffer: SharedArrayBuffer, lock?: RLockEngine | Handle) {
+  constructor(readonly buffer: SharedArrayBuffer, readonly lock: LockEngineOf) {
     this.i32 = new Int32Array(buffer);
     this.slots = Atomics.load(this.i32, C_SLOTS);
-    if (lock instanceof RLockEngine) this.ownLock = lock;
-    else this.givenLock = lock;
   }
 
-  /** A fresh condition over `lock` (a Lock or RLock handle), else over a new RLock. */
+  /**
+   * A fresh condition over `lock` (the handle of a Lock or RLock whose
+   * memory this thread holds), else over a new RLock.
+   */
   static create(lock?: unknown, options?: ConditionOptions): ConditionEngine {
-    if (lock !== undefined && lock !== null && !(isHandle(lock) && (lock.kind === "lock" || lock.kind === "rlock"))) {
-      throw new TypeError(`Cannot create condition as 'lock' must be a Lock or RLock: received ${describe(lock)}`);
+    const given = lock === undefined || lock === null ? undefined : openLock(lock, "create condition");
+    if (lock !== undefined && lock !== null && given === undefined) {
+      const h = lock as Handle;
+      throw new TypeError(
+        `Cannot create condition as its lock is not in this manager's memory: received a ${h.kind} via '${h.via}'`,
+      );
     }
     const n = options?.maxWaiters ?? DEFAULT_MAX_WAITERS;
     if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > MAX_WAITERS) {
@@ -113,34 +147,103 @@ export class ConditionEngine {
     }
     const buffer = new SharedArrayBuffer((W_BASE + n * W_WORDS) * 4);
     new Int32Array(buffer)[C_SLOTS] = n;
-    return new ConditionEngine(buffer, (lock ?? RLockEngine.create()) as RLockEngine | Handle);
+    return new ConditionEngine(buffer, given ?? RLockEngine.create());
   }
 
-  /** The handle threads of this process attach to. */
-  localHandle(): ConditionHandle {
-    return {
-      kind: "condition",
-      via: "shared-buffer",
-      buffer: this.buffer,
-      registry: registryBuffer(),
-      lock: this.givenLock ?? this.ownLock!.localHandle(),
-    };
-  }
-
-  /** The condition's own RLock, for the remote lock operations. */
-  embedded(): RLockEngine {
-    if (!this.ownLock) {
-      throw new TypeError("Cannot call a lock operation on this condition as its lock is a structure of its own");
+  /** Opens the condition of a shared-buffer handle (its fields). */
+  static open(h: SharedFields): ConditionEngine {
+    if (!(h.buffer instanceof SharedArrayBuffer)) {
+      throw new TypeError(`Cannot attach condition as its handle carries no buffer: received ${describe(h.buffer)}`);
     }
-    return this.ownLock;
+    const lock = openLock(h.lock, "attach condition");
+    if (!lock) throw new TypeError("Cannot attach condition as its lock's handle carries no buffer: received none");
+    return new ConditionEngine(h.buffer, lock);
   }
+
+  /** What a shared-buffer handle of this condition carries. */
+  share(): SharedFields {
+    return { buffer: this.buffer, lock: lockFields(this.lock) };
+  }
+
+  /** The kind of the condition's lock. */
+  get lockKind(): "lock" | "rlock" {
+    return kindOf(this.lock);
+  }
+
+  /** The lock as an RLock, for the operations only an RLock has. */
+  rlock(op: string): RLockEngine {
+    if (this.lock instanceof RLockEngine) return this.lock;
+    throw new TypeError(`Cannot call ${op} on the lock of this condition as it is a Lock: received lock`);
+  }
+
+  // -- the lock, as the waits need it -----------------------------------------
+
+  /**
+   * True when `id` holds the lock. For a plain Lock, as CPython's
+   * `threading.Condition` does, "held by someone" is all that can be checked.
+   */
+  owned(id: number): boolean {
+    const lock = this.lock;
+    if (lock instanceof RLockEngine) return lock.isOwned(id);
+    if (!lock.tryAcquire(id)) return true;
+    lock.release(id);
+    return false;
+  }
+
+  /** Releases the lock `id` holds, every level of an RLock; returns the depth to restore. */
+  #releaseSave(id: number): number {
+    const lock = this.lock;
+    try {
+      if (lock instanceof RLockEngine) return lock.releaseSave(id);
+      lock.release(id);
+      return 1;
+    } catch (e) {
+      throw notHeld(WAIT, e);
+    }
+  }
+
+  /** Re-acquires the lock with the depth {@linkcode enter} saved. */
+  restoreSync(id: number, depth: number): void {
+    const lock = this.lock;
+    if (lock instanceof RLockEngine) lock.acquireRestoreSync(id, depth);
+    else lock.acquireSync(id);
+  }
+
+  /** The asynchronous twin of {@linkcode restoreSync}; `signal` is a remote caller's (its connection closed). */
+  async restore(id: number, depth: number, signal?: AbortSignal): Promise<void> {
+    const lock = this.lock;
+    if (lock instanceof RLockEngine) await lock.acquireRestore(id, depth, { signal });
+    else await lock.acquire(id, { signal });
+  }
+
+  // -- the waiter table --------------------------------------------------------
 
   #state(slot: number): number {
     return W_BASE + slot * W_WORDS + W_STATE;
   }
 
-  /** Takes a waiter slot for `id` and a ticket; the caller holds the lock. */
-  enter(id: number): number {
+  /**
+   * Starts a wait of `id`, who holds the lock: takes a waiter slot and a
+   * ticket, then releases the lock. Returns `[slot, ticket, depth]`; the
+   * slot and ticket name the wait, the depth is what {@linkcode restore}
+   * takes. Holds nothing when it throws (`CapacityError` with the lock still
+   * held, `LockError("NotOwner")` when the lock was not held).
+   */
+  enter(id: number): [number, number, number] {
+    const slot = this.#take(id);
+    const ticket = this.ticketOf(slot);
+    let depth: number;
+    try {
+      depth = this.#releaseSave(id);
+    } catch (e) {
+      this.cancel(slot, id);
+      throw e;
+    }
+    return [slot, ticket, depth];
+  }
+
+  /** Takes a waiter slot for `id` and a ticket. */
+  #take(id: number): number {
     const i = this.i32;
     const n = this.slots;
     for (let pass = 0; pass < 2; pass++) {
@@ -174,9 +277,9 @@ export class ConditionEngine {
   }
 
   /**
-   * True when `slot` holds the wait of `id` that took `ticket` (a remote
-   * caller names its wait; a late `cancel` must not hit a later wait that
-   * reuses the slot). Bad input is a TypeError.
+   * True when `slot` holds the wait of `id` that took `ticket` (a caller
+   * names its wait; a late `cancel` must not hit a later wait that reuses
+   * the slot). Bad input is a TypeError.
    */
   isWait(slot: unknown, ticket: unknown, id: number): slot is number {
     if (
@@ -204,51 +307,57 @@ export class ConditionEngine {
 
   /**
    * Asks the wait sleeping in `slot` to end with {@linkcode CANCELLED_WAIT}
-   * (a remote caller's abort); does nothing once it was notified.
+   * (its caller aborted); does nothing once it was notified.
    */
   interrupt(slot: number, id: number): void {
     const at = this.#state(slot);
-    if (Atomics.compareExchange(this.i32, at, id, id | CANCELLED) === id) Atomics.notify(this.i32, at);
+    if (Atomics.compareExchange(this.i32, at, id, id | CANCELLED) === id) wake(this.i32, at, Infinity);
   }
 
   /** Sleeps in `slot` until notified (true) or the deadline passes (false). */
   sleepSync(slot: number, id: number, deadline: Deadline): boolean {
-    const at = this.#state(slot);
-    for (let k = 0; k < SPINS; k++) {
-      if (Atomics.load(this.i32, at) !== id) return this.#leave(slot, id) === NOTIFIED;
-    }
-    for (;;) {
-      if (Atomics.load(this.i32, at) !== id || !waitSlice(this.i32, at, id, deadline)) {
-        return this.#leave(slot, id) === NOTIFIED;
-      }
-    }
+    if (Atomics.load(this.i32, this.#state(slot)) !== id) return this.#leave(slot, id) === NOTIFIED;
+    return runSync(this.#sleepLoop(slot, id, deadline)) === NOTIFIED;
   }
 
   /**
-   * The asynchronous twin of {@linkcode sleepSync}, telling a cancelled wait
-   * apart. When the signal aborts, the wait leaves (a notify it got goes on)
-   * and it throws `LockError("Aborted")`.
+   * The asynchronous twin of {@linkcode sleepSync}, telling an interrupted
+   * wait apart. When the signal aborts, the wait leaves (a notify it got
+   * goes on) and it throws `LockError("Aborted")`.
    */
-  async sleep(
-    slot: number,
-    id: number,
-    deadline: Deadline,
-    signal: AbortSignal | undefined,
-    timeout?: number,
-  ): Promise<WaitOutcome> {
+  sleep(slot: number, id: number, deadline: Deadline, signal?: AbortSignal): Promise<WaitOutcome> {
+    if (Atomics.load(this.i32, this.#state(slot)) !== id) return Promise.resolve(this.#leave(slot, id));
+    return runAsync(this.#sleepLoop(slot, id, deadline), signal, () => {
+      throw abortedError("LockError", WAIT, signal);
+    });
+  }
+
+  /** The slow path of a sleep, for either driver; a loop ended early gives the slot up. */
+  *#sleepLoop(slot: number, id: number, deadline: Deadline): WaitLoop<WaitOutcome> {
     const at = this.#state(slot);
-    for (let k = 0; k < SPINS; k++) {
-      if (Atomics.load(this.i32, at) !== id) return this.#leave(slot, id);
-    }
-    for (;;) {
-      if (signal?.aborted) {
-        this.cancel(slot, id);
-        throw waitError("wait on condition", ABORTED, timeout, signal);
+    let left = false;
+    try {
+      while (Atomics.load(this.i32, at) === id) {
+        if (!(yield { i32: this.i32, index: at, expected: id, deadline, spin: true })) break;
       }
-      if (Atomics.load(this.i32, at) !== id) return this.#leave(slot, id);
-      if (!(await waitSliceAsync(this.i32, at, id, deadline, signal))) return this.#leave(slot, id);
+      left = true;
+      return this.#leave(slot, id);
+    } finally {
+      if (!left) this.cancel(slot, id);
     }
   }
+
+  /** A whole wait of `id` on this thread: release, sleep, re-acquire; true when notified. */
+  waitSync(id: number, deadline: Deadline): boolean {
+    const [slot, , depth] = this.enter(id);
+    try {
+      return this.sleepSync(slot, id, deadline);
+    } finally {
+      this.restoreSync(id, depth);
+    }
+  }
+
+  // -- notifying ---------------------------------------------------------------
 
   /** Wakes up to `n` of the oldest waiters; returns how many it woke. */
   notify(n: number): number {
@@ -272,11 +381,17 @@ export class ConditionEngine {
     for (const w of waiting) {
       if (woken >= n) break;
       if (Atomics.compareExchange(i, w.at, w.st, w.st | SIGNALLED) === w.st) {
-        Atomics.notify(i, w.at);
+        wake(i, w.at, Infinity);
         woken++;
       }
     }
     return woken;
+  }
+
+  /** {@linkcode notify}, for a caller `id` that must hold the lock. */
+  notifyHeld(id: number, n: number): number {
+    if (!this.owned(id)) throw notHeld("notify condition");
+    return this.notify(n);
   }
 }
 
@@ -284,10 +399,6 @@ function describe(v: unknown): string {
   if (typeof v !== "object" || v === null) return String(v);
   const name = Object.getPrototypeOf(v)?.constructor?.name;
   return name && name !== "Object" ? `a ${name}` : "an object";
-}
-
-function timeoutArg(v: unknown): number | undefined {
-  return v === null ? undefined : v as number | undefined;
 }
 
 function countArg(n: unknown): number {
@@ -298,45 +409,78 @@ function countArg(n: unknown): number {
   return n;
 }
 
-type Op = (e: ConditionEngine, args: readonly unknown[], ctx: CallContext) => unknown;
-const lockOps: Record<string, Op> = {};
-for (const [name, op] of Object.entries(RLOCK_OPS)) {
-  lockOps[name] = (e, args, ctx) =>
-    (op as (e: RLockEngine, a: readonly unknown[], c: CallContext) => unknown)(e.embedded(), args, ctx);
+function notHeld(what: string, cause?: unknown): unknown {
+  if (cause !== undefined && !(cause instanceof LockError && cause.reason === "NotOwner")) return cause;
+  return new LockError("NotOwner", `Cannot ${what} as its lock is not held by the caller`, { cause });
 }
 
-registerKind<ConditionEngine>("condition", {
-  create: (params) => ConditionEngine.create(params[0], (params[1] ?? undefined) as ConditionOptions | undefined),
-  localHandle: (e) => e.localHandle(),
-  ops: {
-    ...lockOps,
-    lockHandle: (e) => e.givenLock ?? null,
-    // -> [slot, ticket]: names this wait in "sleep" and "cancel"
-    enter: (e, _, ctx) => {
-      const slot = e.enter(ctx.ownerId);
-      return [slot, e.ticketOf(slot)];
-    },
-    sleep: (e, [slot, ticket, timeout], ctx) => {
-      if (!e.isWait(slot, ticket, ctx.ownerId)) {
-        throw new TypeError(`Cannot wait on condition as the slot is not the caller's wait: received ${slot}`);
-      }
-      const t = timeoutArg(timeout);
-      return e.sleep(slot, ctx.ownerId, deadlineOf(t, "wait on condition"), ctx.signal, t);
-    },
-    // gives up a wait that is not sleeping; a no-op once the wait ended
-    cancel: (e, [slot, ticket], ctx) => {
-      if (e.isWait(slot, ticket, ctx.ownerId)) e.cancel(slot, ctx.ownerId);
-    },
-    // ends a sleeping wait with CANCELLED_WAIT, unless it was notified; a no-op once it ended
-    interrupt: (e, [slot, ticket], ctx) => {
-      if (e.isWait(slot, ticket, ctx.ownerId)) e.interrupt(slot, ctx.ownerId);
-    },
-    notify: (e, [n]) => e.notify(countArg(n === null ? Infinity : n)),
+const L = lockSpec.ops;
+const R = rlockSpec.ops;
+
+/**
+ * The operations of a Condition, local and remote; the owner is the
+ * caller's `ctx.ownerId`. The first ones are its lock's (the ops of
+ * `lockSpec` or `rlockSpec`, run on the condition's lock): a remote
+ * Condition's Lock or RLock sends them to the condition.
+ */
+const conditionOps = {
+  lockKind: (e: ConditionEngine) => e.lockKind,
+  acquire: (e: ConditionEngine, args: [number | undefined], ctx: CallContext) =>
+    e.lock instanceof RLockEngine ? R.acquire(e.lock, args, ctx) : L.acquire(e.lock, args, ctx),
+  tryAcquire: (e: ConditionEngine, args: [], ctx: CallContext) =>
+    e.lock instanceof RLockEngine ? R.tryAcquire(e.lock, args, ctx) : L.tryAcquire(e.lock, args, ctx),
+  release: (e: ConditionEngine, args: [], ctx: CallContext) =>
+    e.lock instanceof RLockEngine ? R.release(e.lock, args, ctx) : L.release(e.lock, args, ctx),
+  locked: (e: ConditionEngine) => e.lock.locked(),
+  isOwned: (e: ConditionEngine, args: [], ctx: CallContext) => R.isOwned(e.rlock("isOwned"), args, ctx),
+  releaseSave: (e: ConditionEngine, args: [], ctx: CallContext) => R.releaseSave(e.rlock("releaseSave"), args, ctx),
+  acquireRestore: (e: ConditionEngine, args: [number], ctx: CallContext) =>
+    R.acquireRestore(e.rlock("acquireRestore"), args, ctx),
+  // takes a slot and releases the lock -> [slot, ticket, depth]; slot and ticket name the wait
+  enter: (e: ConditionEngine, _: [], ctx: CallContext) => e.enter(ctx.ownerId),
+  sleep: (e: ConditionEngine, [slot, ticket, timeout]: [number, number, number | null], ctx: CallContext) => {
+    if (!e.isWait(slot, ticket, ctx.ownerId)) {
+      throw new TypeError(`Cannot wait on condition as the slot is not the caller's wait: received ${slot}`);
+    }
+    return e.sleep(slot, ctx.ownerId, deadlineOf(timeoutArg(timeout), WAIT), ctx.signal);
   },
-});
+  // gives up a wait that is not sleeping; a no-op once the wait ended
+  cancel: (e: ConditionEngine, [slot, ticket]: [number, number], ctx: CallContext) => {
+    if (e.isWait(slot, ticket, ctx.ownerId)) e.cancel(slot, ctx.ownerId);
+  },
+  // ends a sleeping wait with CANCELLED_WAIT, unless it was notified; a no-op once it ended
+  interrupt: (e: ConditionEngine, [slot, ticket]: [number, number], ctx: CallContext) => {
+    if (e.isWait(slot, ticket, ctx.ownerId)) e.interrupt(slot, ctx.ownerId);
+  },
+  // re-acquires the lock with the depth `enter` returned
+  restore: (e: ConditionEngine, [depth]: [number], ctx: CallContext) => e.restore(ctx.ownerId, depth, ctx.signal),
+  notify: (e: ConditionEngine, [n]: [number | null], ctx: CallContext) =>
+    e.notifyHeld(ctx.ownerId, countArg(n === null ? Infinity : n)),
+};
 
 /** What a Condition waits with: the lock it releases and re-acquires. */
 export type ConditionLock = Lock | RLock;
+
+/** The Lock or RLock client of a condition's lock. */
+function lockClient(kind: "lock" | "rlock", handle: Handle, backend: Backend<LockEngineOf>): ConditionLock {
+  return kind === "rlock"
+    ? rlockSpec.client({ ...handle, kind }, backend as Backend<RLockEngine>)
+    : lockSpec.client({ ...handle, kind }, backend as Backend<LockEngine>);
+}
+
+/**
+ * The loop of `waitFor`, for both twins: each `yield` asks for one wait of
+ * at most the yielded timeout (ms, `undefined` for none) and resumes with
+ * the predicate's next value; it returns the last value.
+ */
+function* waitForLoop<T>(result: T, deadline: Deadline): Generator<number | undefined, T, T> {
+  while (!result) {
+    const left = deadline === Infinity ? undefined : deadline - performance.now();
+    if (left !== undefined && left <= 0) break;
+    result = yield left;
+  }
+  return result;
+}
 
 /**
  * A condition variable: Python's `multiprocessing.Condition(lock)`, on any
@@ -362,16 +506,16 @@ export type ConditionLock = Lock | RLock;
  *
  * **Cancellation**: a `wait` whose signal aborts fails with
  * `LockError("Aborted")` after re-acquiring the lock; a notify that reached it
- * at the same moment goes on to the next waiter, so none is lost (over a
- * socket the abort asks the manager to end the sleep, and waits for its
- * answer to know). A `wait` whose timeout elapses returns `false`.
+ * at the same moment goes on to the next waiter, so none is lost (the abort
+ * asks the sleep to end, and its answer tells whether a notify got there
+ * first). A `wait` whose timeout elapses returns `false`.
  *
  * **Visibility**: every slot change is a sequentially consistent atomic, and
  * the lock orders the rest: what a notifier wrote while holding the lock is
  * visible to the waiter once `wait` returns.
  *
- * **Transports**: shared buffer (sync and async), socket and pipe (async;
- * the waiter is the connection). A condition holds up to `maxWaiters`
+ * **Transports**: shared buffer (sync and async) and socket (async; the
+ * waiter is the connection). A condition holds up to `maxWaiters`
  * (default 64) waiters at once; one more fails with `CapacityError`. A waiter
  * that dies is skipped by the next notify; a holder of the lock that dies is
  * handled by the lock (the next acquirer takes it over).
@@ -390,116 +534,75 @@ export type ConditionLock = Lock | RLock;
  * console.log(await consumer); // true
  * ```
  */
-export class Condition {
-  readonly #core: ConditionEngine | undefined;
-  readonly #remote: Remote | undefined;
-  readonly #lock: ConditionLock;
-  /** Serializable description: pass it to a worker and `attach` it there. */
-  readonly handle: Handle;
+export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
+  /** The lock: over the engine's lock at once; over a remote, once the condition said which kind it is. */
+  #lock: ConditionLock | undefined;
+  #pending: Promise<ConditionLock> | undefined;
 
   /** @internal Use `Manager.condition()` or `attach(handle)`. */
-  constructor(handle: Handle, lock: ConditionLock, core?: ConditionEngine, remote?: Remote) {
-    this.handle = handle;
-    this.#lock = lock;
-    this.#core = core;
-    this.#remote = remote;
+  constructor(handle: Handle, backend: Backend<ConditionEngine>) {
+    super(handle, backend, conditionOps);
+    const e = backend.engine;
+    if (e) {
+      this.#lock = lockClient(e.lockKind, { ...lockFields(e.lock), via: handle.via, registry: handle.registry }, {
+        engine: e.lock,
+      });
+    }
   }
 
-  #local(what: string): ConditionEngine {
-    if (!this.#core) throw unsupportedSync(what, this.handle.via);
-    return this.#core;
+  /** The lock, for an asynchronous call. */
+  #lockAsync(): Promise<ConditionLock> {
+    if (this.#lock) return Promise.resolve(this.#lock);
+    return this.#pending ??= this.call("lockKind", []).then(
+      (kind) => (this.#lock = lockClient(kind, this.handle, { remote: this.remote! })),
+      (e) => {
+        this.#pending = undefined;
+        throw e;
+      },
+    );
+  }
+
+  /** The lock, for a Sync twin (shared buffer only). */
+  #lockSync(what: string): ConditionLock {
+    this.local(what);
+    return this.#lock!;
   }
 
   // -- the lock --------------------------------------------------------------
 
   /** Acquires the underlying lock; fails with `LockError`. */
-  acquire(options?: WaitOptions): Promise<LockPermit> {
-    return this.#lock.acquire(options);
+  async acquire(options?: WaitOptions): Promise<LockPermit> {
+    return await (await this.#lockAsync()).acquire(options);
   }
 
   /** The synchronous twin of {@linkcode acquire} (shared buffer only). */
   acquireSync(options?: WaitOptions): LockPermit {
-    return this.#lock.acquireSync(options);
+    return this.#lockSync("acquireSync").acquireSync(options);
   }
 
   /** Acquires the underlying lock if it is free, without waiting. */
-  tryAcquire(): Promise<LockPermit | undefined> {
-    return this.#lock.tryAcquire();
+  async tryAcquire(): Promise<LockPermit | undefined> {
+    return await (await this.#lockAsync()).tryAcquire();
   }
 
   /** Releases the underlying lock. */
-  release(): Promise<void> {
-    return this.#lock.release();
+  async release(): Promise<void> {
+    await (await this.#lockAsync()).release();
   }
 
   /** The synchronous twin of {@linkcode release} (shared buffer only). */
   releaseSync(): void {
-    this.#lock.releaseSync();
+    this.#lockSync("releaseSync").releaseSync();
   }
 
   /** Runs `fn` holding the lock and releases it however `fn` ends. */
-  withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return this.#lock.withLock(fn, options);
+  async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    return await (await this.#lockAsync()).withLock(fn, options);
   }
 
   /** The synchronous twin of {@linkcode withLock} (shared buffer only). */
   withLockSync<T>(fn: () => T, options?: WaitOptions): T {
-    return this.#lock.withLockSync(fn, options);
-  }
-
-  // -- ownership, release-save and acquire-restore ----------------------------
-
-  async #owned(): Promise<boolean> {
-    const lock = this.#lock;
-    if (lock instanceof RLock) return await lock.isOwned();
-    // as CPython's threading.Condition does for a plain lock
-    const p = await lock.tryAcquire();
-    if (!p) return true;
-    await p.release();
-    return false;
-  }
-
-  #ownedSync(): boolean {
-    const lock = this.#lock;
-    if (lock instanceof RLock) return lock.isOwnedSync();
-    const p = lock.tryAcquireSync();
-    if (!p) return true;
-    p[Symbol.dispose]();
-    return false;
-  }
-
-  async #releaseSave(): Promise<number> {
-    const lock = this.#lock;
-    try {
-      if (lock instanceof RLock) return await lock.releaseSave();
-      await lock.release();
-      return 1;
-    } catch (e) {
-      throw notHeld("wait on condition", e);
-    }
-  }
-
-  #releaseSaveSync(): number {
-    const lock = this.#lock;
-    try {
-      if (lock instanceof RLock) return lock.releaseSaveSync();
-      lock.releaseSync();
-      return 1;
-    } catch (e) {
-      throw notHeld("wait on condition", e);
-    }
-  }
-
-  async #acquireRestore(depth: number): Promise<void> {
-    const lock = this.#lock;
-    if (lock instanceof RLock) await lock.acquireRestore(depth);
-    else await lock.acquire();
-  }
-
-  #acquireRestoreSync(depth: number): void {
-    const lock = this.#lock;
-    if (lock instanceof RLock) lock.acquireRestoreSync(depth);
-    else lock.acquireSync();
+    return this.#lockSync("withLockSync").withLockSync(fn, options);
   }
 
   // -- waiting ---------------------------------------------------------------
@@ -510,77 +613,39 @@ export class Condition {
    * caller must hold the lock.
    */
   async wait(options?: WaitOptions): Promise<boolean> {
-    const deadline = deadlineOf(options?.timeout, "wait on condition");
+    const deadline = deadlineOf(options?.timeout, WAIT);
     const signal = options?.signal;
-    if (signal?.aborted) throw waitError("wait on condition", ABORTED, options?.timeout, signal);
-    const core = this.#core;
-    if (!core) return await this.#waitRemote(deadline, options);
-    const id = threadId();
-    const slot = core.enter(id);
-    let depth: number;
-    try {
-      depth = await this.#releaseSave();
-    } catch (e) {
-      core.cancel(slot, id);
-      throw e;
-    }
-    try {
-      return (await core.sleep(slot, id, deadline, signal, options?.timeout)) === NOTIFIED;
-    } finally {
-      await this.#acquireRestore(depth);
-    }
-  }
-
-  async #waitRemote(deadline: number, options: WaitOptions | undefined): Promise<boolean> {
-    const remote = this.#remote!;
-    const signal = options?.signal;
-    const wait = (await remote.call("enter", [])) as [number, number];
-    let depth: number;
-    try {
-      depth = await this.#releaseSave();
-    } catch (e) {
-      await remote.call("cancel", wait).catch(() => {});
-      throw e;
-    }
-    // The sleep is not cancelled with the signal: an abort asks the manager to
+    if (signal?.aborted) throw abortedError("LockError", WAIT, signal);
+    const [slot, ticket, depth] = await this.call("enter", []);
+    const wait: [number, number] = [slot, ticket];
+    // The sleep is not cancelled with the signal: an abort asks the engine to
     // end it, and its answer tells whether a notify got there first.
-    const onAbort = () => void remote.call("interrupt", wait).catch(() => {});
+    const onAbort = () => void this.call("interrupt", wait).catch(() => {});
+    let passOn = false;
     try {
-      if (signal?.aborted) await remote.call("cancel", wait);
+      if (signal?.aborted) await this.call("cancel", wait);
       else {
         signal?.addEventListener("abort", onAbort, { once: true });
         const left = deadline === Infinity ? null : Math.max(0, deadline - performance.now());
-        const outcome = (await remote.call("sleep", [...wait, left])) as WaitOutcome;
+        const outcome = await this.call("sleep", [slot, ticket, left]);
         if (!signal?.aborted) return outcome === NOTIFIED;
         // notified, yet aborted: the notify goes on to another waiter
-        if (outcome === NOTIFIED) await remote.call("notify", [1]);
+        passOn = outcome === NOTIFIED;
       }
-      throw waitError("wait on condition", ABORTED, options?.timeout, signal);
+      throw abortedError("LockError", WAIT, signal);
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      await this.#acquireRestore(depth);
+      await this.call("restore", [depth]);
+      if (passOn) await this.call("notify", [1]);
     }
   }
 
   /** The synchronous twin of {@linkcode wait} (shared buffer only). */
   waitSync(options?: WaitOptions): boolean {
-    const core = this.#local("waitSync");
-    const deadline = deadlineOf(options?.timeout, "wait on condition");
-    if (options?.signal?.aborted) throw waitError("wait on condition", ABORTED, options.timeout, options.signal);
-    const id = threadId();
-    const slot = core.enter(id);
-    let depth: number;
-    try {
-      depth = this.#releaseSaveSync();
-    } catch (e) {
-      core.cancel(slot, id);
-      throw e;
-    }
-    try {
-      return core.sleepSync(slot, id, deadline);
-    } finally {
-      this.#acquireRestoreSync(depth);
-    }
+    const engine = this.local("waitSync");
+    const deadline = deadlineOf(options?.timeout, WAIT);
+    if (options?.signal?.aborted) throw abortedError("LockError", WAIT, options.signal);
+    return engine.waitSync(threadId(), deadline);
   }
 
   /**
@@ -589,28 +654,20 @@ export class Condition {
    * first), as Python's `wait_for`. The caller must hold the lock.
    */
   async waitFor<T>(predicate: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    const deadline = deadlineOf(options?.timeout, "wait on condition");
-    let result = await predicate();
-    while (!result) {
-      const left = deadline === Infinity ? undefined : deadline - performance.now();
-      if (left !== undefined && left <= 0) break;
-      await this.wait({ timeout: left, signal: options?.signal });
-      result = await predicate();
+    const loop = waitForLoop(await predicate(), deadlineOf(options?.timeout, WAIT));
+    for (let r = loop.next();; r = loop.next(await predicate())) {
+      if (r.done) return r.value;
+      await this.wait({ timeout: r.value, signal: options?.signal });
     }
-    return result;
   }
 
   /** The synchronous twin of {@linkcode waitFor} (shared buffer only). */
   waitForSync<T>(predicate: () => T, options?: WaitOptions): T {
-    const deadline = deadlineOf(options?.timeout, "wait on condition");
-    let result = predicate();
-    while (!result) {
-      const left = deadline === Infinity ? undefined : deadline - performance.now();
-      if (left !== undefined && left <= 0) break;
-      this.waitSync({ timeout: left, signal: options?.signal });
-      result = predicate();
+    const loop = waitForLoop(predicate(), deadlineOf(options?.timeout, WAIT));
+    for (let r = loop.next();; r = loop.next(predicate())) {
+      if (r.done) return r.value;
+      this.waitSync({ timeout: r.value, signal: options?.signal });
     }
-    return result;
   }
 
   // -- notifying -------------------------------------------------------------
@@ -618,17 +675,13 @@ export class Condition {
   /** Wakes up to `n` (default 1) of the oldest waiters; the caller must hold the lock. */
   async notify(n = 1): Promise<void> {
     countArg(n);
-    if (!(await this.#owned())) throw notHeld("notify condition");
-    if (this.#core) this.#core.notify(n);
-    else await this.#remote!.call("notify", [n === Infinity ? null : n]);
+    await this.call("notify", [n === Infinity ? null : n]);
   }
 
   /** The synchronous twin of {@linkcode notify} (shared buffer only). */
   notifySync(n = 1): void {
-    const core = this.#local("notifySync");
-    countArg(n);
-    if (!this.#ownedSync()) throw notHeld("notify condition");
-    core.notify(n);
+    const engine = this.local("notifySync");
+    engine.notifyHeld(threadId(), countArg(n));
   }
 
   /** Wakes every waiter; the caller must hold the lock. */
@@ -642,25 +695,12 @@ export class Condition {
   }
 }
 
-function notHeld(what: string, cause?: unknown): unknown {
-  if (cause !== undefined && !(cause instanceof LockError && cause.reason === "NotOwner")) return cause;
-  return new LockError("NotOwner", `Cannot ${what} as its lock is not held by the caller`, { cause });
-}
-
-registerStructure("condition", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    const core = new ConditionEngine(h.buffer as SharedArrayBuffer);
-    const lockHandle = h.lock as Handle;
-    if (lockHandle.via === "shared-buffer") {
-      return new Condition(h, structureOf(lockHandle.kind).fromLocal(lockHandle) as ConditionLock, core);
-    }
-    return attach<ConditionLock>(lockHandle).then((lock) => new Condition(h, lock, core));
-  },
-  fromRemote: async (h, remote) => {
-    const given = await remote.call("lockHandle", []);
-    // the condition's own RLock is served by the condition itself
-    const lock = given ? await attach<ConditionLock>(given as Handle) : new RLock(h, undefined, remote);
-    return new Condition(h, lock, undefined, remote);
-  },
+/** The Condition kind. */
+export const conditionSpec = defineStructure({
+  kind: "condition",
+  create: (params) => ConditionEngine.create(params[0], (params[1] ?? undefined) as ConditionOptions | undefined),
+  share: (e: ConditionEngine) => e.share(),
+  open: (h) => ConditionEngine.open(h),
+  ops: conditionOps,
+  client: (handle, backend: Backend<ConditionEngine>) => new Condition(handle, backend),
 });

@@ -122,7 +122,7 @@ const eventOps = {
  * everyone already waiting.
  *
  * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`),
- * socket and pipe (async). An event has no owner: nothing happens when a
+ * socket (async). An event has no owner: nothing happens when a
  * thread that set it dies.
  *
  * @example Starting workers together

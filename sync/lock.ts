@@ -1,27 +1,21 @@
 /**
  * A mutual-exclusion lock shared by threads, processes or machines: Python's
  * `multiprocessing.Lock`.
+ *
+ * ## Layout
+ *
+ * One Int32 word, `L_WORD`: the robust mutex word of `_mutex.ts` (0 when
+ * free, else the owner's id with the waiters bit).
  * @module
  */
+import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
+import { defineStructure } from "../core/structure.ts";
 import { LockError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
+import { threadId } from "../transports/_runtime/threads.ts";
 import { deadlineOf, type WaitOptions } from "./_kernel.ts";
-import {
-  ABORTED,
-  ACQUIRED_OWNER_DIED,
-  lockAsync,
-  type LockOutcome,
-  lockSync,
-  ownerOf,
-  TIMED_OUT,
-  tryLock,
-  unlock,
-} from "./_mutex.ts";
-import { isAbort } from "./_remote.ts";
+import { lockAsync, lockSync, ownerOf, tryLock, unlock } from "./_mutex.ts";
 import { HeldPermit, type LockPermit } from "./_permit.ts";
-import { LockLike } from "./_lock_like.ts";
+import { acquireDeadline, acquiredOrThrow, LockLike } from "./_lock_like.ts";
 
 /** Index of the lock word in a Lock's buffer. */
 const L_WORD = 0;
@@ -35,42 +29,38 @@ export interface LockHandle extends Handle {
   readonly kind: "lock";
 }
 
-function outcomeError(
-  what: string,
-  outcome: LockOutcome,
-  timeout: number | undefined,
-  signal?: AbortSignal,
-): LockError {
-  return outcome === ABORTED
-    ? new LockError("Aborted", `Cannot ${what} as the signal was aborted`, { cause: signal?.reason })
-    : new LockError("Timeout", `Cannot ${what} as the timeout elapsed: received ${timeout}`);
-}
-
 /** The lock engine: one robust mutex word in a SharedArrayBuffer. */
 export class LockEngine {
   readonly i32: Int32Array;
   constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(L_BYTES)) {
     this.i32 = new Int32Array(buffer);
   }
+
+  /** A fresh, free lock. */
+  static create(): LockEngine {
+    return new LockEngine();
+  }
+
+  /** Blocks the thread until `id` holds the lock; true when the previous owner had died. */
   acquireSync(id: number, options?: WaitOptions): boolean {
-    const deadline = deadlineOf(options?.timeout, "acquire lock");
-    if (options?.signal?.aborted) throw outcomeError("acquire lock", ABORTED, options.timeout, options.signal);
+    const deadline = acquireDeadline("acquire lock", options);
     if (tryLock(this.i32, L_WORD, id)) return false;
-    const r = lockSync(this.i32, L_WORD, id, deadline);
-    if (r === TIMED_OUT) throw outcomeError("acquire lock", r, options?.timeout);
-    return r === ACQUIRED_OWNER_DIED;
+    return acquiredOrThrow(lockSync(this.i32, L_WORD, id, deadline), "acquire lock", options);
   }
+
+  /** The asynchronous twin of {@linkcode acquireSync}. */
   async acquire(id: number, options?: WaitOptions): Promise<boolean> {
-    const deadline = deadlineOf(options?.timeout, "acquire lock");
-    if (options?.signal?.aborted) throw outcomeError("acquire lock", ABORTED, options.timeout, options.signal);
+    const deadline = acquireDeadline("acquire lock", options);
     if (tryLock(this.i32, L_WORD, id)) return false;
-    const r = await lockAsync(this.i32, L_WORD, id, deadline, options?.signal);
-    if (r === TIMED_OUT || r === ABORTED) throw outcomeError("acquire lock", r, options?.timeout, options?.signal);
-    return r === ACQUIRED_OWNER_DIED;
+    return acquiredOrThrow(await lockAsync(this.i32, L_WORD, id, deadline, options?.signal), "acquire lock", options);
   }
+
+  /** Acquires for `id` if the lock is free; true when it did. */
   tryAcquire(id: number): boolean {
     return tryLock(this.i32, L_WORD, id);
   }
+
+  /** Releases the lock `id` holds; `LockError("NotOwner")` otherwise. */
   release(id: number): void {
     if (!unlock(this.i32, L_WORD, id)) {
       throw new LockError(
@@ -81,22 +71,21 @@ export class LockEngine {
       );
     }
   }
+
+  /** True when anyone holds the lock. */
   locked(): boolean {
     return ownerOf(this.i32, L_WORD) !== 0;
   }
 }
 
-registerKind<LockEngine>("lock", {
-  create: () => new LockEngine(),
-  localHandle: (e) => ({ kind: "lock", via: "shared-buffer", buffer: e.buffer, registry: registryBuffer() }),
-  ops: {
-    acquire: (e, [timeout], ctx) =>
-      e.acquire(ctx.ownerId, { timeout: timeout as number | undefined, signal: ctx.signal }),
-    tryAcquire: (e, _, ctx) => e.tryAcquire(ctx.ownerId),
-    release: (e, _, ctx) => e.release(ctx.ownerId),
-    locked: (e) => e.locked(),
-  },
-});
+/** The operations of a Lock, local and remote; the owner is the caller's `ctx.ownerId`. */
+const lockOps = {
+  acquire: (e: LockEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+    e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
+  tryAcquire: (e: LockEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId),
+  release: (e: LockEngine, _: [], ctx: CallContext) => e.release(ctx.ownerId),
+  locked: (e: LockEngine) => e.locked(),
+};
 
 /**
  * A non-recursive lock: Python's `multiprocessing.Lock`, on any transport.
@@ -117,8 +106,8 @@ registerKind<LockEngine>("lock", {
  * **Visibility**: acquire and release are sequentially consistent atomics; all
  * writes made before a release are visible to the next acquirer.
  *
- * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`),
- * socket and pipe (async; held by the connection, released when it drops).
+ * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`)
+ * and socket (async; held by the connection, released when it drops).
  * A holder that dies is detected within one wait slice (200 ms) and the next
  * acquirer's permit says `ownerDied: true`.
  *
@@ -134,20 +123,17 @@ registerKind<LockEngine>("lock", {
  * await lock.withLock(() => console.log("held"));
  * ```
  */
-export class Lock extends LockLike<LockEngine> {
+export class Lock extends LockLike<LockEngine, typeof lockOps> {
+  /** @internal Use `Manager.lock()` or `attach(handle)`. */
+  constructor(handle: Handle, backend: Backend<LockEngine>) {
+    super(handle, backend, lockOps);
+  }
+
   /** Acquires the lock, waiting at most `timeout` ms; fails with `LockError`. */
   async acquire(options?: WaitOptions): Promise<LockPermit> {
-    if (this.engine) return new HeldPermit(await this.engine.acquire(threadId(), options), this);
-    if (options?.signal?.aborted) throw outcomeError("acquire lock", ABORTED, options.timeout, options.signal);
-    try {
-      return new HeldPermit(
-        (await this.remote!.call("acquire", [options?.timeout], options?.signal)) as boolean,
-        this,
-      );
-    } catch (e) {
-      if (isAbort(e)) throw outcomeError("acquire lock", ABORTED, options?.timeout, options?.signal);
-      throw e;
-    }
+    deadlineOf(options?.timeout, "acquire lock");
+    const ownerDied = await this.blocking("acquire", [options?.timeout], "LockError", "acquire lock", options?.signal);
+    return new HeldPermit(ownerDied, this);
   }
 
   /** Blocks the thread until the lock is acquired (shared buffer only). */
@@ -157,8 +143,7 @@ export class Lock extends LockLike<LockEngine> {
 
   /** Acquires the lock if it is free, without waiting. */
   async tryAcquire(): Promise<LockPermit | undefined> {
-    const ok = this.engine ? this.engine.tryAcquire(threadId()) : await this.remote!.call("tryAcquire", []);
-    return ok ? new HeldPermit(false, this) : undefined;
+    return (await this.call("tryAcquire", [])) ? new HeldPermit(false, this) : undefined;
   }
 
   /** The synchronous twin of {@linkcode tryAcquire} (shared buffer only). */
@@ -167,13 +152,13 @@ export class Lock extends LockLike<LockEngine> {
   }
 
   /** True when some thread or process holds the lock. */
-  async locked(): Promise<boolean> {
-    return this.engine ? this.engine.locked() : (await this.remote!.call("locked", [])) as boolean;
+  locked(): Promise<boolean> {
+    return this.call("locked", []);
   }
 
   /** Runs `fn` holding the lock and releases it however `fn` ends. */
   async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return this.holding(fn, options);
+    return await this.holding(fn, options);
   }
 
   /** The synchronous twin of {@linkcode withLock} (shared buffer only). */
@@ -182,12 +167,12 @@ export class Lock extends LockLike<LockEngine> {
   }
 }
 
-export { unsupportedSync } from "./_lock_like.ts";
-
-registerStructure("lock", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new Lock(h, new LockEngine(h.buffer as SharedArrayBuffer));
-  },
-  fromRemote: (h, remote) => new Lock(h, undefined, remote),
+/** The Lock kind. */
+export const lockSpec = defineStructure({
+  kind: "lock",
+  create: () => LockEngine.create(),
+  share: (e: LockEngine) => ({ buffer: e.buffer }),
+  open: (h) => new LockEngine(h.buffer as SharedArrayBuffer),
+  ops: lockOps,
+  client: (handle, backend: Backend<LockEngine>) => new Lock(handle, backend),
 });

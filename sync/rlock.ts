@@ -1,29 +1,22 @@
 /**
  * A re-entrant lock shared by threads, processes or machines: Python's
  * `multiprocessing.RLock`.
+ *
+ * ## Layout
+ *
+ * Two Int32 words: `R_WORD`, the robust mutex word of `_mutex.ts` (0 when
+ * free, else the owner's id with the waiters bit), and `R_COUNT`, the
+ * recursion depth, written only by the owner while it holds the word.
  * @module
  */
+import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
+import { defineStructure } from "../core/structure.ts";
 import { LockError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { type CallContext, registerKind } from "../transports/_host.ts";
-import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
+import { isDead, threadId } from "../transports/_runtime/threads.ts";
 import { deadlineOf, type WaitOptions } from "./_kernel.ts";
-import { LockLike } from "./_lock_like.ts";
+import { acquireDeadline, acquiredOrThrow, LockLike } from "./_lock_like.ts";
 import { HeldPermit, type LockPermit } from "./_permit.ts";
-import {
-  ABORTED,
-  ACQUIRED_OWNER_DIED,
-  lockAsync,
-  type LockOutcome,
-  lockSync,
-  OWNER_MASK,
-  ownerOf,
-  TIMED_OUT,
-  tryLock,
-  unlock,
-  WAITERS,
-} from "./_mutex.ts";
-import { isAbort, type Remote } from "./_remote.ts";
+import { lockAsync, lockSync, OWNER_MASK, ownerOf, tryLock, unlock, WAITERS } from "./_mutex.ts";
 
 /** Index of the robust mutex word (owner id | WAITERS) in an RLock's buffer. */
 const R_WORD = 0;
@@ -37,18 +30,6 @@ const MAX_DEPTH = 0x7fffffff;
 /** The shared-buffer handle of an RLock. */
 export interface RLockHandle extends Handle {
   readonly kind: "rlock";
-}
-
-/** `LockError("Timeout" | "Aborted")` for a wait that gave up. */
-export function waitError(
-  what: string,
-  outcome: LockOutcome,
-  timeout: number | undefined,
-  signal?: AbortSignal,
-): LockError {
-  return outcome === ABORTED
-    ? new LockError("Aborted", `Cannot ${what} as the signal was aborted`, { cause: signal?.reason })
-    : new LockError("Timeout", `Cannot ${what} as the timeout elapsed: received ${timeout}`);
 }
 
 /**
@@ -67,11 +48,6 @@ export class RLockEngine {
     return new RLockEngine();
   }
 
-  /** The handle threads of this process attach to. */
-  localHandle(): RLockHandle {
-    return { kind: "rlock", via: "shared-buffer", buffer: this.buffer, registry: registryBuffer() };
-  }
-
   /** Re-enters when `id` already owns the lock; true when it did. */
   #reenter(id: number): boolean {
     if (ownerOf(this.i32, R_WORD) !== id) return false;
@@ -84,29 +60,30 @@ export class RLockEngine {
   }
 
   /** Took the word: the depth starts at `depth` (a dead owner's count is dropped). */
-  #took(outcome: LockOutcome, depth: number): boolean {
+  #took(ownerDied: boolean, depth: number): boolean {
     Atomics.store(this.i32, R_COUNT, depth);
-    return outcome === ACQUIRED_OWNER_DIED;
+    return ownerDied;
   }
 
-  /** Blocks the thread until `id` holds the lock; true when the previous owner had died. */
+  /**
+   * Blocks the thread until `id` holds the lock; true when the previous owner
+   * had died. The wait itself is `_mutex.ts`'s one lock loop, as in
+   * {@linkcode acquire}.
+   */
   acquireSync(id: number, options?: WaitOptions, depth = 1): boolean {
-    const deadline = deadlineOf(options?.timeout, "acquire rlock");
-    if (options?.signal?.aborted) throw waitError("acquire rlock", ABORTED, options.timeout, options.signal);
+    const deadline = acquireDeadline("acquire rlock", options);
     if (this.#reenter(id)) return false;
-    const r = tryLock(this.i32, R_WORD, id) ? 0 : lockSync(this.i32, R_WORD, id, deadline);
-    if (r === TIMED_OUT) throw waitError("acquire rlock", r, options?.timeout);
-    return this.#took(r, depth);
+    if (tryLock(this.i32, R_WORD, id)) return this.#took(false, depth);
+    return this.#took(acquiredOrThrow(lockSync(this.i32, R_WORD, id, deadline), "acquire rlock", options), depth);
   }
 
   /** The asynchronous twin of {@linkcode acquireSync}. */
   async acquire(id: number, options?: WaitOptions, depth = 1): Promise<boolean> {
-    const deadline = deadlineOf(options?.timeout, "acquire rlock");
-    if (options?.signal?.aborted) throw waitError("acquire rlock", ABORTED, options.timeout, options.signal);
+    const deadline = acquireDeadline("acquire rlock", options);
     if (this.#reenter(id)) return false;
-    const r = tryLock(this.i32, R_WORD, id) ? 0 : await lockAsync(this.i32, R_WORD, id, deadline, options?.signal);
-    if (r === TIMED_OUT || r === ABORTED) throw waitError("acquire rlock", r, options?.timeout, options?.signal);
-    return this.#took(r, depth);
+    if (tryLock(this.i32, R_WORD, id)) return this.#took(false, depth);
+    const outcome = await lockAsync(this.i32, R_WORD, id, deadline, options?.signal);
+    return this.#took(acquiredOrThrow(outcome, "acquire rlock", options), depth);
   }
 
   /**
@@ -115,10 +92,10 @@ export class RLockEngine {
    */
   tryAcquire(id: number): boolean | undefined {
     if (this.#reenter(id)) return false;
-    if (tryLock(this.i32, R_WORD, id)) return this.#took(0, 1);
+    if (tryLock(this.i32, R_WORD, id)) return this.#took(false, 1);
     const v = Atomics.load(this.i32, R_WORD);
     if (v !== 0 && isDead(v & OWNER_MASK) && Atomics.compareExchange(this.i32, R_WORD, v, id | (v & WAITERS)) === v) {
-      return this.#took(ACQUIRED_OWNER_DIED, 1);
+      return this.#took(true, 1);
     }
     return undefined;
   }
@@ -182,48 +159,22 @@ function checkDepth(depth: unknown): number {
   return depth;
 }
 
-function timeoutArg(v: unknown): number | undefined {
-  return v === null ? undefined : v as number | undefined;
-}
-
 /**
- * The remote operations of an RLock engine (also served by a Condition for
- * the RLock it was created with).
+ * The operations of an RLock, local and remote; the owner is the caller's
+ * `ctx.ownerId`. A Condition created without a lock serves them too, for the
+ * RLock it embeds.
  */
-export const RLOCK_OPS = {
-  acquire: (e: RLockEngine, [timeout]: readonly unknown[], ctx: CallContext) =>
+const rlockOps = {
+  acquire: (e: RLockEngine, [timeout]: [number | undefined], ctx: CallContext) =>
     e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
-  tryAcquire: (e: RLockEngine, _: readonly unknown[], ctx: CallContext) => e.tryAcquire(ctx.ownerId) ?? null,
-  release: (e: RLockEngine, _: readonly unknown[], ctx: CallContext) => e.release(ctx.ownerId),
-  releaseSave: (e: RLockEngine, _: readonly unknown[], ctx: CallContext) => e.releaseSave(ctx.ownerId),
-  acquireRestore: (e: RLockEngine, [depth]: readonly unknown[], ctx: CallContext) =>
-    e.acquireRestore(ctx.ownerId, depth as number, { signal: ctx.signal }),
-  isOwned: (e: RLockEngine, _: readonly unknown[], ctx: CallContext) => e.isOwned(ctx.ownerId),
+  tryAcquire: (e: RLockEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId) ?? null,
+  release: (e: RLockEngine, _: [], ctx: CallContext) => e.release(ctx.ownerId),
+  releaseSave: (e: RLockEngine, _: [], ctx: CallContext) => e.releaseSave(ctx.ownerId),
+  acquireRestore: (e: RLockEngine, [depth]: [number], ctx: CallContext) =>
+    e.acquireRestore(ctx.ownerId, depth, { signal: ctx.signal }),
+  isOwned: (e: RLockEngine, _: [], ctx: CallContext) => e.isOwned(ctx.ownerId),
   locked: (e: RLockEngine) => e.locked(),
-} as const;
-
-registerKind<RLockEngine>("rlock", {
-  create: () => RLockEngine.create(),
-  localHandle: (e) => e.localHandle(),
-  ops: RLOCK_OPS,
-});
-
-/** Turns a remote AbortError into `LockError("Aborted")`. */
-export async function remoteCall<T>(
-  remote: Remote,
-  what: string,
-  op: string,
-  args: readonly unknown[],
-  options?: WaitOptions,
-): Promise<T> {
-  if (options?.signal?.aborted) throw waitError(what, ABORTED, options.timeout, options.signal);
-  try {
-    return (await remote.call(op, args, options?.signal)) as T;
-  } catch (e) {
-    if (isAbort(e)) throw waitError(what, ABORTED, options?.timeout, options?.signal);
-    throw e;
-  }
-}
+};
 
 /**
  * A re-entrant lock: Python's `multiprocessing.RLock`, on any transport.
@@ -244,8 +195,8 @@ export async function remoteCall<T>(
  * **Visibility**: acquire and release are sequentially consistent atomics; all
  * writes made before the last release are visible to the next acquirer.
  *
- * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`),
- * socket and pipe (async; held by the connection, released when it drops).
+ * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`)
+ * and socket (async; held by the connection, released when it drops).
  * A holder that dies is detected within one wait slice (200 ms): the next
  * acquirer gets the lock with a depth of 1 and `permit.ownerDied === true`.
  *
@@ -260,17 +211,21 @@ export async function remoteCall<T>(
  * console.log(await rlock.locked()); // false
  * ```
  */
-export class RLock extends LockLike<RLockEngine> {
+export class RLock extends LockLike<RLockEngine, typeof rlockOps> {
+  /** @internal Use `Manager.rlock()` or `attach(handle)`. */
+  constructor(handle: Handle, backend: Backend<RLockEngine>) {
+    super(handle, backend, rlockOps);
+  }
+
   #permit(ownerDied: boolean): LockPermit {
     return new HeldPermit(ownerDied, this);
   }
 
   /** Acquires the lock (again, if held by this thread); fails with `LockError`. */
   async acquire(options?: WaitOptions): Promise<LockPermit> {
-    if (this.engine) return this.#permit(await this.engine.acquire(threadId(), options));
     deadlineOf(options?.timeout, "acquire rlock");
     return this.#permit(
-      await remoteCall<boolean>(this.remote!, "acquire rlock", "acquire", [options?.timeout], options),
+      await this.blocking("acquire", [options?.timeout], "LockError", "acquire rlock", options?.signal),
     );
   }
 
@@ -281,9 +236,7 @@ export class RLock extends LockLike<RLockEngine> {
 
   /** Acquires the lock if it is free or already this thread's, without waiting. */
   async tryAcquire(): Promise<LockPermit | undefined> {
-    const r = this.engine
-      ? this.engine.tryAcquire(threadId())
-      : (await this.remote!.call("tryAcquire", [])) as boolean | null;
+    const r = await this.call("tryAcquire", []);
     return r === undefined || r === null ? undefined : this.#permit(r);
   }
 
@@ -294,13 +247,13 @@ export class RLock extends LockLike<RLockEngine> {
   }
 
   /** True when some thread or process holds the lock. */
-  async locked(): Promise<boolean> {
-    return this.engine ? this.engine.locked() : (await this.remote!.call("locked", [])) as boolean;
+  locked(): Promise<boolean> {
+    return this.call("locked", []);
   }
 
   /** True when the calling thread (over a socket: this connection) holds the lock. */
-  async isOwned(): Promise<boolean> {
-    return this.engine ? this.engine.isOwned(threadId()) : (await this.remote!.call("isOwned", [])) as boolean;
+  isOwned(): Promise<boolean> {
+    return this.call("isOwned", []);
   }
 
   /** The synchronous twin of {@linkcode isOwned} (shared buffer only). */
@@ -310,7 +263,7 @@ export class RLock extends LockLike<RLockEngine> {
 
   /** Runs `fn` holding the lock and releases it however `fn` ends. */
   async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return this.holding(fn, options);
+    return await this.holding(fn, options);
   }
 
   /** The synchronous twin of {@linkcode withLock} (shared buffer only). */
@@ -319,9 +272,8 @@ export class RLock extends LockLike<RLockEngine> {
   }
 
   /** @internal Releases every level (Condition.wait); returns the depth. */
-  async releaseSave(): Promise<number> {
-    if (this.engine) return this.engine.releaseSave(threadId());
-    return (await this.remote!.call("releaseSave", [])) as number;
+  releaseSave(): Promise<number> {
+    return this.call("releaseSave", []);
   }
 
   /** @internal The synchronous twin of {@linkcode releaseSave}. */
@@ -330,9 +282,8 @@ export class RLock extends LockLike<RLockEngine> {
   }
 
   /** @internal Re-acquires with a saved depth, ignoring any timeout (Condition.wait). */
-  async acquireRestore(depth: number): Promise<boolean> {
-    if (this.engine) return await this.engine.acquireRestore(threadId(), depth);
-    return (await this.remote!.call("acquireRestore", [depth])) as boolean;
+  acquireRestore(depth: number): Promise<boolean> {
+    return this.call("acquireRestore", [depth]);
   }
 
   /** @internal The synchronous twin of {@linkcode acquireRestore}. */
@@ -341,10 +292,12 @@ export class RLock extends LockLike<RLockEngine> {
   }
 }
 
-registerStructure("rlock", {
-  fromLocal: (h) => {
-    adoptRegistry(h.registry as SharedArrayBuffer);
-    return new RLock(h, new RLockEngine(h.buffer as SharedArrayBuffer));
-  },
-  fromRemote: (h, remote) => new RLock(h, undefined, remote),
+/** The RLock kind. */
+export const rlockSpec = defineStructure({
+  kind: "rlock",
+  create: () => RLockEngine.create(),
+  share: (e: RLockEngine) => ({ buffer: e.buffer }),
+  open: (h) => new RLockEngine(h.buffer as SharedArrayBuffer),
+  ops: rlockOps,
+  client: (handle, backend: Backend<RLockEngine>) => new RLock(handle, backend),
 });

@@ -10,13 +10,13 @@
  * | word | name | meaning |
  * |---|---|---|
  * | 0 | `S_VALUE` | permits available; the futex word waiters sleep on |
- * | 1 | `S_GUARD` | robust mutex guarding every other word |
+ * | 1 | `S_GUARD` | the guard word of the robust guarded section (`_guard.ts`) over every other word |
  * | 2 | `S_SLEEPERS` | waiters asleep on `S_VALUE` (a releaser skips the notify when 0) |
  * | 3 | `S_INITIAL` | the initial value (the bound of a BoundedSemaphore) |
  * | 4 | `S_BOUNDED` | 1 for a BoundedSemaphore |
  * | 5 | `S_DIED` | permits reclaimed from dead holders, not yet handed out |
  * | 6 | `S_HOLDERS` | slots in the holder table |
- * | 8–13 | `J_*` | undo journal of the guarded section in progress |
+ * | 7–15 | `S_JOURNAL` | the guarded section's undo journal (`_guard.ts`), 4 entries |
  * | 16… | holder table | `S_HOLDERS` slots of `[owner id, permits held]` |
  *
  * ## Holders and dead owners
@@ -26,23 +26,32 @@
  * that finds no permit scans the table (then once per 200 ms wait slice) for
  * owners the thread registry marks dead and puts their permits back; the
  * next acquisitions of those permits report `ownerDied`. Every change to the
- * guarded words is journaled first, so that a thread terminated inside the
- * guarded section is undone by whoever takes the guard over.
+ * guarded words is journaled first (`_guard.ts`), so that a thread terminated
+ * inside the guarded section is undone by whoever takes the guard over.
  * @module
  */
+import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
+import { defineStructure } from "../core/structure.ts";
 import { CapacityError, LockError } from "../errors.ts";
-import { type Handle, registerStructure } from "../transports/_attach.ts";
-import { registerKind } from "../transports/_host.ts";
-import { adoptRegistry, isDead, registryBuffer, threadId } from "../transports/_runtime/threads.ts";
-import { deadlineOf, spinWhile, type WaitOptions, waitSlice, waitSliceAsync } from "./_kernel.ts";
-import { ABORTED, ACQUIRED_OWNER_DIED, lockAsync, lockSync, TIMED_OUT, tryLock, unlock } from "./_mutex.ts";
-import { LockLike } from "./_lock_like.ts";
+import { isDead, threadId } from "../transports/_runtime/threads.ts";
+import {
+  type Deadline,
+  deadlineOf,
+  runAsync,
+  runSync,
+  spinWhile,
+  type WaitLoop,
+  type WaitOptions,
+  wake,
+} from "./_kernel.ts";
+import { Guard, journalWords } from "./_guard.ts";
+import { ABORTED, ACQUIRED, ACQUIRED_OWNER_DIED, type LockOutcome, TIMED_OUT } from "./_mutex.ts";
+import { acquireDeadline, acquiredOrThrow, LockLike } from "./_lock_like.ts";
 import { HeldPermit, type LockPermit } from "./_permit.ts";
-import { remoteCall, waitError } from "./rlock.ts";
 
 /** Permits available; the futex word. */
 const S_VALUE = 0;
-/** Robust mutex word guarding the other words. */
+/** The guard word of the guarded section over the other words. */
 const S_GUARD = 1;
 /** Waiters asleep on `S_VALUE`. */
 const S_SLEEPERS = 2;
@@ -54,20 +63,12 @@ const S_BOUNDED = 4;
 const S_DIED = 5;
 /** Slots in the holder table. */
 const S_HOLDERS = 6;
-/** 1 while a guarded change is in progress (the journal below is valid). */
-const J_ACTIVE = 8;
-/** Holder slot the change touches, or -1. */
-const J_SLOT = 9;
-/** `S_VALUE` before the change. */
-const J_VALUE = 10;
-/** `S_DIED` before the change. */
-const J_DIED = 11;
-/** The slot's owner before the change. */
-const J_OWNER = 12;
-/** The slot's count before the change. */
-const J_COUNT = 13;
-/** First word of the holder table. */
-const H_BASE = 16;
+/** First word of the guarded section's undo journal. */
+const S_JOURNAL = 7;
+/** Words one change journals at most: `S_VALUE`, `S_DIED`, and one slot's owner and count. */
+const JOURNAL_ENTRIES = 4;
+/** First word of the holder table (after the journal). */
+const H_BASE = S_JOURNAL + journalWords(JOURNAL_ENTRIES);
 /** Offset of a slot's owner id. */
 const H_OWNER = 0;
 /** Offset of a slot's permit count. */
@@ -126,11 +127,13 @@ export class SemaphoreEngine {
   /** Slots in the holder table. */
   readonly holders: number;
   readonly bounded: boolean;
+  readonly #guard: Guard;
 
   constructor(readonly buffer: SharedArrayBuffer) {
     this.i32 = new Int32Array(buffer);
     this.holders = Atomics.load(this.i32, S_HOLDERS);
     this.bounded = Atomics.load(this.i32, S_BOUNDED) === 1;
+    this.#guard = new Guard(this.i32, { word: S_GUARD, journal: S_JOURNAL, entries: JOURNAL_ENTRIES });
   }
 
   /** A fresh semaphore holding `value` permits. */
@@ -147,65 +150,17 @@ export class SemaphoreEngine {
     return new SemaphoreEngine(buffer);
   }
 
-  /** The handle threads of this process attach to. */
-  localHandle(): SemaphoreHandle {
-    return {
-      kind: this.bounded ? "boundedSemaphore" : "semaphore",
-      via: "shared-buffer",
-      buffer: this.buffer,
-      registry: registryBuffer(),
-    };
-  }
-
   get #what(): string {
     return this.bounded ? "bounded semaphore" : "semaphore";
   }
 
-  // -- the guarded section ---------------------------------------------------
+  // -- inside the guarded section --------------------------------------------
 
-  #enter(): void {
-    const id = threadId();
-    if (tryLock(this.i32, S_GUARD, id)) return;
-    if (lockSync(this.i32, S_GUARD, id, Infinity) === ACQUIRED_OWNER_DIED) this.#recover();
-  }
-
-  async #enterSlow(): Promise<void> {
-    if (await lockAsync(this.i32, S_GUARD, threadId(), Infinity, undefined) === ACQUIRED_OWNER_DIED) this.#recover();
-  }
-
-  #leave(): void {
-    unlock(this.i32, S_GUARD, threadId());
-  }
-
-  /** Journals the words a change may touch; `slot` is a holder slot or -1. */
+  /** Journals the words a change may touch: the counters, and holder slot `slot` unless it is -1. */
   #begin(slot: number): void {
-    const i = this.i32;
-    Atomics.store(i, J_SLOT, slot);
-    Atomics.store(i, J_VALUE, Atomics.load(i, S_VALUE));
-    Atomics.store(i, J_DIED, Atomics.load(i, S_DIED));
-    if (slot >= 0) {
-      Atomics.store(i, J_OWNER, Atomics.load(i, H_BASE + slot * H_WORDS + H_OWNER));
-      Atomics.store(i, J_COUNT, Atomics.load(i, H_BASE + slot * H_WORDS + H_COUNT));
-    }
-    Atomics.store(i, J_ACTIVE, 1);
-  }
-
-  #commit(): void {
-    Atomics.store(this.i32, J_ACTIVE, 0);
-  }
-
-  /** The guard's owner died inside a change: undo it. */
-  #recover(): void {
-    const i = this.i32;
-    if (Atomics.load(i, J_ACTIVE) === 0) return;
-    Atomics.store(i, S_VALUE, Atomics.load(i, J_VALUE));
-    Atomics.store(i, S_DIED, Atomics.load(i, J_DIED));
-    const slot = Atomics.load(i, J_SLOT);
-    if (slot >= 0) {
-      Atomics.store(i, H_BASE + slot * H_WORDS + H_OWNER, Atomics.load(i, J_OWNER));
-      Atomics.store(i, H_BASE + slot * H_WORDS + H_COUNT, Atomics.load(i, J_COUNT));
-    }
-    Atomics.store(i, J_ACTIVE, 0);
+    if (slot < 0) return this.#guard.begin(S_VALUE, S_DIED);
+    const at = H_BASE + slot * H_WORDS;
+    this.#guard.begin(S_VALUE, S_DIED, at + H_OWNER, at + H_COUNT);
   }
 
   /** The slot of `id`, else (with `alloc`) a free one, else -1. Under the guard. */
@@ -235,7 +190,7 @@ export class SemaphoreEngine {
       Atomics.store(i, S_DIED, Math.min(value, Atomics.load(i, S_DIED) + count));
       Atomics.store(i, at + H_COUNT, 0);
       Atomics.store(i, at + H_OWNER, 0);
-      this.#commit();
+      this.#guard.commit();
     }
   }
 
@@ -267,33 +222,49 @@ export class SemaphoreEngine {
     Atomics.store(i, at + H_COUNT, Atomics.load(i, at + H_COUNT) + 1);
     const died = Atomics.load(i, S_DIED);
     if (died > 0) Atomics.store(i, S_DIED, died - 1);
-    this.#commit();
+    this.#guard.commit();
     return died > 0 ? 1 : 0;
   }
 
-  #attemptSync(id: number): number {
-    this.#enter();
+  // -- waiting ---------------------------------------------------------------
+
+  /** One attempt at a permit, in the guarded section: NONE, or 1 when it was a dead holder's, else 0. */
+  #attempt(id: number): number {
+    this.#guard.enter();
     try {
       return this.#take(id);
     } finally {
-      this.#leave();
+      this.#guard.leave();
     }
   }
 
-  async #attempt(id: number): Promise<number> {
-    if (!tryLock(this.i32, S_GUARD, threadId())) await this.#enterSlow();
-    try {
-      return this.#take(id);
-    } finally {
-      this.#leave();
+  /**
+   * The slow path of an acquisition, for either driver: sleeps on `S_VALUE`
+   * while no permit is free, then attempts again. A sleeper that is abandoned
+   * (its signal aborted) hands a wake-up it may have swallowed to the next.
+   */
+  *#acquireLoop(id: number, deadline: Deadline): WaitLoop<LockOutcome> {
+    const i = this.i32;
+    for (;;) {
+      if (!spinWhile(i, S_VALUE, 0)) {
+        Atomics.add(i, S_SLEEPERS, 1);
+        let slept: boolean | undefined;
+        try {
+          slept = yield { i32: i, index: S_VALUE, expected: 0, deadline };
+        } finally {
+          Atomics.sub(i, S_SLEEPERS, 1);
+          if (slept === undefined) this.#passOn();
+        }
+        if (!slept) return TIMED_OUT;
+      }
+      const r = this.#attempt(id);
+      if (r !== NONE) return r === 1 ? ACQUIRED_OWNER_DIED : ACQUIRED;
     }
   }
 
   /** A waiter gave up; hand a wake-up it may have swallowed to the next one. */
   #passOn(): void {
-    if (Atomics.load(this.i32, S_VALUE) > 0 && Atomics.load(this.i32, S_SLEEPERS) > 0) {
-      Atomics.notify(this.i32, S_VALUE, 1);
-    }
+    if (Atomics.load(this.i32, S_VALUE) > 0 && Atomics.load(this.i32, S_SLEEPERS) > 0) wake(this.i32, S_VALUE, 1);
   }
 
   // -- operations ------------------------------------------------------------
@@ -301,47 +272,25 @@ export class SemaphoreEngine {
   /** Blocks the thread until `id` holds a permit; true when it was a dead holder's. */
   acquireSync(id: number, options?: WaitOptions): boolean {
     const what = `acquire ${this.#what}`;
-    const deadline = deadlineOf(options?.timeout, what);
-    if (options?.signal?.aborted) throw waitError(what, ABORTED, options.timeout, options.signal);
-    for (;;) {
-      const r = this.#attemptSync(id);
-      if (r !== NONE) return r === 1;
-      if (spinWhile(this.i32, S_VALUE, 0)) continue;
-      Atomics.add(this.i32, S_SLEEPERS, 1);
-      const slept = waitSlice(this.i32, S_VALUE, 0, deadline);
-      Atomics.sub(this.i32, S_SLEEPERS, 1);
-      if (!slept) throw waitError(what, TIMED_OUT, options?.timeout);
-    }
+    const deadline = acquireDeadline(what, options);
+    const r = this.#attempt(id);
+    if (r !== NONE) return r === 1;
+    return acquiredOrThrow(runSync(this.#acquireLoop(id, deadline)), what, options);
   }
 
   /** The asynchronous twin of {@linkcode acquireSync}; never blocks the event loop. */
   async acquire(id: number, options?: WaitOptions): Promise<boolean> {
     const what = `acquire ${this.#what}`;
-    const deadline = deadlineOf(options?.timeout, what);
-    const signal = options?.signal;
-    if (signal?.aborted) throw waitError(what, ABORTED, options?.timeout, signal);
-    for (;;) {
-      const r = await this.#attempt(id);
-      if (r !== NONE) return r === 1;
-      if (spinWhile(this.i32, S_VALUE, 0)) continue;
-      Atomics.add(this.i32, S_SLEEPERS, 1);
-      let slept: boolean;
-      try {
-        slept = await waitSliceAsync(this.i32, S_VALUE, 0, deadline, signal);
-      } finally {
-        Atomics.sub(this.i32, S_SLEEPERS, 1);
-      }
-      if (signal?.aborted) {
-        this.#passOn();
-        throw waitError(what, ABORTED, options?.timeout, signal);
-      }
-      if (!slept) throw waitError(what, TIMED_OUT, options?.timeout);
-    }
+    const deadline = acquireDeadline(what, options);
+    const r = this.#attempt(id);
+    if (r !== NONE) return r === 1;
+    const outcome = await runAsync<LockOutcome>(this.#acquireLoop(id, deadline), options?.signal, () => ABORTED);
+    return acquiredOrThrow(outcome, what, options);
   }
 
   /** Takes a permit without waiting: `undefined` when none is free, else whether it was a dead holder's. */
   tryAcquire(id: number): boolean | undefined {
-    const r = this.#attemptSync(id);
+    const r = this.#attempt(id);
     return r === NONE ? undefined : r === 1;
   }
 
@@ -352,7 +301,7 @@ export class SemaphoreEngine {
    */
   release(id: number): void {
     const i = this.i32;
-    this.#enter();
+    this.#guard.enter();
     try {
       const value = Atomics.load(i, S_VALUE);
       const initial = Atomics.load(i, S_INITIAL);
@@ -374,11 +323,11 @@ export class SemaphoreEngine {
         Atomics.store(i, at + H_COUNT, count);
         if (count <= 0) Atomics.store(i, at + H_OWNER, 0);
       }
-      this.#commit();
+      this.#guard.commit();
     } finally {
-      this.#leave();
+      this.#guard.leave();
     }
-    if (Atomics.load(i, S_SLEEPERS) > 0) Atomics.notify(i, S_VALUE, 1);
+    if (Atomics.load(i, S_SLEEPERS) > 0) wake(i, S_VALUE, 1);
   }
 
   /**
@@ -388,7 +337,7 @@ export class SemaphoreEngine {
    */
   forget(id: number): void {
     const i = this.i32;
-    this.#enter();
+    this.#guard.enter();
     try {
       const s = this.#find(id, false);
       if (s < 0) {
@@ -399,9 +348,9 @@ export class SemaphoreEngine {
       const count = Atomics.load(i, at + H_COUNT) - 1;
       Atomics.store(i, at + H_COUNT, count);
       if (count <= 0) Atomics.store(i, at + H_OWNER, 0);
-      this.#commit();
+      this.#guard.commit();
     } finally {
-      this.#leave();
+      this.#guard.leave();
     }
   }
 
@@ -411,31 +360,21 @@ export class SemaphoreEngine {
   }
 }
 
-function timeoutArg(v: unknown): number | undefined {
-  return v === null ? undefined : v as number | undefined;
-}
+/** The operations of a Semaphore and a BoundedSemaphore, local and remote; the owner is the caller's `ctx.ownerId`. */
+const semaphoreOps = {
+  acquire: (e: SemaphoreEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+    e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
+  tryAcquire: (e: SemaphoreEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId) ?? null,
+  release: (e: SemaphoreEngine, _: [], ctx: CallContext) => e.release(ctx.ownerId),
+  forget: (e: SemaphoreEngine, _: [], ctx: CallContext) => e.forget(ctx.ownerId),
+  value: (e: SemaphoreEngine) => e.value(),
+};
 
-function createKind(bounded: boolean) {
-  return {
-    create: (params: readonly unknown[]) => {
-      const options = (params[1] ?? {}) as SemaphoreOptions;
-      return SemaphoreEngine.create(params[0] as number, bounded, options.maxHolders);
-    },
-    localHandle: (e: SemaphoreEngine) => e.localHandle(),
-    ops: {
-      acquire: (e: SemaphoreEngine, [timeout]: readonly unknown[], ctx: { ownerId: number; signal: AbortSignal }) =>
-        e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
-      tryAcquire: (e: SemaphoreEngine, _: readonly unknown[], ctx: { ownerId: number }) =>
-        e.tryAcquire(ctx.ownerId) ?? null,
-      release: (e: SemaphoreEngine, _: readonly unknown[], ctx: { ownerId: number }) => e.release(ctx.ownerId),
-      forget: (e: SemaphoreEngine, _: readonly unknown[], ctx: { ownerId: number }) => e.forget(ctx.ownerId),
-      value: (e: SemaphoreEngine) => e.value(),
-    },
-  };
+/** A semaphore's engine from the manager factory's parameters: `[value, { maxHolders }]`. */
+function createEngine(params: readonly unknown[], bounded: boolean): SemaphoreEngine {
+  const options = (params[1] ?? {}) as SemaphoreOptions;
+  return SemaphoreEngine.create(params[0] as number, bounded, options.maxHolders);
 }
-
-registerKind<SemaphoreEngine>("semaphore", createKind(false));
-registerKind<SemaphoreEngine>("boundedSemaphore", createKind(true));
 
 /**
  * Proof of holding one semaphore permit. Release it once, by `release()` or
@@ -490,8 +429,8 @@ class Permit extends HeldPermit implements SemaphorePermit {
  * sequentially consistent atomics; writes made before a `release` are visible
  * to the acquirer that takes that permit.
  *
- * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`),
- * socket and pipe (async; permits held by the connection, returned when it
+ * **Transports**: shared buffer (sync and async, spin then `Atomics.wait`)
+ * and socket (async; permits held by the connection, returned when it
  * drops). A dead holder is detected by the first acquirer that finds no
  * permit, then every 200 ms wait slice.
  *
@@ -508,17 +447,21 @@ class Permit extends HeldPermit implements SemaphorePermit {
  * }
  * ```
  */
-export class Semaphore extends LockLike<SemaphoreEngine> {
+export class Semaphore extends LockLike<SemaphoreEngine, typeof semaphoreOps> {
+  /** @internal Use `Manager.semaphore()` or `attach(handle)`. */
+  constructor(handle: Handle, backend: Backend<SemaphoreEngine>) {
+    super(handle, backend, semaphoreOps);
+  }
+
   get #what(): string {
     return this.handle.kind === "boundedSemaphore" ? "bounded semaphore" : "semaphore";
   }
 
   /** Takes a permit, waiting at most `timeout` ms; fails with `LockError`. */
   async acquire(options?: WaitOptions): Promise<SemaphorePermit> {
-    if (this.engine) return new Permit(await this.engine.acquire(threadId(), options), this);
     const what = `acquire ${this.#what}`;
     deadlineOf(options?.timeout, what);
-    return new Permit(await remoteCall<boolean>(this.remote!, what, "acquire", [options?.timeout], options), this);
+    return new Permit(await this.blocking("acquire", [options?.timeout], "LockError", what, options?.signal), this);
   }
 
   /** Blocks the thread until a permit is taken (shared buffer only). */
@@ -528,9 +471,7 @@ export class Semaphore extends LockLike<SemaphoreEngine> {
 
   /** Takes a permit if one is free, without waiting. */
   async tryAcquire(): Promise<SemaphorePermit | undefined> {
-    const r = this.engine
-      ? this.engine.tryAcquire(threadId())
-      : (await this.remote!.call("tryAcquire", [])) as boolean | null;
+    const r = await this.call("tryAcquire", []);
     return r === undefined || r === null ? undefined : new Permit(r, this);
   }
 
@@ -542,13 +483,12 @@ export class Semaphore extends LockLike<SemaphoreEngine> {
 
   /** @internal Keeps one permit of this thread for good (`permit.forget()`). */
   async forgetOne(): Promise<void> {
-    if (this.engine) return this.engine.forget(threadId());
-    await this.remote!.call("forget", []);
+    await this.call("forget", []);
   }
 
   /** Permits free now (Python's `get_value()`). */
-  async value(): Promise<number> {
-    return this.engine ? this.engine.value() : (await this.remote!.call("value", [])) as number;
+  value(): Promise<number> {
+    return this.call("value", []);
   }
 
   /** The synchronous twin of {@linkcode value} (shared buffer only). */
@@ -558,7 +498,7 @@ export class Semaphore extends LockLike<SemaphoreEngine> {
 
   /** Runs `fn` holding a permit and releases it however `fn` ends. */
   async withPermit<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return this.holding(fn, options);
+    return await this.holding(fn, options);
   }
 
   /** The synchronous twin of {@linkcode withPermit} (shared buffer only). */
@@ -582,8 +522,8 @@ export class Semaphore extends LockLike<SemaphoreEngine> {
  *
  * **Visibility**: as {@linkcode Semaphore}.
  *
- * **Transports**: as {@linkcode Semaphore}; permits reclaimed from dead
- * holders never lift the value above the bound.
+ * **Transports**: as {@linkcode Semaphore} (shared buffer and socket);
+ * permits reclaimed from dead holders never lift the value above the bound.
  *
  * @example Catching a release too many
  * ```ts
@@ -599,14 +539,22 @@ export class Semaphore extends LockLike<SemaphoreEngine> {
  */
 export class BoundedSemaphore extends Semaphore {}
 
-function fromLocal(h: Handle): Semaphore {
-  adoptRegistry(h.registry as SharedArrayBuffer);
-  const engine = new SemaphoreEngine(h.buffer as SharedArrayBuffer);
-  return h.kind === "boundedSemaphore" ? new BoundedSemaphore(h, engine) : new Semaphore(h, engine);
-}
+/** The Semaphore kind. */
+export const semaphoreSpec = defineStructure({
+  kind: "semaphore",
+  create: (params) => createEngine(params, false),
+  share: (e: SemaphoreEngine) => ({ buffer: e.buffer }),
+  open: (h) => new SemaphoreEngine(h.buffer as SharedArrayBuffer),
+  ops: semaphoreOps,
+  client: (handle, backend: Backend<SemaphoreEngine>) => new Semaphore(handle, backend),
+});
 
-registerStructure("semaphore", { fromLocal, fromRemote: (h, remote) => new Semaphore(h, undefined, remote) });
-registerStructure("boundedSemaphore", {
-  fromLocal,
-  fromRemote: (h, remote) => new BoundedSemaphore(h, undefined, remote),
+/** The BoundedSemaphore kind: a Semaphore's engine and ops, with the bound set. */
+export const boundedSemaphoreSpec = defineStructure({
+  kind: "boundedSemaphore",
+  create: (params) => createEngine(params, true),
+  share: (e: SemaphoreEngine) => ({ buffer: e.buffer }),
+  open: (h) => new SemaphoreEngine(h.buffer as SharedArrayBuffer),
+  ops: semaphoreOps,
+  client: (handle, backend: Backend<SemaphoreEngine>) => new BoundedSemaphore(handle, backend),
 });

@@ -66,6 +66,8 @@ const CASES: readonly Case[] = [
       ["splice", (s) => s.splice(1, 1, 8, 9)],
       ["length", (s) => s.length()],
       ["reverse", (s) => s.reverse()],
+      ["sort", (s) => s.sort()],
+      ["sort", (s) => s.sort((a: number, b: number) => b - a)],
       ["toArray", (s) => s.toArray()],
       ["clear", (s) => s.clear()],
     ],
@@ -115,6 +117,7 @@ const CASES: readonly Case[] = [
       ["add", (s) => s.add(3)],
       ["exchange", (s) => s.exchange(1)],
       ["compareExchange", (s) => s.compareExchange(1, 2)],
+      ["getLock", (s) => s.getLock().withLock(() => s.add(1))],
     ],
   },
   {
@@ -131,6 +134,7 @@ const CASES: readonly Case[] = [
       ["setSlice", (s) => s.setSlice(0, [7, 8])],
       ["toArray", (s) => s.toArray()],
       ["get", (s) => s.get(99)], // out of range
+      ["getLock", (s) => s.getLock().withLock(() => s.get(0))],
     ],
   },
   {
@@ -242,7 +246,20 @@ const CASES: readonly Case[] = [
 ];
 
 /** Methods that are not operations of the structure (and so need no step). */
-const NOT_OPERATIONS = new Set(["constructor", "toJSON", "releaseNow", "withAction"]);
+const NOT_OPERATIONS = new Set([
+  "constructor",
+  "toJSON",
+  "releaseNow",
+  "withAction",
+  // protected helpers of the client bases
+  "call",
+  "blocking",
+  "local",
+  "holding",
+  "holdingSync",
+  // SharedMemory.close() is synchronous (Python's close()): it detaches this instance only
+  "close",
+]);
 
 /** The public async surface of a client: its prototype chain's methods, Sync twins excepted. */
 function surface(s: object): string[] {

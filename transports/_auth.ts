@@ -15,8 +15,8 @@
  * The client sends no request before it has checked the server's proof, and
  * the server accepts none before it has checked the client's.
  *
- * These are pure state machines over frame payloads, so the socket and pipe
- * transports share them. `node:crypto` (`randomBytes`, `createHmac`,
+ * These are pure state machines over frame payloads, so any transport that
+ * carries frames can share them. `node:crypto` (`randomBytes`, `createHmac`,
  * `timingSafeEqual`) behaves the same on Node, Deno and Bun.
  *
  * @example A handshake between two in-memory ends

@@ -9,46 +9,11 @@
  * @module
  */
 import { TransportError } from "../errors.ts";
-import type { CallContext } from "../core/backend.ts";
+import { type CallContext, type Handle, isHandle } from "../core/backend.ts";
 import type { Kinds, StructureSpec } from "../core/structure.ts";
 import { markDead } from "./_runtime/threads.ts";
 
 export type { CallContext } from "../core/backend.ts";
-
-// ---- TRANSITIONAL: kinds not yet converted to specs register here (removed once all are) ----
-/** One remote operation of an engine (legacy registration). */
-export type RemoteOp<E> = (
-  engine: E,
-  args: readonly unknown[],
-  ctx: { ownerId: number; signal: AbortSignal },
-) => unknown;
-/** Legacy registration of a kind. */
-export interface EngineKind<E> {
-  create(params: readonly unknown[]): E;
-  localHandle(engine: E): unknown;
-  readonly ops: Readonly<Record<string, RemoteOp<E>>>;
-}
-const legacy = new Map<string, StructureSpec<unknown>>();
-/** Legacy: registers a kind by import side effect. */
-export function registerKind<E>(name: string, kind: EngineKind<E>): void {
-  legacy.set(name, {
-    kind: name,
-    create: kind.create as (p: readonly unknown[]) => unknown,
-    share: (e) => kind.localHandle(e as E) as Record<string, unknown>,
-    open: () => {
-      throw new Error("legacy kind");
-    },
-    ops: kind.ops as StructureSpec<unknown>["ops"],
-    client: () => {
-      throw new Error("legacy kind");
-    },
-  });
-}
-/** Legacy lookup. */
-export function legacyKind(name: string): StructureSpec<unknown> | undefined {
-  return legacy.get(name);
-}
-// ---- end TRANSITIONAL ----
 
 interface Entry {
   readonly spec: StructureSpec<unknown>;
@@ -68,7 +33,6 @@ export class EngineHost {
 
   /** The spec of a kind, or a typed error. */
   spec(kind: string): StructureSpec<unknown> {
-    if (typeof kind === "string" && !Object.hasOwn(this.#kinds, kind) && legacy.has(kind)) return legacy.get(kind)!;
     if (typeof kind !== "string" || !Object.hasOwn(this.#kinds, kind)) {
       throw new TransportError("UnknownOperation", `Cannot open structure as its kind is unknown: received ${kind}`);
     }
@@ -94,11 +58,37 @@ export class EngineHost {
         return { id: existing, created: false };
       }
     }
-    const engine = spec.create(params);
+    const engine = spec.create(Array.isArray(params) ? params.map((p) => this.#resolve(p, true)) : params);
     const id = this.#next++;
     this.#byId.set(id, { spec, engine });
     if (name !== undefined) this.#byName.set(name, id);
     return { id, created: true };
+  }
+
+  #owns: ((h: Handle) => number | undefined) | undefined;
+
+  /**
+   * Tells the host which handles name its own structures (the transport
+   * serving it knows: the socket server by its address). A parameter that is
+   * such a handle reaches `spec.create` in its shared-buffer form, so a
+   * Condition or a Value given a Lock of the same manager shares that lock's
+   * memory (Python's `RebuildProxy` does the same for proxies of its server).
+   */
+  ownHandles(owns: (h: Handle) => number | undefined): void {
+    this.#owns = owns;
+  }
+
+  /** A handle of one of this host's structures as its shared-buffer form; one level into plain objects. */
+  #resolve(p: unknown, deep: boolean): unknown {
+    if (typeof p !== "object" || p === null || Array.isArray(p) || ArrayBuffer.isView(p)) return p;
+    if (isHandle(p)) {
+      const id = this.#owns?.(p);
+      const e = id === undefined ? undefined : this.#byId.get(id);
+      if (!e || e.spec.kind !== p.kind) return p;
+      return { ...e.spec.share(e.engine), kind: e.spec.kind, via: "shared-buffer" };
+    }
+    if (!deep || Object.getPrototypeOf(p) !== Object.prototype) return p;
+    return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, this.#resolve(v, false)]));
   }
 
   /** The engine behind an id, with its spec. */

@@ -10,29 +10,30 @@ import type { TransportProvider } from "./transport.ts";
 
 type Load = () => Promise<TransportProvider>;
 
-const sharedBuffer: Load = async () => (await import("./shared_buffer.ts")).provider;
-const socket: Load = async () => (await import("./socket/provider.ts")).provider;
+/** One transport: the URL schemes it serves, the `via` of its handles, and its provider, loaded on first use. */
+interface Entry {
+  readonly schemes: readonly string[];
+  readonly via: string;
+  readonly load: Load;
+}
 
-/** Providers by URL scheme. */
-const BY_SCHEME: Readonly<Record<string, Load>> = {
-  "shared-buffer": sharedBuffer,
-  unix: socket,
-  tcp: socket,
-};
+/** The transports, one line each. */
+const TRANSPORTS: readonly Entry[] = [
+  { schemes: ["shared-buffer"], via: "shared-buffer", load: async () => (await import("./shared_buffer.ts")).provider },
+  { schemes: ["unix", "tcp"], via: "socket", load: async () => (await import("./socket/provider.ts")).provider },
+];
 
-/** Providers by the `via` of their handles. */
-const BY_VIA: Readonly<Record<string, Load>> = {
-  "shared-buffer": sharedBuffer,
-  socket,
-};
+const BY_SCHEME: ReadonlyMap<string, Load> = new Map(TRANSPORTS.flatMap((t) => t.schemes.map((s) => [s, t.load])));
+const BY_VIA: ReadonlyMap<string, Load> = new Map(TRANSPORTS.map((t) => [t.via, t.load]));
 
 /** Schemes that are parsed but not built yet. */
 const PLANNED = ["pipe", "redis", "shm"];
 
 /** The provider of a URL scheme, or `TransportError("Unsupported")`. */
 export function providerFor(scheme: string): Promise<TransportProvider> {
-  if (Object.hasOwn(BY_SCHEME, scheme)) return BY_SCHEME[scheme]();
-  const known = Object.keys(BY_SCHEME).map((s) => `${s}:`).join(", ");
+  const load = BY_SCHEME.get(scheme);
+  if (load) return load();
+  const known = [...BY_SCHEME.keys()].map((s) => `${s}:`).join(", ");
   return Promise.reject(
     new TransportError(
       "Unsupported",
@@ -45,6 +46,7 @@ export function providerFor(scheme: string): Promise<TransportProvider> {
 
 /** The provider of a handle's `via`, or a typed error. */
 export function providerOfVia(via: string): Promise<TransportProvider> {
-  if (Object.hasOwn(BY_VIA, via)) return BY_VIA[via]();
+  const load = BY_VIA.get(via);
+  if (load) return load();
   return Promise.reject(new TypeError(`Cannot attach as transport '${via}' is unknown`));
 }

@@ -44,6 +44,31 @@ for (const t of TRANSPORTS) {
       assert.equal(await q.get({ timeout: 5000 }), 7);
     });
 
+    test("a get woken after its signal aborted takes nothing", async () => {
+      await using m = await t.start();
+      const q = await m.queue<number>();
+      const ac = new AbortController();
+      const pending = q.get({ signal: ac.signal });
+      ac.abort();
+      await q.put(7); // wakes the getter, whose signal has already aborted
+      await assert.rejects(pending, (e) => e instanceof QueueError && e.reason === "Aborted");
+      assert.equal(await q.getNowait(), 7);
+    });
+
+    test("a put woken after its signal aborted stores nothing", async () => {
+      await using m = await t.start();
+      const q = await m.queue<number>(1);
+      await q.put(1);
+      const ac = new AbortController();
+      const pending = q.put(2, { signal: ac.signal });
+      ac.abort();
+      assert.equal(await q.get(), 1); // frees the place and wakes the putter, whose signal has already aborted
+      await assert.rejects(pending, (e) => e instanceof QueueError && e.reason === "Aborted");
+      assert.equal(await q.qsize(), 0);
+      await q.putNowait(3); // the freed place is still free
+      assert.equal(await q.getNowait(), 3);
+    });
+
     test("a blocked get is woken by a put", async () => {
       await using m = await t.start();
       const q = await m.queue<string>();

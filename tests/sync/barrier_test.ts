@@ -133,6 +133,23 @@ for (const c of SYNC_CASES) {
       assert.deepEqual((await Promise.all([b.wait(), b.wait()])).sort(), [0, 1]);
     });
 
+    test("abort() and reset() right after wait(), with no await between, do not deadlock", async () => {
+      // The barrier's guarded section used to be entered with an await and
+      // held until the waiter's next microtask: a synchronous abort() in that
+      // window waited for its own thread forever.
+      await using m = await c.start();
+      const b = await m.barrier(2);
+      const p = b.wait({ timeout: 1000 });
+      await b.abort();
+      await assert.rejects(p, lockError("Broken"));
+      assert.equal(await b.broken(), true);
+      await b.reset();
+      const q = b.wait({ timeout: 1000 });
+      await b.reset();
+      await assert.rejects(q, lockError("Broken"));
+      assert.equal(await b.broken(), false);
+    });
+
     test("an aborted wait fails with Aborted and breaks the barrier for the others", async () => {
       await using m = await c.start();
       const b = await m.barrier(3);

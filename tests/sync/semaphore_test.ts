@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { CapacityError, LockError } from "../../errors.ts";
 import { spawn } from "../../process/spawn.ts";
 import { BoundedSemaphore } from "../../sync/semaphore.ts";
+import { Guard, journalWords } from "../../sync/_guard.ts";
+import { allocateId, markDead } from "../../transports/_runtime/threads.ts";
 import { holdElsewhere, SYNC_CASES, words } from "./fixtures/cases.ts";
 
 const boundWorker = new URL("./fixtures/semaphore_bound_worker.ts", import.meta.url);
@@ -203,3 +205,35 @@ for (const c of SYNC_CASES) {
     }
   });
 }
+
+describe("The guarded section under Semaphore and Barrier (sync/_guard.ts)", () => {
+  test("a holder that died in the middle of a change is undone by the next thread to enter", () => {
+    const i32 = new Int32Array(new SharedArrayBuffer((3 + journalWords(2)) * 4));
+    let takeovers = 0;
+    const guard = new Guard(i32, { word: 0, journal: 3, entries: 2, onOwnerDied: () => void takeovers++ });
+    i32[1] = 10;
+    i32[2] = 20;
+    // another thread journaled words 1 and 2, wrote word 1 only, and died holding the guard
+    guard.begin(1, 2);
+    i32[1] = 11;
+    const dead = allocateId();
+    Atomics.store(i32, 0, dead);
+    markDead(dead);
+    guard.run(() => {
+      assert.deepEqual([i32[1], i32[2]], [10, 20], "the half-done change is undone");
+      assert.equal(takeovers, 1);
+      guard.begin(1);
+      i32[1] = 12;
+      guard.commit();
+    });
+    assert.equal(Atomics.load(i32, 0), 0, "left free");
+    guard.run(() => assert.equal(i32[1], 12, "a committed change stays"));
+    assert.equal(takeovers, 1);
+  });
+
+  test("entering a guard this thread holds fails instead of waiting for itself", () => {
+    const guard = new Guard(new Int32Array(new SharedArrayBuffer(4)), { word: 0 });
+    guard.run(() => assert.throws(() => guard.enter(), /holds it already/));
+    guard.run(() => {}); // left free
+  });
+});

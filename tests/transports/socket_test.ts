@@ -22,15 +22,9 @@ import { type CallContext, EngineHost } from "../../transports/_host.ts";
 import { defineStructure } from "../../core/structure.ts";
 import { KINDS } from "../../kinds.ts";
 import { connectTo, fileMode, listen, type NetSocket, pathKind } from "../../transports/_runtime/net.ts";
-import {
-  clientFor,
-  connect,
-  type ManagerServer,
-  parseAddress,
-  type ServerOptions,
-  type SocketClient,
-  startServer,
-} from "../../transports/socket.ts";
+import { socketAddress } from "../../transports/socket/address.ts";
+import { type ManagerServer, type ServerOptions, startServer } from "../../transports/socket/server.ts";
+import { clientFor, connect, type SocketClient } from "../../transports/socket/client.ts";
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -166,7 +160,7 @@ class Raw {
   }
 
   static async connect(address: string): Promise<Raw> {
-    return new Raw(await connectTo(parseAddress(address)));
+    return new Raw(await connectTo(socketAddress(address)));
   }
 
   /** Connects and completes the handshake with `authkey`. */
@@ -487,7 +481,7 @@ for (const transport of ["unix", "tcp"] as const) {
 describe("socket server", () => {
   it("creates unix sockets 0600 and removes them on close", async () => {
     const address = unixAddress();
-    const path = parseAddress(address).kind === "unix" ? (parseAddress(address) as { path: string }).path : "";
+    const path = socketAddress(address).kind === "unix" ? (socketAddress(address) as { path: string }).path : "";
     const server = await startServer({ address, kinds: TEST_KINDS });
     assert.equal(server.address, address);
     assert.equal(await fileMode(path), 0o600);
@@ -497,7 +491,7 @@ describe("socket server", () => {
   });
 
   it("makes a relative unix path absolute in server.address", async () => {
-    const absolute = (parseAddress(unixAddress()) as { path: string }).path;
+    const absolute = (socketAddress(unixAddress()) as { path: string }).path;
     await using server = await startServer({ address: `unix:${relative(process.cwd(), absolute)}`, kinds: TEST_KINDS });
     assert.equal(server.address, `unix:${absolute}`);
     assert.equal(await pathKind(absolute), "socket");
@@ -505,7 +499,7 @@ describe("socket server", () => {
 
   it("replaces a stale socket file but not a live server", async () => {
     const address = unixAddress();
-    const path = (parseAddress(address) as { path: string }).path;
+    const path = (socketAddress(address) as { path: string }).path;
     const key = new Uint8Array([1, 2, 3]);
     const child = startChild(["serve", address, hex(key)]);
     await child.line("listening");
@@ -519,12 +513,18 @@ describe("socket server", () => {
   });
 
   it("refuses a non-loopback TCP address unless allowRemote, and bad addresses", async () => {
-    await assert.rejects(startServer({ address: "tcp://0.0.0.0:0", kinds: TEST_KINDS }), isTransportError("Unsupported"));
+    await assert.rejects(
+      startServer({ address: "tcp://0.0.0.0:0", kinds: TEST_KINDS }),
+      isTransportError("Unsupported"),
+    );
     await assert.rejects(startServer({ address: "http://127.0.0.1:1", kinds: TEST_KINDS }), isTransportError("BadUrl"));
-    await assert.rejects(startServer({ address: "tcp://127.0.0.1:70000", kinds: TEST_KINDS }), isTransportError("BadUrl"));
+    await assert.rejects(
+      startServer({ address: "tcp://127.0.0.1:70000", kinds: TEST_KINDS }),
+      isTransportError("BadUrl"),
+    );
     await assert.rejects(connect("unix:", { authkey: "k" }), isTransportError("BadUrl"));
-    assert.deepEqual(parseAddress("tcp://[::1]:80"), { kind: "tcp", host: "::1", port: 80 });
-    assert.deepEqual(parseAddress("unix:///tmp/x.sock"), { kind: "unix", path: "/tmp/x.sock" });
+    assert.deepEqual(socketAddress("tcp://[::1]:80"), { kind: "tcp", host: "::1", port: 80 });
+    assert.deepEqual(socketAddress("unix:///tmp/x.sock"), { kind: "unix", path: "/tmp/x.sock" });
   });
 
   it("closes a connection that does not complete the handshake in time", async () => {

@@ -7,7 +7,8 @@
  */
 import { Authkey, type Backend, type Handle } from "../../core/backend.ts";
 import { toAuthkey } from "../_auth.ts";
-import { clientFor, connect as connectClient, type ManagerServer, type SocketClient, startServer } from "../socket.ts";
+import { clientFor, connect as connectClient, type SocketClient } from "./client.ts";
+import { type ManagerServer, startServer } from "./server.ts";
 import { formatTransport, type SocketConfig, type TransportImpl, type TransportProvider } from "../transport.ts";
 
 /** The `via` of socket handles. */

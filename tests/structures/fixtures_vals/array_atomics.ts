@@ -3,7 +3,6 @@
  * elements of `owners` with compareExchange(0 → me); returns the claimed indices.
  */
 import type { RawArray, SharedArray } from "../../../structures/array.ts";
-import "../../../structures/array.ts"; // registers the kind before the arguments are attached
 
 export default function (counts: SharedArray<"i32">, owners: RawArray<"u16">, rounds: number, me: number): number[] {
   for (let r = 0; r < rounds; r++) {

@@ -11,7 +11,7 @@ import { KINDS } from "../../../kinds.ts";
 import { decode, encode } from "../../../transports/_codec.ts";
 import { EngineHost } from "../../../transports/_host.ts";
 import { allocateId } from "../../../transports/_runtime/threads.ts";
-import type { Remote } from "../../../sync/_remote.ts";
+import type { Remote } from "../../../core/backend.ts";
 
 /** Opens (or creates) a structure in a fresh host and attaches it as a remote client would. */
 export async function openRemote<T>(kind: string, name: string | undefined, params: readonly unknown[]): Promise<T> {

@@ -3,7 +3,6 @@
  * lengths `n` times, then stores 1 in word 0 of `done`.
  */
 import type { ShareableList } from "../../../structures/shareable_list.ts";
-import "../../../structures/shareable_list.ts"; // registers the kind before the arguments are attached
 
 export default function (sl: ShareableList, a: string, b: string, n: number, done: SharedArrayBuffer): number {
   for (let i = 0; i < n; i++) sl.setSync(0, i % 2 === 0 ? a : b);

@@ -4,7 +4,6 @@
  * -1 to another i32 through the async form.
  */
 import type { RawValue } from "../../../structures/value.ts";
-import "../../../structures/value.ts"; // registers the kind before the arguments are attached
 
 export default async function (
   n: number,

@@ -1,6 +1,5 @@
 /** Worker: `n` read-modify-write updates of a Value, each under the Value's lock. */
 import type { Value } from "../../../structures/value.ts";
-import "../../../structures/value.ts"; // registers the kind before the arguments are attached
 
 export default function (v: Value<"i32">, n: number): number {
   const lock = v.getLock();

@@ -1,0 +1,575 @@
+/**
+ * The manager server: an {@linkcode EngineHost} — the same engines the
+ * shared-buffer transport runs in-process — executed on behalf of remote
+ * callers (DESIGN.md §3), listening on a unix socket or a TCP port.
+ *
+ * Two parts. {@linkcode startServer} listens and accepts sockets; every
+ * accepted socket is handed to the connection handler, which needs nothing but
+ * a {@linkcode Duplex}: {@linkcode serveConnection} runs the same handler over
+ * any byte stream (a child process's pipe), so a future pipe transport reuses it.
+ *
+ * A connection starts with the three handshake frames of `_auth.ts` (mutual
+ * HMAC-SHA256 on the authkey); after it, every frame is a request or a reply
+ * of `_wire.ts`. Calls are pipelined: the server answers in completion order,
+ * and a `"cancel"` aborts the operation's `ctx.signal`.
+ *
+ * ## Security
+ *
+ * No request is read before the client has proved the authkey. TCP servers
+ * bind loopback unless `allowRemote` is set. Unix socket files are chmod 0600
+ * right after `listen` (between the two, a local user could connect but still
+ * has to pass the handshake). A peer announcing a frame over `maxFrameBytes`,
+ * or sending bytes that are not CBOR, gets a `[null, 1, …]` error frame and
+ * its connection closed; every other connection is unaffected.
+ *
+ * @example A server and a client in one process
+ * ```ts
+ * import { startServer } from "./server.ts";
+ * import { connect } from "./client.ts";
+ * import { KINDS } from "../../kinds.ts";
+ * await using server = await startServer({ address: "tcp://127.0.0.1:0", kinds: KINDS });
+ * await using client = await connect(server.address, { authkey: server.authkey });
+ * const { id } = await client.open("dict", "scores", []);
+ * console.log(await client.call(id, "get", ["a"]));
+ * ```
+ * @module
+ */
+import { TransportError } from "../../errors.ts";
+import type { Kinds } from "../../core/structure.ts";
+import { MAX_HANDSHAKE_FRAME_BYTES, randomAuthkey, ServerHandshake, toAuthkey } from "../_auth.ts";
+import type { Duplex } from "../_duplex.ts";
+import { checkMaxFrameBytes, frame, FrameDecoder, FrameWriter } from "../_frame.ts";
+import { type CallContext, EngineHost } from "../_host.ts";
+import {
+  absolutePath,
+  boundAddress,
+  chmodOwnerOnly,
+  connectTo,
+  listen,
+  type NetServer,
+  type NetSocket,
+  pathKind,
+  unlinkQuiet,
+} from "../_runtime/net.ts";
+import { allocateId } from "../_runtime/threads.ts";
+import {
+  type CallId,
+  checkHandshakeTimeout,
+  encodeReply,
+  parseRequest,
+  STATUS_ERROR,
+  STATUS_OK,
+  toWireError,
+} from "../_wire.ts";
+import { formatAddress, isLoopback, type SocketAddress, socketAddress } from "./address.ts";
+
+// ---------------------------------------------------------------------------
+// Listening
+
+/**
+ * Options of {@linkcode startServer}.
+ *
+ * @example
+ * ```ts
+ * import type { ServerOptions } from "./server.ts";
+ * import { KINDS } from "../../kinds.ts";
+ * const options: ServerOptions = { address: "unix:/tmp/app.sock", kinds: KINDS, maxFrameBytes: 1 << 20 };
+ * ```
+ */
+export interface ServerOptions {
+  /** `unix:/path` or `tcp://host:port` (port 0 picks a free port), as a URL or parsed. */
+  readonly address: string | SocketAddress;
+  /** Shared secret of the handshake; 32 random bytes when absent. */
+  readonly authkey?: Uint8Array | string;
+  /** The kinds a fresh host serves (the manager passes `KINDS` from `kinds.ts`). */
+  readonly kinds?: Kinds;
+  /** The structures served; a fresh host over `kinds` when absent. */
+  readonly host?: EngineHost;
+  /** Largest frame accepted from (and sent to) a client; 64 MiB by default. */
+  readonly maxFrameBytes?: number;
+  /** Allow a TCP address that is not loopback. Off by default. */
+  readonly allowRemote?: boolean;
+  /** Connections that have not completed the handshake by then are closed; 5000 by default. */
+  readonly handshakeTimeoutMs?: number;
+}
+
+/**
+ * A running manager server. `close()` (or `await using`) stops listening,
+ * closes every connection — aborting their calls in flight and releasing what
+ * they held — and removes the unix socket file.
+ *
+ * @example Serving until disposed
+ * ```ts
+ * import { startServer } from "./server.ts";
+ * import { KINDS } from "../../kinds.ts";
+ * await using server = await startServer({ address: "unix:/tmp/procshare-doc.sock", kinds: KINDS });
+ * console.log(server.address); // unix:/tmp/procshare-doc.sock
+ * ```
+ */
+export interface ManagerServer extends AsyncDisposable {
+  /** The resolved address as a URL string (`tcp://127.0.0.1:41234`, `unix:/tmp/app.sock`). */
+  readonly address: string;
+  /** The authkey clients must know. */
+  readonly authkey: Uint8Array;
+  /** The structures this server serves. */
+  readonly host: EngineHost;
+  /** How many connections are open (handshaking or authenticated). */
+  readonly connectionCount: number;
+  /** Stops the server; resolves once every connection is closed. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a manager server on a unix socket or a TCP port.
+ *
+ * A TCP address must be loopback unless `allowRemote` is set; a unix socket
+ * file left by a dead server is replaced, one with a live server behind it is
+ * not (`TransportError("Connect")`), and a path holding anything else is
+ * refused (`TransportError("BadUrl")`). A relative unix path is made absolute
+ * in `server.address`, so the address means the same file in every process.
+ *
+ * @example Starting on a free TCP port
+ * ```ts
+ * import { startServer } from "./server.ts";
+ * import { KINDS } from "../../kinds.ts";
+ * const server = await startServer({ address: "tcp://127.0.0.1:0", authkey: "s3cret", kinds: KINDS });
+ * console.log(server.address.startsWith("tcp://127.0.0.1:")); // true
+ * await server.close();
+ * ```
+ */
+export async function startServer(options: ServerOptions): Promise<ManagerServer> {
+  let target = socketAddress(options.address);
+  const given = formatAddress(target);
+  if (target.kind === "unix") target = { kind: "unix", path: absolutePath(target.path) };
+  const authkey = options.authkey === undefined ? randomAuthkey() : toAuthkey(options.authkey);
+  const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
+  const handshakeTimeoutMs = checkHandshakeTimeout(options.handshakeTimeoutMs);
+  if (!options.host && !options.kinds) {
+    throw new TypeError("Cannot start server as neither 'host' nor 'kinds' is given: received neither");
+  }
+  const host = options.host ?? new EngineHost(options.kinds!);
+  if (target.kind === "tcp" && !isLoopback(target.host) && options.allowRemote !== true) {
+    throw new TransportError(
+      "Unsupported",
+      `Cannot start manager on a non-loopback address without allowRemote: received ${given}`,
+    );
+  }
+  if (target.kind === "unix") await clearStaleSocket(target.path, given);
+  const server = new SocketServer(
+    { authkey, host, maxFrameBytes, handshakeTimeoutMs },
+    target.kind === "tcp",
+  );
+  let net: NetServer;
+  try {
+    net = await listen(target, (socket) => server.accept(socket));
+  } catch (e) {
+    throw new TransportError(
+      "Connect",
+      `Cannot start manager as listening failed (${
+        (e as { code?: string }).code ?? (e as Error).message
+      }): received ${given}`,
+      { cause: e },
+    );
+  }
+  let address: string;
+  if (target.kind === "unix") {
+    try {
+      await chmodOwnerOnly(target.path);
+    } catch (e) {
+      net.close();
+      throw new TransportError(
+        "Connect",
+        `Cannot start manager as its socket file cannot be made private: received ${target.path}`,
+        { cause: e },
+      );
+    }
+    address = formatAddress(target);
+  } else {
+    address = formatAddress({ kind: "tcp", ...boundAddress(net) });
+  }
+  server.started(net, address, target.kind === "unix" ? target.path : undefined);
+  return server;
+}
+
+/** Removes a socket file left by a dead server; refuses a live server's, or a path that is not a socket. */
+async function clearStaleSocket(path: string, address: string): Promise<void> {
+  const kind = await pathKind(path);
+  if (kind === "missing") return;
+  if (kind === "other") {
+    throw new TransportError("BadUrl", `Cannot start manager as its path exists and is not a socket: received ${path}`);
+  }
+  let live: NetSocket | undefined;
+  try {
+    live = await connectTo({ kind: "unix", path });
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ECONNREFUSED") throw e;
+  }
+  if (live) {
+    live.destroy();
+    throw new TransportError("Connect", `Cannot start manager as another server listens there: received ${address}`);
+  }
+  await unlinkQuiet(path);
+}
+
+class SocketServer implements ManagerServer {
+  address = "";
+  readonly #config: ConnectionConfig;
+  readonly #tcp: boolean;
+  readonly #connections = new Set<ServerConnection>();
+  #net: NetServer | undefined;
+  #unixPath: string | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(config: Omit<ConnectionConfig, "onClose">, tcp: boolean) {
+    this.#config = config;
+    this.#tcp = tcp;
+  }
+
+  get authkey(): Uint8Array {
+    return this.#config.authkey;
+  }
+
+  get host(): EngineHost {
+    return this.#config.host;
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  started(net: NetServer, address: string, unixPath: string | undefined): void {
+    this.#net = net;
+    this.address = address;
+    // a handle of this server's own structure given as a parameter (a Condition's Lock) opens its memory
+    this.#config.host.ownHandles((h) => h.via === "socket" && h.address === address ? h.id as number : undefined);
+    this.#unixPath = unixPath;
+  }
+
+  accept(socket: NetSocket): void {
+    if (this.#closing) {
+      socket.destroy();
+      return;
+    }
+    if (this.#tcp) socket.setNoDelay(true);
+    const c: ServerConnection = new ServerConnection(socket, {
+      ...this.#config,
+      onClose: () => this.#connections.delete(c),
+    });
+    this.#connections.add(c);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    const net = this.#net!;
+    const stopped = new Promise<void>((resolve) => net.close(() => resolve()));
+    for (const c of this.#connections) c.destroy();
+    await stopped;
+    if (this.#unixPath !== undefined) await unlinkQuiet(this.#unixPath);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// One connection, over any Duplex
+
+/**
+ * Options of {@linkcode serveConnection}.
+ *
+ * @example
+ * ```ts
+ * import type { ConnectionOptions } from "./server.ts";
+ * import { EngineHost } from "../_host.ts";
+ * import { KINDS } from "../../kinds.ts";
+ * const options: ConnectionOptions = { authkey: "s3cret", host: new EngineHost(KINDS) };
+ * ```
+ */
+export interface ConnectionOptions {
+  /** Shared secret the peer must prove in the handshake. */
+  readonly authkey: Uint8Array | string;
+  /** The structures served. */
+  readonly host: EngineHost;
+  /** Largest frame accepted from (and sent to) the peer; 64 MiB by default. */
+  readonly maxFrameBytes?: number;
+  /** The connection is closed if the handshake has not completed by then; 5000 by default. */
+  readonly handshakeTimeoutMs?: number;
+  /** Called once when the connection has ended, whichever side ended it. */
+  readonly onClose?: () => void;
+}
+
+/**
+ * One served connection, as {@linkcode serveConnection} gives it.
+ *
+ * @example
+ * ```ts
+ * import type { ServedConnection } from "./server.ts";
+ * const stop = (c: ServedConnection) => c.destroy();
+ * ```
+ */
+export interface ServedConnection {
+  /** Closes now, without a word to the peer: calls in flight are aborted, what the peer held is released. */
+  destroy(): void;
+}
+
+/**
+ * Serves the manager protocol over one connected byte stream: sends the
+ * handshake challenge, then answers requests until the stream closes. When it
+ * closes, the peer's calls in flight are aborted and what it held (locks,
+ * semaphore permits) is released as its owner died.
+ *
+ * @example Serving over an in-memory stream
+ * ```ts
+ * import { serveConnection } from "./server.ts";
+ * import { EngineHost } from "../_host.ts";
+ * import { KINDS } from "../../kinds.ts";
+ * const written: Uint8Array[] = [];
+ * const io = { write: (b: Uint8Array) => written.push(b), end() {}, destroy() {}, on() {} };
+ * const connection = serveConnection(io, { authkey: "s3cret", host: new EngineHost(KINDS) });
+ * console.log(written.length); // 1 (the challenge)
+ * connection.destroy();
+ * ```
+ */
+export function serveConnection(io: Duplex, options: ConnectionOptions): ServedConnection {
+  return new ServerConnection(io, {
+    authkey: toAuthkey(options.authkey),
+    host: options.host,
+    maxFrameBytes: checkMaxFrameBytes(options.maxFrameBytes),
+    handshakeTimeoutMs: checkHandshakeTimeout(options.handshakeTimeoutMs),
+    onClose: options.onClose,
+  });
+}
+
+/** {@linkcode ConnectionOptions}, checked. */
+interface ConnectionConfig {
+  readonly authkey: Uint8Array;
+  readonly host: EngineHost;
+  readonly maxFrameBytes: number;
+  readonly handshakeTimeoutMs: number;
+  readonly onClose?: () => void;
+}
+
+/**
+ * The context of one call in flight: its owner id, and an abort signal made
+ * only when the operation asks for it (most never do).
+ */
+class ServerCall implements CallContext {
+  readonly ownerId: number;
+  #controller: AbortController | undefined;
+  #aborted = false;
+  #reason: unknown;
+
+  constructor(ownerId: number) {
+    this.ownerId = ownerId;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (typeof v === "object" || typeof v === "function") && v !== null &&
+    typeof (v as { then?: unknown }).then === "function";
+}
+
+/** A peer that does not close its side after a failure is cut off after this long. */
+const GRACEFUL_END_MS = 1000;
+
+/** One connection: handshake, then requests until it closes. */
+class ServerConnection implements ServedConnection {
+  readonly #io: Duplex;
+  readonly #config: ConnectionConfig;
+  readonly #decoder: FrameDecoder;
+  readonly #writer: FrameWriter;
+  readonly #inflight = new Map<CallId, ServerCall>();
+  #handshake: ServerHandshake | null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #killTimer: ReturnType<typeof setTimeout> | undefined;
+  #ownerId = 0;
+  #closed = false;
+
+  constructor(io: Duplex, config: ConnectionConfig) {
+    this.#io = io;
+    this.#config = config;
+    this.#decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME_BYTES);
+    this.#writer = new FrameWriter(io);
+    this.#handshake = new ServerHandshake(config.authkey);
+    io.on("data", this.#onData);
+    io.on("error", () => this.#teardown());
+    io.on("close", () => {
+      if (this.#killTimer !== undefined) clearTimeout(this.#killTimer);
+      this.#teardown();
+    });
+    this.#timer = setTimeout(() => this.destroy(), config.handshakeTimeoutMs);
+    io.write(frame(this.#handshake.challenge));
+  }
+
+  destroy(): void {
+    this.#teardown();
+    this.#io.destroy();
+  }
+
+  /** Sends a connection-level error frame, then closes. */
+  #fail(error: TransportError): void {
+    if (this.#closed) return;
+    this.#writer.send(encodeReply([null, STATUS_ERROR, toWireError(error)]));
+    this.#writer.flush();
+    this.#endGracefully();
+  }
+
+  /** Closes after what was written is sent; a peer that never closes its side is cut off. */
+  #endGracefully(): void {
+    this.#teardown();
+    this.#io.end();
+    this.#killTimer = setTimeout(() => this.#io.destroy(), GRACEFUL_END_MS);
+  }
+
+  #onData = (chunk: Uint8Array): void => {
+    if (this.#closed) return;
+    try {
+      this.#decoder.push(chunk, this.#onFrame);
+    } catch (e) {
+      if (this.#handshake !== null) this.destroy();
+      else if (e instanceof TransportError) this.#fail(e);
+      else this.destroy();
+    }
+  };
+
+  #onFrame = (payload: Uint8Array): boolean => {
+    if (this.#closed) return false;
+    if (this.#handshake !== null) {
+      const { accepted, reply } = this.#handshake.check(payload);
+      this.#io.write(frame(reply));
+      if (!accepted) {
+        this.#endGracefully();
+        return false;
+      }
+      this.#handshake = null;
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#ownerId = allocateId();
+      this.#decoder.maxFrameBytes = this.#config.maxFrameBytes;
+      return true;
+    }
+    this.#onMessage(payload);
+    return !this.#closed;
+  };
+
+  #onMessage(payload: Uint8Array): void {
+    const parsed = parseRequest(payload);
+    if (!parsed.ok) {
+      if (parsed.callId === null) this.#fail(parsed.error);
+      else this.#replyError(parsed.callId, parsed.error);
+      return;
+    }
+    const request = parsed.request;
+    switch (request[1]) {
+      case "call":
+        this.#call(request[0], request[2], request[3], request[4]);
+        return;
+      case "cancel":
+        this.#inflight.get(request[0])?.abort(new DOMException("The call was cancelled by the client", "AbortError"));
+        return;
+      case "open":
+        try {
+          this.#replyOk(request[0], this.#config.host.open(request[2], request[3] ?? undefined, request[4]));
+        } catch (e) {
+          this.#replyError(request[0], e);
+        }
+        return;
+    }
+  }
+
+  #call(callId: CallId, id: number, op: string, args: readonly unknown[]): void {
+    if (this.#inflight.has(callId)) {
+      this.#replyError(
+        callId,
+        new TransportError("Protocol", `Cannot call as the call id is already in flight: received ${callId}`),
+      );
+      return;
+    }
+    const ctx = new ServerCall(this.#ownerId);
+    let result: unknown;
+    try {
+      result = this.#config.host.call(id, op, args, ctx);
+    } catch (e) {
+      this.#replyError(callId, e);
+      return;
+    }
+    if (!isThenable(result)) {
+      this.#replyOk(callId, result);
+      return;
+    }
+    this.#inflight.set(callId, ctx);
+    result.then(
+      (value) => {
+        if (this.#inflight.get(callId) === ctx) this.#inflight.delete(callId);
+        this.#replyOk(callId, value);
+      },
+      (error) => {
+        if (this.#inflight.get(callId) === ctx) this.#inflight.delete(callId);
+        this.#replyError(callId, error);
+      },
+    );
+  }
+
+  #replyOk(callId: CallId, value: unknown): void {
+    if (this.#closed) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeReply([callId, STATUS_OK, value]);
+    } catch (e) {
+      this.#replyError(callId, e);
+      return;
+    }
+    const max = this.#config.maxFrameBytes;
+    if (bytes.length > max) {
+      this.#replyError(
+        callId,
+        new TransportError(
+          "FrameTooLarge",
+          `Cannot send result as it exceeds maxFrameBytes (${max}): received ${bytes.length}`,
+        ),
+      );
+      return;
+    }
+    this.#writer.send(bytes);
+  }
+
+  #replyError(callId: CallId, error: unknown): void {
+    if (this.#closed) return;
+    this.#writer.send(encodeReply([callId, STATUS_ERROR, toWireError(error)]));
+  }
+
+  /** Ends the connection's life on the server: calls aborted, owner released. Idempotent. */
+  #teardown(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#writer.close();
+    this.#config.onClose?.();
+    if (this.#inflight.size > 0) {
+      const reason = new TransportError("Closed", "Cannot complete call as its connection closed");
+      for (const call of this.#inflight.values()) call.abort(reason);
+      this.#inflight.clear();
+    }
+    if (this.#ownerId !== 0) this.#config.host.releaseOwner(this.#ownerId);
+  }
+}
