@@ -73,6 +73,7 @@ class LocalContext implements CallContext {
   }
 }
 const LOCAL: CallContext = new LocalContext(undefined);
+const nothing = (): void => {};
 
 /**
  * The base of every client: a structure reached through its engine (shared
@@ -96,24 +97,38 @@ export abstract class Shared<E, O extends OpTable<E>> {
     this.#ops = ops;
   }
 
-  /** One operation wherever the structure lives. */
-  protected call<K extends keyof O & string>(op: K, args: ArgsOf<O[K]>, signal?: AbortSignal): Promise<ResultOf<O[K]>> {
+  /**
+   * One operation wherever the structure lives. Locally the op runs at once
+   * and its value is returned as it is (a throw is a throw): call it from an
+   * `async` method, which turns both into its promise in one step. Remotely
+   * the result is the call's promise.
+   */
+  protected call<K extends keyof O & string>(
+    op: K,
+    args: ArgsOf<O[K]>,
+    signal?: AbortSignal,
+  ): ResultOf<O[K]> | Promise<ResultOf<O[K]>> {
     const engine = this.engine;
     if (engine !== undefined) {
-      try {
-        return Promise.resolve(this.#ops[op](engine, args, signal ? new LocalContext(signal) : LOCAL)) as Promise<
-          ResultOf<O[K]>
-        >;
-      } catch (e) {
-        return Promise.reject(e);
-      }
+      return this.#ops[op](engine, args, signal ? new LocalContext(signal) : LOCAL) as ResultOf<O[K]>;
     }
     return this.remote!.call(op, args as readonly unknown[], signal) as Promise<ResultOf<O[K]>>;
   }
 
   /**
-   * A blocking op. Locally the engine raises its domain's errors itself (and
-   * no extra promise is spent); remotely an already aborted signal fails at
+   * An op whose result is dropped, for `async` methods that resolve to
+   * nothing: `return this.exec("set", [k, v])`. Locally nothing is left to
+   * wait for once the op ran (unless the op itself is async); remotely it is
+   * the call's promise.
+   */
+  protected exec<K extends keyof O & string>(op: K, args: ArgsOf<O[K]>, signal?: AbortSignal): void | Promise<void> {
+    const r = this.call(op, args, signal);
+    return r instanceof Promise ? r.then(nothing) : undefined;
+  }
+
+  /**
+   * A blocking op, to call from an `async` method as {@linkcode call}.
+   * Locally the engine raises its domain's errors itself; remotely an already aborted signal fails at
    * once, and a call cancelled by its signal fails with the domain's
    * `Aborted` error.
    */
@@ -123,7 +138,7 @@ export abstract class Shared<E, O extends OpTable<E>> {
     domain: WaitDomain,
     what: string,
     signal?: AbortSignal,
-  ): Promise<ResultOf<O[K]>> {
+  ): ResultOf<O[K]> | Promise<ResultOf<O[K]>> {
     if (this.engine !== undefined) return this.call(op, args, signal);
     return this.#remoteBlocking(op, args, domain, what, signal);
   }

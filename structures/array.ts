@@ -330,7 +330,7 @@ export class RawArray<C extends TypeCode = TypeCode> extends Shared<ArrayEngine,
   }
   /** Stores element `index` atomically; a value the type cannot hold is a `TypeError` or `RangeError`. */
   async set(index: number, value: InputOf<C>): Promise<void> {
-    await this.call("set", [index, value]);
+    return this.exec("set", [index, value]);
   }
   /** Adds `n` to element `index` atomically and returns its previous value (integers wrap). */
   async add(index: number, n: InputOf<C>): Promise<ElementOf<C>> {
@@ -358,7 +358,7 @@ export class RawArray<C extends TypeCode = TypeCode> extends Shared<ArrayEngine,
   }
   /** Stores `value` in `[start, end)` (default: everywhere). */
   async fill(value: InputOf<C>, start?: number, end?: number): Promise<void> {
-    await this.call("fill", [value, start, end]);
+    return this.exec("fill", [value, start, end]);
   }
   /**
    * Stores `values` from index `start` on (Python's
@@ -367,7 +367,7 @@ export class RawArray<C extends TypeCode = TypeCode> extends Shared<ArrayEngine,
    */
   async setSlice(start: number, values: Iterable<InputOf<C>>): Promise<void> {
     // a remote call carries the values as a list
-    await this.call("setSlice", [start, this.engine ? values : Array.from(values)]);
+    return this.exec("setSlice", [start, this.engine ? values : Array.from(values)]);
   }
 
   /** The synchronous twin of {@linkcode get} (shared buffer only). */

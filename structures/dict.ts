@@ -651,59 +651,64 @@ export class Dict<K = unknown, V = unknown> extends Shared<DictEngine, typeof di
   get(key: K): Promise<V | undefined>;
   get(key: K, dflt: V): Promise<V>;
   async get(key: K, dflt?: V): Promise<V | undefined> {
-    return await this.call("get", [key, dflt]) as V | undefined;
+    // the hot path: what the op does, without the generic dispatch (which costs ~15% here)
+    const e = this.engine;
+    if (e !== undefined) return e.get(key, dflt) as V | undefined;
+    return this.call("get", [key, dflt]) as V | undefined;
   }
   /** Sets `key` to `value`. Fails with `CapacityError` at `maxBytes`, storing nothing. */
   async set(key: K, value: V): Promise<void> {
-    await this.call("set", [key, value]);
+    const e = this.engine;
+    if (e !== undefined) return e.set(key, value);
+    return this.exec("set", [key, value]);
   }
   /** True when `key` is present. */
   async has(key: K): Promise<boolean> {
-    return await this.call("has", [key]);
+    return this.call("has", [key]);
   }
   /** Removes `key`; true when it was present. */
   async delete(key: K): Promise<boolean> {
-    return await this.call("delete", [key]);
+    return this.call("delete", [key]);
   }
   /** Number of entries (Python's `len`). */
   async size(): Promise<number> {
-    return await this.call("size", []);
+    return this.call("size", []);
   }
   /** The keys, in insertion order (a snapshot). */
   async keys(): Promise<K[]> {
-    return await this.call("keys", []) as K[];
+    return this.call("keys", []) as K[];
   }
   /** The values, in insertion order (a snapshot). */
   async values(): Promise<V[]> {
-    return await this.call("values", []) as V[];
+    return this.call("values", []) as V[];
   }
   /** The entries, in insertion order (a snapshot). */
   async entries(): Promise<Array<[K, V]>> {
-    return await this.call("entries", []) as Array<[K, V]>;
+    return this.call("entries", []) as Array<[K, V]>;
   }
   /** Removes every entry. */
   async clear(): Promise<void> {
-    await this.call("clear", []);
+    return this.exec("clear", []);
   }
   /** The value of `key`; when absent, stores `dflt` and returns it (atomically). */
   async setDefault(key: K, dflt: V): Promise<V> {
-    return await this.call("setDefault", [key, dflt]) as V;
+    return this.call("setDefault", [key, dflt]) as V;
   }
   /** Removes `key` and returns its value, or `dflt` when absent. */
   async pop(key: K, dflt?: V): Promise<V | undefined> {
-    return await this.call("pop", [key, dflt]) as V | undefined;
+    return this.call("pop", [key, dflt]) as V | undefined;
   }
   /** Removes and returns the last inserted entry, or undefined when empty. */
   async popItem(): Promise<[K, V] | undefined> {
-    return await this.call("popItem", []) as [K, V] | undefined;
+    return this.call("popItem", []) as [K, V] | undefined;
   }
   /** Merges a mapping or iterable of pairs, later pairs winning, as Python's `update`. */
   async update(other: DictUpdate<K, V>): Promise<void> {
-    await this.call("update", [pairsOf(other)]);
+    return this.exec("update", [pairsOf(other)]);
   }
   /** Sets `key` to `next` only if its value is `expected` (`undefined`: absent); `next` undefined deletes. */
   async compareAndSet(key: K, expected: V | undefined, next: V | undefined): Promise<boolean> {
-    return await this.call("compareAndSet", [key, expected, next]);
+    return this.call("compareAndSet", [key, expected, next]);
   }
   /**
    * Atomic read-modify-write of one entry: `fn` gets the current value (or

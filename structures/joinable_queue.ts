@@ -53,7 +53,7 @@ export class JoinableQueue<T = unknown> extends Queue<T, typeof joinableQueueOps
 
   /** Marks one item got from the queue as processed; a RangeError if none is unfinished. */
   async taskDone(): Promise<void> {
-    await this.call("taskDone", []);
+    return this.exec("taskDone", []);
   }
   /** Waits until every item put has been marked done. */
   async join(options?: WaitOptions): Promise<void> {
@@ -61,7 +61,7 @@ export class JoinableQueue<T = unknown> extends Queue<T, typeof joinableQueueOps
     await this.blocking("join", [options?.timeout], "QueueError", "join queue", options?.signal);
   }
   /** Number of items put and not yet marked done. */
-  unfinished(): Promise<number> {
+  async unfinished(): Promise<number> {
     return this.call("unfinished", []);
   }
   /** The synchronous twin of {@linkcode taskDone} (shared buffer only). */

@@ -867,53 +867,53 @@ export class List<T = unknown> extends Shared<ListEngine, typeof listOps> {
 
   /** The item at `index` (negative counts from the end); `RangeError` when out of range. */
   async get(index: number): Promise<T> {
-    return await this.call("get", [index]) as T;
+    return this.call("get", [index]) as T;
   }
   /** Replaces the item at `index` (negative counts from the end); `RangeError` when out of range. */
   async set(index: number, value: T): Promise<void> {
-    await this.call("set", [index, value]);
+    return this.exec("set", [index, value]);
   }
   /** Appends `value` at the end. */
   async append(value: T): Promise<void> {
-    await this.call("append", [value]);
+    return this.exec("append", [value]);
   }
   /** Appends every item of `items`, atomically: all or, at `maxBytes`, none. */
   async extend(items: Iterable<T>): Promise<void> {
-    await this.call("extend", [Array.isArray(items) ? items : [...items]]);
+    return this.exec("extend", [Array.isArray(items) ? items : [...items]]);
   }
   /** Inserts `value` before `index` (negative counts from the end; clamped to the list, as Python). */
   async insert(index: number, value: T): Promise<void> {
-    await this.call("insert", [index, value]);
+    return this.exec("insert", [index, value]);
   }
   /**
    * Removes and returns the item at `index` (default: the last). Fails with
    * `RangeError` when the list is empty or the index out of range.
    */
   async pop(index = -1): Promise<T> {
-    return await this.call("pop", [index]) as T;
+    return this.call("pop", [index]) as T;
   }
   /** Removes the first item equal to `value` (by encoding); `RangeError` when there is none. */
   async remove(value: T): Promise<void> {
-    await this.call("remove", [value]);
+    return this.exec("remove", [value]);
   }
   /**
    * The index of the first item equal to `value` within `[start, stop)`
    * (Python's bounds: negative count from the end); `RangeError` when absent.
    */
   async index(value: T, start?: number, stop?: number): Promise<number> {
-    return await this.call("index", [value, start, stop]);
+    return this.call("index", [value, start, stop]);
   }
   /** How many items equal `value` (by encoding). */
   async count(value: T): Promise<number> {
-    return await this.call("count", [value]);
+    return this.call("count", [value]);
   }
   /** True when an item equals `value` (Python's `value in list`). */
   async includes(value: T): Promise<boolean> {
-    return await this.call("includes", [value]);
+    return this.call("includes", [value]);
   }
   /** Python's `list[start:stop:step]` as a plain array (a snapshot); `RangeError` for a zero step. */
   async slice(start?: number, stop?: number, step?: number): Promise<T[]> {
-    return await this.call("slice", [start, stop, step]) as T[];
+    return this.call("slice", [start, stop, step]) as T[];
   }
   /**
    * JavaScript's `splice`, as one atomic change: removes `deleteCount` items
@@ -921,23 +921,23 @@ export class List<T = unknown> extends Shared<ListEngine, typeof listOps> {
    * removed items. Also Python's `del list[a:b]` and `list[a:b] = items`.
    */
   async splice(start: number, deleteCount?: number, ...items: T[]): Promise<T[]> {
-    return await this.call("splice", [start, deleteCount, items]) as T[];
+    return this.call("splice", [start, deleteCount, items]) as T[];
   }
   /** Number of items (Python's `len`). */
   async length(): Promise<number> {
-    return await this.call("length", []);
+    return this.call("length", []);
   }
   /** A copy as a plain array (a snapshot). */
   async toArray(): Promise<T[]> {
-    return await this.call("toArray", []) as T[];
+    return this.call("toArray", []) as T[];
   }
   /** Removes every item. */
   async clear(): Promise<void> {
-    await this.call("clear", []);
+    return this.exec("clear", []);
   }
   /** Reverses the items in place. */
   async reverse(): Promise<void> {
-    await this.call("reverse", []);
+    return this.exec("reverse", []);
   }
   /**
    * Sorts in place, stably. Without `compare`, in Python's order (numbers,
@@ -949,7 +949,7 @@ export class List<T = unknown> extends Shared<ListEngine, typeof listOps> {
    * else it retries — so `compare` must be pure.
    */
   async sort(compare?: (a: T, b: T) => number): Promise<void> {
-    if (compare === undefined) return await this.call("sort", []);
+    if (compare === undefined) return this.call("sort", []);
     if (this.engine) return this.engine.sort(compare as (a: unknown, b: unknown) => number);
     for (;;) {
       const [version, items] = await this.call("versioned", []);

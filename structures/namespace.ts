@@ -67,21 +67,21 @@ export class Namespace extends Shared<DictEngine, typeof namespaceOps> {
   /** The attribute's value, or undefined. */
   async get<T = unknown>(name: string): Promise<T | undefined> {
     checkName(name, "get attribute");
-    return await this.call("get", [name]) as T | undefined;
+    return this.call("get", [name]) as T | undefined;
   }
   /** Sets an attribute. */
   async set(name: string, value: unknown): Promise<void> {
     checkName(name, "set attribute");
-    await this.call("set", [name, value]);
+    return this.exec("set", [name, value]);
   }
   /** Removes an attribute; true when it existed. */
   async delete(name: string): Promise<boolean> {
     checkName(name, "delete attribute");
-    return await this.call("delete", [name]);
+    return this.call("delete", [name]);
   }
   /** True when the attribute exists. */
   async has(name: string): Promise<boolean> {
-    return await this.call("has", [name]);
+    return this.call("has", [name]);
   }
   /** A snapshot of every attribute, as a plain object. */
   async toObject(): Promise<Attributes> {

@@ -613,16 +613,20 @@ export class Queue<T = unknown, O extends QueueOps = QueueOps> extends Shared<Qu
     what: string,
     signal: AbortSignal | undefined,
   ): Promise<ResultOf<QueueOps[K]>> {
-    const q = this.#queue;
-    return q.engine !== undefined ? q.call(op, args, signal) : q.blocking(op, args, "QueueError", what, signal);
+    // the engine's put and get are async: locally the op's value is already their promise
+    return this.#queue.blocking(op, args, "QueueError", what, signal) as Promise<ResultOf<QueueOps[K]>>;
   }
 
   /** Appends an item, waiting for room in a bounded queue at most `timeout` ms. */
   put(item: T, options?: WaitOptions): Promise<void> {
+    const e = this.#queue.engine;
+    if (e !== undefined) return e.put(item, options); // the hot path: what the op does, without the dispatch
     return this.#wait("put", [item, options?.timeout], "put to queue", options?.signal);
   }
   /** Removes and returns the first item, waiting at most `timeout` ms for one. */
   get(options?: WaitOptions): Promise<T> {
+    const e = this.#queue.engine;
+    if (e !== undefined) return e.get(options) as Promise<T>;
     return this.#wait("get", [options?.timeout], "get from queue", options?.signal) as Promise<T>;
   }
   /** Appends an item or fails with `QueueError("Full")` at once. */
@@ -634,15 +638,15 @@ export class Queue<T = unknown, O extends QueueOps = QueueOps> extends Shared<Qu
     return await this.#queue.call("getNowait", []) as T;
   }
   /** Number of items now (a snapshot, as in Python). */
-  qsize(): Promise<number> {
+  async qsize(): Promise<number> {
     return this.#queue.call("qsize", []);
   }
   /** True when the queue holds no item now. */
-  empty(): Promise<boolean> {
+  async empty(): Promise<boolean> {
     return this.#queue.call("empty", []);
   }
   /** True when a bounded queue holds `maxsize` items now. */
-  full(): Promise<boolean> {
+  async full(): Promise<boolean> {
     return this.#queue.call("full", []);
   }
 

@@ -570,7 +570,7 @@ export class ShareableList extends Shared<ShareableListEngine, typeof shareableL
   /** Item `index` (negative counts from the end). */
   async get(index: number): Promise<ShareableItem> {
     this.#check("get shareable list item");
-    return await this.call("get", [index]);
+    return this.call("get", [index]);
   }
   /**
    * Replaces item `index`; the type may change. A string or bytes longer than
@@ -578,22 +578,22 @@ export class ShareableList extends Shared<ShareableListEngine, typeof shareableL
    */
   async set(index: number, value: ShareableItem): Promise<void> {
     this.#check("set shareable list item");
-    await this.call("set", [index, value]);
+    return this.exec("set", [index, value]);
   }
   /** Number of items equal to `value` (numbers equal bigints of the same value; bytes compare by content). */
   async count(value: ShareableItem): Promise<number> {
     this.#check("count shareable list items");
-    return await this.call("count", [value]);
+    return this.call("count", [value]);
   }
   /** Index of the first item equal to `value`; a `RangeError` when none is (Python's `ValueError`). */
   async index(value: ShareableItem): Promise<number> {
     this.#check("find shareable list item");
-    return await this.call("index", [value]);
+    return this.call("index", [value]);
   }
   /** Every item, as a plain array (Python's `list(sl)`). */
   async toArray(): Promise<ShareableItem[]> {
     this.#check("read shareable list");
-    return await this.call("toArray", []);
+    return this.call("toArray", []);
   }
 
   /** The synchronous twin of {@linkcode get} (shared buffer only). */

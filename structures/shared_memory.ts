@@ -500,13 +500,13 @@ export class SharedMemory extends Shared<SharedMemoryEngine, typeof sharedMemory
   /** A copy of `length` bytes from `offset` (default: the whole block); any transport. */
   async read(offset = 0, length?: number): Promise<Uint8Array> {
     if (this.#closed) throw this.#closedError("read shared memory");
-    return await this.call("read", [offset, length]);
+    return this.call("read", [offset, length]);
   }
 
   /** Copies `bytes` into the block at `offset`; any transport. */
   async write(offset: number, bytes: Uint8Array): Promise<void> {
     if (this.#closed) throw this.#closedError("write shared memory");
-    await this.call("write", [offset, bytes]);
+    return this.exec("write", [offset, bytes]);
   }
 
   /**
@@ -525,7 +525,7 @@ export class SharedMemory extends Shared<SharedMemoryEngine, typeof sharedMemory
    * unlink fails with `SharedMemoryError("NotFound")`, as in Python.
    */
   async unlink(): Promise<void> {
-    await this.call("unlink", []);
+    return this.exec("unlink", []);
   }
 
   /** The synchronous twin of {@linkcode unlink} (shared buffer only). */

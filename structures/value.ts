@@ -349,7 +349,7 @@ export class RawValue<C extends TypeCode = TypeCode> extends Shared<ValueEngine,
   }
   /** Replaces the value. A value the type cannot hold is a `TypeError` or `RangeError`. */
   async store(value: InputOf<C>): Promise<void> {
-    await this.call("store", [value]);
+    return this.exec("store", [value]);
   }
   /**
    * Adds `n` atomically (subtracts when negative) and returns the previous

@@ -57,7 +57,8 @@ export abstract class LockLike<E extends ReleasingEngine, O extends OpTable<E> &
    * one level of an RLock, or a semaphore permit. See the class for who may.
    */
   async release(): Promise<void> {
-    await this.call("release", [] as ArgsOf<O["release"]>);
+    if (this.engine !== undefined) return this.releaseSync();
+    return this.exec("release", [] as ArgsOf<O["release"]>);
   }
 
   /** The synchronous twin of {@linkcode release} (shared buffer only). */
@@ -93,6 +94,6 @@ export abstract class LockLike<E extends ReleasingEngine, O extends OpTable<E> &
   /** @internal Releases now if local (a refused release throws), or sends the release without awaiting it. */
   releaseNow(): void {
     if (this.engine) this.engine.release(threadId());
-    else this.call("release", [] as ArgsOf<O["release"]>).catch(() => {});
+    else Promise.resolve(this.call("release", [] as ArgsOf<O["release"]>)).catch(() => {});
   }
 }

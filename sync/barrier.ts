@@ -484,12 +484,12 @@ export class Barrier extends Shared<BarrierEngine, typeof barrierOps> {
       await this.call("complete", [gen, false]);
       throw e;
     }
-    await this.call("complete", [gen, true]);
+    return this.exec("complete", [gen, true]);
   }
 
   /** Breaks the barrier: waiters and later waits fail with `LockError("Broken")` until `reset()`. */
   async abort(): Promise<void> {
-    await this.call("abort", []);
+    return this.exec("abort", []);
   }
 
   /** The synchronous twin of {@linkcode abort} (shared buffer only). */
@@ -499,7 +499,7 @@ export class Barrier extends Shared<BarrierEngine, typeof barrierOps> {
 
   /** Returns the barrier to its initial, unbroken state; current waiters fail with `Broken`. */
   async reset(): Promise<void> {
-    await this.call("reset", []);
+    return this.exec("reset", []);
   }
 
   /** The synchronous twin of {@linkcode reset} (shared buffer only). */
@@ -508,7 +508,7 @@ export class Barrier extends Shared<BarrierEngine, typeof barrierOps> {
   }
 
   /** True while the barrier is broken. */
-  broken(): Promise<boolean> {
+  async broken(): Promise<boolean> {
     return this.call("broken", []);
   }
 
@@ -518,7 +518,7 @@ export class Barrier extends Shared<BarrierEngine, typeof barrierOps> {
   }
 
   /** Parties waiting in the current generation (Python's `n_waiting`). */
-  nWaiting(): Promise<number> {
+  async nWaiting(): Promise<number> {
     return this.call("nWaiting", []);
   }
 
@@ -528,7 +528,7 @@ export class Barrier extends Shared<BarrierEngine, typeof barrierOps> {
   }
 
   /** The number of parties (Python's `parties`). */
-  parties(): Promise<number> {
+  async parties(): Promise<number> {
     return this.call("parties", []);
   }
 }

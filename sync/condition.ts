@@ -553,7 +553,7 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
   /** The lock, for an asynchronous call. */
   #lockAsync(): Promise<ConditionLock> {
     if (this.#lock) return Promise.resolve(this.#lock);
-    return this.#pending ??= this.call("lockKind", []).then(
+    return this.#pending ??= Promise.resolve(this.call("lockKind", [])).then(
       (kind) => (this.#lock = lockClient(kind, this.handle, { remote: this.remote! })),
       (e) => {
         this.#pending = undefined;
@@ -620,7 +620,7 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
     const wait: [number, number] = [slot, ticket];
     // The sleep is not cancelled with the signal: an abort asks the engine to
     // end it, and its answer tells whether a notify got there first.
-    const onAbort = () => void this.call("interrupt", wait).catch(() => {});
+    const onAbort = () => void Promise.resolve(this.call("interrupt", wait)).catch(() => {});
     let passOn = false;
     try {
       if (signal?.aborted) await this.call("cancel", wait);
@@ -675,7 +675,7 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
   /** Wakes up to `n` (default 1) of the oldest waiters; the caller must hold the lock. */
   async notify(n = 1): Promise<void> {
     countArg(n);
-    await this.call("notify", [n === Infinity ? null : n]);
+    return this.exec("notify", [n === Infinity ? null : n]);
   }
 
   /** The synchronous twin of {@linkcode notify} (shared buffer only). */

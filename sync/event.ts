@@ -143,7 +143,7 @@ export class Event extends Shared<EventEngine, typeof eventOps> {
 
   /** Sets the flag and wakes every waiter. */
   async set(): Promise<void> {
-    await this.call("set", []);
+    return this.exec("set", []);
   }
 
   /** The synchronous twin of {@linkcode set} (shared buffer only). */
@@ -153,7 +153,7 @@ export class Event extends Shared<EventEngine, typeof eventOps> {
 
   /** Clears the flag. */
   async clear(): Promise<void> {
-    await this.call("clear", []);
+    return this.exec("clear", []);
   }
 
   /** The synchronous twin of {@linkcode clear} (shared buffer only). */
@@ -162,7 +162,7 @@ export class Event extends Shared<EventEngine, typeof eventOps> {
   }
 
   /** True when the flag is set. */
-  isSet(): Promise<boolean> {
+  async isSet(): Promise<boolean> {
     return this.call("isSet", []);
   }
 
@@ -177,7 +177,7 @@ export class Event extends Shared<EventEngine, typeof eventOps> {
    */
   async wait(options?: WaitOptions): Promise<boolean> {
     deadlineOf(options?.timeout, "wait on event");
-    return await this.blocking("wait", [options?.timeout], "LockError", "wait on event", options?.signal);
+    return this.blocking("wait", [options?.timeout], "LockError", "wait on event", options?.signal);
   }
 
   /** The synchronous twin of {@linkcode wait} (shared buffer only). */

@@ -247,12 +247,12 @@ export class RLock extends LockLike<RLockEngine, typeof rlockOps> {
   }
 
   /** True when some thread or process holds the lock. */
-  locked(): Promise<boolean> {
+  async locked(): Promise<boolean> {
     return this.call("locked", []);
   }
 
   /** True when the calling thread (over a socket: this connection) holds the lock. */
-  isOwned(): Promise<boolean> {
+  async isOwned(): Promise<boolean> {
     return this.call("isOwned", []);
   }
 
@@ -272,7 +272,7 @@ export class RLock extends LockLike<RLockEngine, typeof rlockOps> {
   }
 
   /** @internal Releases every level (Condition.wait); returns the depth. */
-  releaseSave(): Promise<number> {
+  async releaseSave(): Promise<number> {
     return this.call("releaseSave", []);
   }
 
@@ -282,7 +282,7 @@ export class RLock extends LockLike<RLockEngine, typeof rlockOps> {
   }
 
   /** @internal Re-acquires with a saved depth, ignoring any timeout (Condition.wait). */
-  acquireRestore(depth: number): Promise<boolean> {
+  async acquireRestore(depth: number): Promise<boolean> {
     return this.call("acquireRestore", [depth]);
   }
 

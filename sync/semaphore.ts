@@ -483,11 +483,11 @@ export class Semaphore extends LockLike<SemaphoreEngine, typeof semaphoreOps> {
 
   /** @internal Keeps one permit of this thread for good (`permit.forget()`). */
   async forgetOne(): Promise<void> {
-    await this.call("forget", []);
+    return this.exec("forget", []);
   }
 
   /** Permits free now (Python's `get_value()`). */
-  value(): Promise<number> {
+  async value(): Promise<number> {
     return this.call("value", []);
   }
 

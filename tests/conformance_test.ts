@@ -254,6 +254,7 @@ const NOT_OPERATIONS = new Set([
   // protected helpers of the client bases
   "call",
   "blocking",
+  "exec",
   "local",
   "holding",
   "holdingSync",

@@ -23,19 +23,19 @@ class Counter extends Shared<CounterEngine, typeof counterOps> {
   constructor(handle: Handle, backend: Backend<CounterEngine>) {
     super(handle, backend, counterOps);
   }
-  add(by: number): Promise<number> {
+  async add(by: number): Promise<number> {
     return this.call("add", [by]);
   }
-  read(): Promise<number> {
+  async read(): Promise<number> {
     return this.call("read", []);
   }
   /** Not an op of the table: the compiler refuses the name. */
-  reset(): Promise<unknown> {
+  async reset(): Promise<unknown> {
     // @ts-expect-error "reset" is not an op of counterOps
     return this.call("reset", []);
   }
   /** An op called with arguments of the wrong type. */
-  addText(): Promise<unknown> {
+  async addText(): Promise<unknown> {
     // @ts-expect-error add takes [number]
     return this.call("add", ["one"]);
   }
