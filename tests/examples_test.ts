@@ -4,12 +4,12 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { runtimeCommand } from "../transports/_runtime/runtime.ts";
 
-function run(name: string): Promise<string> {
+function run(name: string, ...extra: string[]): Promise<string> {
   const { command, args } = runtimeCommand(new URL(`../examples/${name}`, import.meta.url));
   return new Promise((resolve, reject) =>
     execFile(
       command,
-      args,
+      [...args, ...extra],
       { timeout: 60_000 },
       (err, stdout, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
     )
@@ -27,6 +27,16 @@ describe("examples", () => {
     assert.deepEqual(JSON.parse(dict), [[1, "1"], ["2", 2], [0.25, null]]);
     assert.deepEqual(JSON.parse(list), [9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
   });
+
+  for (const transport of ["shared-buffer", "unix"]) {
+    test(`readme.ts: three workers sum every job id exactly once (${transport})`, async () => {
+      const out = await run("readme.ts", transport);
+      assert.match(out, /sum of job ids: 465 \(expected 465\)/);
+      const perWorker = /jobs per worker: (\d+), (\d+), (\d+)/.exec(out);
+      assert.ok(perWorker, out);
+      assert.equal(perWorker.slice(1).map(Number).reduce((a, b) => a + b), 30);
+    });
+  }
 
   test("joinable_queue.ts reports all ten tasks", async () => {
     const lines = (await run("joinable_queue.ts")).trim().split("\n");
