@@ -20,7 +20,15 @@
  * ```
  * @module
  */
-import { Context, Effect, Layer } from "effect";
+// The effect package documents its own types: `@internal` tells `deno doc --lint` not to ask this module to export them.
+import {
+  /** @internal */
+  Context,
+  /** @internal */
+  Effect,
+  /** @internal */
+  Layer,
+} from "effect";
 import {
   CapacityError,
   CodecError,
@@ -41,6 +49,7 @@ import type { Lock, LockPermit } from "./sync/lock.ts";
 import type { WaitOptions } from "./sync/_kernel.ts";
 
 export { CapacityError, CodecError, LockError, QueueError, SharedMemoryError, TransportError, WorkerError };
+export type { Factory };
 
 /** Every error a procshare Effect may fail with. */
 export type ProcshareFailure =
@@ -52,7 +61,19 @@ export type ProcshareFailure =
   | WorkerError
   | SharedMemoryError;
 
-/** The manager, as a service. */
+/**
+ * The manager, as a service: what every structure factory of this module
+ * needs. Provide it with {@linkcode layer} (start a manager) or
+ * {@linkcode layerConnect} (join one served by another process).
+ *
+ * @example Reaching the manager itself
+ * ```ts
+ * import { Effect } from "effect";
+ * import * as P from "./effect.ts";
+ * const program = Effect.map(Effect.service(P.ProcshareManager), (m) => m.transport);
+ * console.log(await Effect.runPromise(Effect.provide(program, P.layer()))); // shared-buffer:
+ * ```
+ */
 export class ProcshareManager extends Context.Service<ProcshareManager, Manager>()("procshare/Manager") {}
 
 function isFailure(e: unknown): e is ProcshareFailure {
@@ -104,6 +125,21 @@ export function layerConnect(
   );
 }
 
+/**
+ * The Effect form of the manager factory `K`: the same parameters, and an
+ * Effect that needs {@linkcode ProcshareManager} and succeeds with what the
+ * factory's promise resolves to (`Factory<"lock">` takes
+ * `options?: StructureOptions` and gives an `Effect<Lock, ProcshareFailure, ProcshareManager>`).
+ *
+ * @example Naming the type of a factory
+ * ```ts
+ * import { Effect } from "effect";
+ * import * as P from "./effect.ts";
+ * const makeLock: P.Factory<"lock"> = P.lock;
+ * const held = Effect.flatMap(makeLock(), (l) => P.withLock(l, Effect.succeed("held")));
+ * console.log(await Effect.runPromise(Effect.provide(held, P.layer()))); // held
+ * ```
+ */
 type Factory<K extends keyof Manager> = Manager[K] extends (...args: infer A) => Promise<infer R>
   ? (...args: A) => Effect.Effect<R, ProcshareFailure, ProcshareManager>
   : never;
@@ -243,12 +279,7 @@ export const withLock = <A, E, R>(
   l: Lock,
   effect: Effect.Effect<A, E, R>,
   options?: { readonly timeout?: number },
-): Effect.Effect<A, E | ProcshareFailure, R> =>
-  Effect.acquireUseRelease(
-    lift((signal) => l.acquire({ timeout: options?.timeout, signal })),
-    () => effect,
-    (permit: LockPermit) => Effect.promise(() => permit.release()),
-  );
+): Effect.Effect<A, E | ProcshareFailure, R> => withPermit(l, effect, options);
 
 /** Dict operations as Effects. */
 export const DictOps = {

@@ -12,15 +12,30 @@
  * @module
  */
 
-/** Base of every procshare error: a tag, a reason and a message. */
+/**
+ * Base of every procshare error: a tag, a reason and a message. Each domain
+ * (locks, queues, capacity, codec, transport, workers, shared memory) has one
+ * subclass; test the subclass with `instanceof`, or the `_tag` in Effect's
+ * `catchTag`, then switch on `reason`.
+ *
+ * @example Reading the tag and the reason
+ * ```ts
+ * import { LockError, type ProcshareError } from "./mod.ts";
+ * const e: ProcshareError<"LockError", string> = new LockError("NotOwner", "Cannot release lock as it is not held");
+ * console.log(e._tag, e.reason, e.name); // LockError NotOwner LockError
+ * ```
+ */
 export abstract class ProcshareError<Tag extends string, Reason extends string> extends Error {
+  /** The error's class name, as a literal type (Effect's `catchTag` reads it). */
   abstract readonly _tag: Tag;
   /** Why the operation failed. */
   readonly reason: Reason;
+  /** An error of `reason`, with a message in the form `Cannot <do what> as <why>: received <value>`. */
   constructor(reason: Reason, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.reason = reason;
   }
+  /** The tag, so that stack traces and inspectors print the class name. */
   override get name(): string {
     return this._tag;
   }
@@ -43,6 +58,7 @@ export type LockErrorReason = "NotOwner" | "Timeout" | "Aborted" | "Broken";
  * ```
  */
 export class LockError extends ProcshareError<"LockError", LockErrorReason> {
+  /** Always `"LockError"`. */
   readonly _tag = "LockError" as const;
 }
 
@@ -54,7 +70,7 @@ export type QueueErrorReason = "Empty" | "Full" | "Timeout" | "Aborted" | "Close
  * non-blocking forms (Python's `queue.Empty` and `queue.Full`), `Timeout` and
  * `Aborted` from the blocking forms.
  *
- * @example
+ * @example Telling an empty queue apart
  * ```ts
  * import { QueueError } from "./errors.ts";
  * const e = new QueueError("Empty", "Cannot get from queue as it is empty");
@@ -62,6 +78,7 @@ export type QueueErrorReason = "Empty" | "Full" | "Timeout" | "Aborted" | "Close
  * ```
  */
 export class QueueError extends ProcshareError<"QueueError", QueueErrorReason> {
+  /** Always `"QueueError"`. */
   readonly _tag = "QueueError" as const;
 }
 
@@ -69,7 +86,7 @@ export class QueueError extends ProcshareError<"QueueError", QueueErrorReason> {
  * A structure that cannot grow further (its `maxBytes` is reached) fails the
  * write with this error; nothing already stored is lost.
  *
- * @example
+ * @example Reading the tag
  * ```ts
  * import { CapacityError } from "./errors.ts";
  * const e = new CapacityError("Full", "Cannot grow dict past maxBytes: received 1048576");
@@ -77,6 +94,7 @@ export class QueueError extends ProcshareError<"QueueError", QueueErrorReason> {
  * ```
  */
 export class CapacityError extends ProcshareError<"CapacityError", "Full"> {
+  /** Always `"CapacityError"`. */
   readonly _tag = "CapacityError" as const;
 }
 
@@ -87,13 +105,14 @@ export type CodecErrorReason = "Unsupported" | "Malformed";
  * Functions, symbols and class instances never cross a structure or the wire:
  * encoding one fails with `CodecError("Unsupported")`.
  *
- * @example
+ * @example Reading the reason
  * ```ts
  * import { CodecError } from "./errors.ts";
  * console.log(new CodecError("Unsupported", "Cannot encode value as it is a function").reason);
  * ```
  */
 export class CodecError extends ProcshareError<"CodecError", CodecErrorReason> {
+  /** Always `"CodecError"`. */
   readonly _tag = "CodecError" as const;
 }
 
@@ -114,7 +133,7 @@ export type TransportErrorReason =
  * Raised by a transport: a refused connection, a failed authkey handshake, a
  * closed manager, a malformed frame, an operation the transport cannot do.
  *
- * @example
+ * @example Telling a refused authkey apart
  * ```ts
  * import { TransportError } from "./errors.ts";
  * const e = new TransportError("Auth", "Cannot connect to manager as the authkey was refused");
@@ -122,6 +141,7 @@ export type TransportErrorReason =
  * ```
  */
 export class TransportError extends ProcshareError<"TransportError", TransportErrorReason> {
+  /** Always `"TransportError"`. */
   readonly _tag = "TransportError" as const;
 }
 
@@ -132,7 +152,7 @@ export type WorkerErrorReason = "Spawn" | "Error" | "Exit" | "Terminated";
  * Raised by `join()` when a spawned worker throws (`Error`, with the worker's
  * own error as `cause`), exits non-zero (`Exit`) or was terminated.
  *
- * @example
+ * @example Reading the exit code
  * ```ts
  * import { WorkerError } from "./errors.ts";
  * const e = new WorkerError("Exit", "Worker exited with code 3", { exitCode: 3 });
@@ -140,9 +160,11 @@ export type WorkerErrorReason = "Spawn" | "Error" | "Exit" | "Terminated";
  * ```
  */
 export class WorkerError extends ProcshareError<"WorkerError", WorkerErrorReason> {
+  /** Always `"WorkerError"`. */
   readonly _tag = "WorkerError" as const;
   /** The exit code, when the worker exited. */
   readonly exitCode: number | undefined;
+  /** A worker failure of `reason`; `options.exitCode` is the worker's exit code, `options.cause` its own error. */
   constructor(
     reason: WorkerErrorReason,
     message: string,
@@ -183,6 +205,7 @@ export type SharedMemoryErrorReason = "NotFound" | "Exists" | "Closed" | "Unavai
  * ```
  */
 export class SharedMemoryError extends ProcshareError<"SharedMemoryError", SharedMemoryErrorReason> {
+  /** Always `"SharedMemoryError"`. */
   readonly _tag = "SharedMemoryError" as const;
 }
 

@@ -33,16 +33,42 @@ export interface ManagerStartOptions {
    * Where the structures live: a URL (`shared-buffer:`, `unix:/path`,
    * `tcp://127.0.0.1:0`), an options object, or by default the
    * `PROCSHARE_TRANSPORT` environment variable, else the shared buffer.
+   * Deno reads the variable only with `--allow-env=PROCSHARE_TRANSPORT`;
+   * without it, a warning saying so is printed once and the shared buffer is
+   * used.
    */
   readonly transport?: string | TransportOptions;
-  /** Authkey for socket transports (default: 32 random bytes). */
+  /**
+   * Authkey for socket transports (default: 32 random bytes). Bytes as they
+   * are; a string of 64 hex digits (a generated key's `toHex()`) or
+   * `"hex:"` followed by hex digits is read as hex; any other string is a
+   * passphrase, encoded as UTF-8.
+   */
   readonly authkey?: Uint8Array | string;
+  /**
+   * Largest message, in bytes, one call or one answer may take on a socket
+   * transport (default 64 MiB, `67108864`): a larger value fails with
+   * `TransportError("FrameTooLarge")` and the connection goes on serving.
+   * Give clients that `Manager.connect` the same value; structures handed to
+   * other threads and processes carry it. The shared buffer has no such limit.
+   */
+  readonly maxFrameBytes?: number;
 }
 
 /** Options of `Manager.connect`. */
 export interface ManagerConnectOptions {
-  /** The manager's authkey (`manager.authkey` on the side that started it). */
+  /**
+   * The manager's authkey (`manager.authkey` on the side that started it):
+   * its bytes, or as text its hex (`manager.authkey.toHex()`, 64 hex digits
+   * for a generated key, or `"hex:"` followed by the hex of a key of any
+   * length), or the passphrase string it was started with.
+   */
   readonly authkey: Uint8Array | string;
+  /**
+   * Largest message, in bytes, one call or one answer may take (default
+   * 64 MiB): use the value the manager was started with.
+   */
+  readonly maxFrameBytes?: number;
 }
 
 /** Options every factory takes. */
@@ -94,7 +120,13 @@ export class Manager implements AsyncDisposable {
   static async start(options?: ManagerStartOptions): Promise<Manager> {
     const config = parseTransport(options?.transport);
     const provider = await providerFor(config.kind);
-    return new Manager(await provider.start(config, { kinds: KINDS, authkey: options?.authkey }));
+    return new Manager(
+      await provider.start(config, {
+        kinds: KINDS,
+        authkey: options?.authkey,
+        maxFrameBytes: options?.maxFrameBytes,
+      }),
+    );
   }
 
   /** Joins the manager serving at `address` (`unix:/path` or `tcp://host:port`). */
@@ -110,7 +142,9 @@ export class Manager implements AsyncDisposable {
     if (!options || options.authkey === undefined) {
       throw new TypeError("Cannot connect to manager as 'authkey' is missing: received undefined");
     }
-    return new Manager(await provider.connect(config, { authkey: options.authkey }));
+    return new Manager(
+      await provider.connect(config, { authkey: options.authkey, maxFrameBytes: options.maxFrameBytes }),
+    );
   }
 
   /** The address other processes connect to; undefined on the shared buffer. */
@@ -120,7 +154,7 @@ export class Manager implements AsyncDisposable {
   /**
    * The authkey other processes must present; undefined on the shared buffer.
    * Its bytes never print (`console.log`, `JSON.stringify` show `[redacted]`):
-   * hand them on with `Buffer.from(m.authkey).toString("hex")`.
+   * hand them on as text with `m.authkey.toHex()`, which `Manager.connect` accepts.
    */
   get authkey(): Authkey | undefined {
     return this.#transport.authkey as Authkey | undefined;
@@ -186,6 +220,7 @@ export class Manager implements AsyncDisposable {
     init?: InputOf<C>,
     options?: StructureOptions & { readonly lock?: true | Lock },
   ): Promise<Value<C>>;
+  /** A typed shared scalar without a lock (`lock: false`): a `RawValue`, each of whose operations is one atomic. */
   value<C extends TypeCode>(
     typecode: C,
     init: InputOf<C> | undefined,
@@ -208,6 +243,7 @@ export class Manager implements AsyncDisposable {
     sizeOrInit: number | Iterable<InputOf<C>>,
     options?: StructureOptions & { readonly lock?: true | Lock },
   ): Promise<SharedArray<C>>;
+  /** A typed shared array without a lock (`lock: false`): a `RawArray`, atomic per element only. */
   array<C extends TypeCode>(
     typecode: C,
     sizeOrInit: number | Iterable<InputOf<C>>,
@@ -284,6 +320,7 @@ export class Manager implements AsyncDisposable {
     await this.#transport.close();
   }
 
+  /** Shuts the manager down when an `await using` block ends (as {@linkcode shutdown}). */
   [Symbol.asyncDispose](): Promise<void> {
     return this.shutdown();
   }

@@ -18,13 +18,16 @@ export * from "./structures/mod.ts";
 export * from "./sync/mod.ts";
 export { attach, fromWire, type Handle, toWire } from "./attach.ts";
 export { Authkey } from "./core/backend.ts";
-export { parseTransport, type TransportOptions } from "./transports/transport.ts";
+export type { Shared } from "./core/structure.ts";
+export { parseTransport, type TransportConfig, type TransportOptions } from "./transports/transport.ts";
 export * from "./process/mod.ts";
 export {
   CapacityError,
   CodecError,
+  type CodecErrorReason,
   LockError,
   type LockErrorReason,
+  type ProcshareError,
   QueueError,
   type QueueErrorReason,
   SharedMemoryError,

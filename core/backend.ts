@@ -12,6 +12,7 @@ export interface Handle {
   readonly kind: string;
   /** The transport that carries it: "shared-buffer", "socket", … */
   readonly via: string;
+  /** Transport-specific fields: shared buffers and sizes, a socket address and authkey, the structure's name. */
   readonly [k: string]: unknown;
 }
 
@@ -26,7 +27,7 @@ export const INSPECT_DENO: unique symbol = Symbol.for("Deno.customInspect") as n
  * still a `Uint8Array`: structured clone and the codec carry the bytes (they
  * arrive as a plain `Uint8Array`, which `attach` wraps again).
  *
- * @example
+ * @example Printing a key shows no bytes
  * ```ts
  * import { Authkey } from "./backend.ts";
  * const key = Authkey.wrap(new Uint8Array([1, 2, 3]));
@@ -37,6 +38,26 @@ export class Authkey extends Uint8Array {
   /** Wraps (copies) key bytes; an Authkey is returned as it is. */
   static wrap(bytes: Uint8Array): Authkey {
     return bytes instanceof Authkey ? bytes : new Authkey(bytes);
+  }
+  /**
+   * The key as lowercase hex, on purpose: the text to hand the key on with
+   * (an argument, an environment variable). `Manager.connect` accepts it as
+   * it is for a generated 32-byte key, and as `"hex:" + key.toHex()` for a
+   * key of any length. Printing never shows it.
+   *
+   * @example Joining with the hex of a manager's key
+   * ```ts
+   * import { Manager } from "../mod.ts";
+   * await using m = await Manager.start({ transport: "tcp://127.0.0.1:0" });
+   * const hex = m.authkey!.toHex(); // 64 hex digits
+   * await using other = await Manager.connect(m.address!, { authkey: hex });
+   * ```
+   */
+  // @ts-ignore: Deno's lib declares Uint8Array.prototype.toHex (ES2026) and wants `override`; tsc's ES2024 lib does not have it
+  toHex(): string {
+    let out = "";
+    for (let i = 0; i < this.length; i++) out += this[i].toString(16).padStart(2, "0");
+    return out;
   }
   /** What `JSON.stringify` writes. */
   toJSON(): string {
@@ -50,6 +71,7 @@ export class Authkey extends Uint8Array {
   [INSPECT_DENO](): string {
     return "Authkey [redacted]";
   }
+  /** What string conversion gives: `[redacted]`, never the bytes. */
   override toString(): string {
     return "[redacted]";
   }

@@ -28,13 +28,29 @@ import { unsupportedSync } from "../errors.ts";
 // deno-lint-ignore no-explicit-any
 type AnyArgs = any;
 
-/** One operation of an engine: may return a promise (blocking ops). */
+/**
+ * One operation of an engine: may return a promise (blocking ops).
+ *
+ * @internal
+ */
 export type Op<E> = (engine: E, args: AnyArgs, ctx: CallContext) => unknown;
-/** The operations of one kind, by name. */
+/**
+ * The operations of one kind, by name.
+ *
+ * @internal
+ */
 export type OpTable<E> = Readonly<Record<string, Op<E>>>;
-/** The argument tuple of an op. */
+/**
+ * The argument tuple of an op.
+ *
+ * @internal
+ */
 export type ArgsOf<F> = F extends (e: never, args: infer A, ctx: never) => unknown ? A : never;
-/** The resolved result of an op. */
+/**
+ * The resolved result of an op.
+ *
+ * @internal
+ */
 export type ResultOf<F> = F extends (...a: never[]) => infer R ? Awaited<R> : never;
 
 /** Fields of a shared-buffer handle besides `kind` and `via` (SharedArrayBuffers, sizes). */
@@ -79,13 +95,36 @@ const nothing = (): void => {};
  * The base of every client: a structure reached through its engine (shared
  * buffer) or a remote (socket). `call` runs one op of the kind's table
  * wherever the structure lives; the op names are checked by the compiler.
+ *
+ * Every structure and primitive inherits its public members from here: the
+ * serializable {@linkcode Shared.handle} to post to a worker (or send to
+ * another process) and `attach` there, and a `toJSON` and inspectors that
+ * print the handle with its authkey redacted, never the engine's memory.
+ *
+ * @example Every structure has a handle
+ * ```ts
+ * import { attach, type Dict, Manager } from "../mod.ts";
+ * await using m = await Manager.start();
+ * const d = await m.dict<string, number>({ a: 1 });
+ * console.log(d.handle.kind, d.handle.via); // dict shared-buffer
+ * const again = await attach<Dict<string, number>>(d.handle); // what a worker does with a posted handle
+ * console.log(await again.get("a"), JSON.stringify(d) === JSON.stringify(d.handle)); // 1 true
+ * ```
  */
 export abstract class Shared<E, O extends OpTable<E>> {
   /** Serializable description: pass it to a worker and `attach` it there. */
   readonly handle: Handle;
-  /** The engine, when the structure lives in this thread's memory. */
+  /**
+   * The engine, when the structure lives in this thread's memory.
+   *
+   * @internal
+   */
   protected readonly engine: E | undefined;
-  /** The manager connection, otherwise. */
+  /**
+   * The manager connection, otherwise.
+   *
+   * @internal
+   */
   protected readonly remote: Remote | undefined;
   readonly #ops: O;
 
@@ -102,6 +141,8 @@ export abstract class Shared<E, O extends OpTable<E>> {
    * and its value is returned as it is (a throw is a throw): call it from an
    * `async` method, which turns both into its promise in one step. Remotely
    * the result is the call's promise.
+   *
+   * @internal
    */
   protected call<K extends keyof O & string>(
     op: K,
@@ -120,6 +161,8 @@ export abstract class Shared<E, O extends OpTable<E>> {
    * nothing: `return this.exec("set", [k, v])`. Locally nothing is left to
    * wait for once the op ran (unless the op itself is async); remotely it is
    * the call's promise.
+   *
+   * @internal
    */
   protected exec<K extends keyof O & string>(op: K, args: ArgsOf<O[K]>, signal?: AbortSignal): void | Promise<void> {
     const r = this.call(op, args, signal);
@@ -131,6 +174,8 @@ export abstract class Shared<E, O extends OpTable<E>> {
    * Locally the engine raises its domain's errors itself; remotely an already aborted signal fails at
    * once, and a call cancelled by its signal fails with the domain's
    * `Aborted` error.
+   *
+   * @internal
    */
   protected blocking<K extends keyof O & string>(
     op: K,
@@ -174,7 +219,11 @@ export abstract class Shared<E, O extends OpTable<E>> {
     return this[INSPECT_NODE]();
   }
 
-  /** The engine for a Sync twin, or the typed error on a transport without shared memory. */
+  /**
+   * The engine for a Sync twin, or the typed error on a transport without shared memory.
+   *
+   * @internal
+   */
   protected local(what: string): E {
     if (this.engine === undefined) throw unsupportedSync(what, this.handle.via);
     return this.engine;

@@ -64,13 +64,23 @@ export type TypeName = "i8" | "u8" | "i16" | "u16" | "i32" | "u32" | "i64" | "u6
  */
 export type TypeCode = PythonTypeCode | TypeName;
 
+/**
+ * The type codes of 64-bit integers, whose elements are `bigint`s.
+ *
+ * @internal
+ */
 type BigCode = "l" | "L" | "q" | "Q" | "i64" | "u64";
+/**
+ * The type codes of booleans, whose elements are `boolean`s.
+ *
+ * @internal
+ */
 type BoolCode = "?" | "bool";
 
 /**
  * The JavaScript type of an element of type code `C`.
  *
- * @example
+ * @example Elements of a 64-bit, a bool and a double code
  * ```ts
  * import type { ElementOf } from "./_typecodes.ts";
  * const big: ElementOf<"q"> = 1n;
@@ -85,7 +95,7 @@ export type ElementOf<C extends TypeCode> = C extends BigCode ? bigint : C exten
  * What a store of an element of type code `C` accepts (64-bit types also
  * take safe-integer numbers).
  *
- * @example
+ * @example A 64-bit store takes a bigint or a safe integer
  * ```ts
  * import type { InputOf } from "./_typecodes.ts";
  * const inputs: InputOf<"i64">[] = [1n, 2];
@@ -97,7 +107,7 @@ export type InputOf<C extends TypeCode> = C extends BigCode ? bigint | number : 
 /**
  * The live typed array over elements of type code `C`.
  *
- * @example
+ * @example The view of a float array
  * ```ts
  * import type { TypedArrayOf } from "./_typecodes.ts";
  * const view: TypedArrayOf<"f"> = new Float32Array(2);
@@ -119,7 +129,7 @@ export type TypedArrayOf<C extends TypeCode> = C extends "b" | "i8" ? Int8Array
 /**
  * Every typed array a type code maps to.
  *
- * @example
+ * @example Views of any type code
  * ```ts
  * import type { AnyTypedArray } from "./_typecodes.ts";
  * const views: AnyTypedArray[] = [new Int8Array(1), new BigUint64Array(1)];

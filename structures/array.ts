@@ -129,6 +129,8 @@ function allocate(bytes: number, what: string): SharedArrayBuffer {
  * e.add(-1, 10);
  * console.log(e.slice(), e.length); // [ 1, 2, 13 ] 3
  * ```
+ *
+ * @internal
  */
 export class ArrayEngine {
   readonly cells: Cells;
@@ -212,7 +214,7 @@ export class ArrayEngine {
 }
 
 /** The operations of a SharedArray or RawArray, local and remote (the lock ops fail on a RawArray). */
-const arrayOps = {
+const /** @internal */ arrayOps = {
   describe: (e: ArrayEngine) => e.describe(),
   get: (e: ArrayEngine, [i]: [number]) => e.get(i),
   set: (e: ArrayEngine, [i, v]: [number, unknown]) => e.set(i, v),

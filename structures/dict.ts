@@ -95,7 +95,11 @@ function pairsOf<K, V>(other: DictUpdate<K, V>): Array<readonly [K, V]> {
   throw new TypeError(`Cannot update dict as the argument is not a mapping or iterable: received ${String(other)}`);
 }
 
-/** The shared-memory engine of a Dict: synchronous, values in and out. */
+/**
+ * The shared-memory engine of a Dict: synchronous, values in and out.
+ *
+ * @internal
+ */
 export class DictEngine {
   readonly heap: Heap;
   readonly seq: SeqLock;
@@ -598,7 +602,7 @@ export class DictEngine {
 }
 
 /** The operations of a Dict, local and remote. */
-const dictOps = {
+const /** @internal */ dictOps = {
   get: (e: DictEngine, [k, d]: [unknown, unknown?]) => e.get(k, d),
   set: (e: DictEngine, [k, v]: [unknown, unknown]) => e.set(k, v),
   has: (e: DictEngine, [k]: [unknown]) => e.has(k),
@@ -647,8 +651,9 @@ export class Dict<K = unknown, V = unknown> extends Shared<DictEngine, typeof di
     super(handle, backend, dictOps);
   }
 
-  /** The value of `key`, or `dflt` when absent. */
+  /** The value of `key`, or undefined when absent. */
   get(key: K): Promise<V | undefined>;
+  /** The value of `key`, or `dflt` when absent. */
   get(key: K, dflt: V): Promise<V>;
   async get(key: K, dflt?: V): Promise<V | undefined> {
     // the hot path: what the op does, without the generic dispatch (which costs ~15% here)
@@ -729,8 +734,9 @@ export class Dict<K = unknown, V = unknown> extends Shared<DictEngine, typeof di
     return new Map(await this.entries());
   }
 
-  /** The synchronous twin of {@linkcode get} (shared buffer only). */
+  /** The synchronous twin of {@linkcode get} (shared buffer only): the value of `key`, or undefined. */
   getSync(key: K): V | undefined;
+  /** The synchronous twin of {@linkcode get} (shared buffer only): the value of `key`, or `dflt`. */
   getSync(key: K, dflt: V): V;
   getSync(key: K, dflt?: V): V | undefined {
     return this.local("getSync").get(key, dflt) as V | undefined;

@@ -12,7 +12,7 @@ import { deadlineOf, type WaitOptions } from "../sync/_kernel.ts";
 import { openQueue, Queue, QueueEngine, queueOps, type QueueOptions, shareQueue } from "./queue.ts";
 
 /** The operations of a JoinableQueue, local and remote: a Queue's, and the unfinished-count ones. */
-const joinableQueueOps = {
+const /** @internal */ joinableQueueOps = {
   ...queueOps,
   taskDone: (e: QueueEngine) => e.taskDone(),
   unfinished: (e: QueueEngine) => e.unfinished(),

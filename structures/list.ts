@@ -188,7 +188,11 @@ function encodeSlow(values: readonly unknown[]): Array<Uint8Array | undefined> {
   return out;
 }
 
-/** The shared-memory engine of a List: synchronous, values in and out. */
+/**
+ * The shared-memory engine of a List: synchronous, values in and out.
+ *
+ * @internal
+ */
 export class ListEngine {
   readonly heap: Heap;
   readonly seq: SeqLock;
@@ -770,7 +774,7 @@ function initialItems(initial: unknown): readonly unknown[] {
 type Opt = number | undefined | null;
 
 /** The operations of a List, local and remote. */
-const listOps = {
+const /** @internal */ listOps = {
   get: (e: ListEngine, [i]: [number]) => e.get(i),
   set: (e: ListEngine, [i, v]: [number, unknown]) => e.set(i, v),
   append: (e: ListEngine, [v]: [unknown]) => e.append(v),

@@ -17,5 +17,13 @@ export {
   type SharedMemoryErrorReason,
 } from "./shared_memory.ts";
 export { type ShareableItem, ShareableList, type ShareableListOptions } from "./shareable_list.ts";
-export type { ElementOf, InputOf, PythonTypeCode, TypeCode, TypedArrayOf, TypeName } from "./_typecodes.ts";
+export type {
+  AnyTypedArray,
+  ElementOf,
+  InputOf,
+  PythonTypeCode,
+  TypeCode,
+  TypedArrayOf,
+  TypeName,
+} from "./_typecodes.ts";
 export { List, type ListOptions } from "./list.ts";

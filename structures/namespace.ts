@@ -27,7 +27,7 @@ function toPairs(attrs: Attributes | void, what: string): Array<[string, unknown
 }
 
 /** The operations of a Namespace, local and remote (on a dict engine). */
-const namespaceOps = {
+const /** @internal */ namespaceOps = {
   get: (e: DictEngine, [k]: [string]) => e.get(checkName(k, "get attribute")),
   set: (e: DictEngine, [k, v]: [string, unknown]) => e.set(checkName(k, "set attribute"), v),
   delete: (e: DictEngine, [k]: [string]) => e.delete(checkName(k, "delete attribute")),

@@ -107,7 +107,11 @@ const EMPTY: unique symbol = Symbol("procshare.queue.empty");
 /** Scratch buffer of this thread for encoding an item (no user code runs while in use). */
 const SCRATCH: Uint8Array = new Uint8Array(SCRATCH_BYTES);
 
-/** The shared-memory engine of a Queue. */
+/**
+ * The shared-memory engine of a Queue.
+ *
+ * @internal
+ */
 export class QueueEngine {
   readonly heap: Heap;
   /** Words of the head's and the tail's cache lines: a fixed view each (they never move). */
@@ -547,6 +551,8 @@ export class QueueEngine {
 /**
  * The operations of a Queue, local and remote: the table a SimpleQueue has
  * too, and a JoinableQueue's extends.
+ *
+ * @internal
  */
 export const queueOps = {
   put: (e: QueueEngine, [item, timeout]: [unknown, number | undefined], ctx: CallContext) =>
@@ -560,7 +566,11 @@ export const queueOps = {
   full: (e: QueueEngine) => e.full(),
 };
 
-/** The op table of a queue kind: every op of {@linkcode queueOps}, and maybe more (JoinableQueue's). */
+/**
+ * The op table of a queue kind: every op of {@linkcode queueOps}, and maybe more (JoinableQueue's).
+ *
+ * @internal
+ */
 export type QueueOps = typeof queueOps;
 
 /**

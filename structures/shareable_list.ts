@@ -155,6 +155,8 @@ function same(a: ShareableItem, b: unknown): boolean {
  * const e = ShareableListEngine.layOut(shm, items);
  * console.log(e.toArray(), e.length); // [ 1, "ab" ] 2
  * ```
+ *
+ * @internal
  */
 export class ShareableListEngine {
   readonly i32: Int32Array;
@@ -322,7 +324,7 @@ export class ShareableListEngine {
 }
 
 /** What a remote client learns of its list (and its block) when it attaches. */
-interface ShareableListDescription {
+export interface ShareableListDescription {
   readonly length: number;
   readonly name: string;
   readonly size: number;
@@ -406,7 +408,7 @@ function createForManager([sequence, options]: readonly unknown[]): ShareableLis
 }
 
 /** The operations of a ShareableList, local and remote; `read`, `write` and `unlink` serve its remote `shm`. */
-const shareableListOps = {
+const /** @internal */ shareableListOps = {
   describe: (e: ShareableListEngine) => e.describe(),
   get: (e: ShareableListEngine, [i]: [number]) => e.get(i),
   set: (e: ShareableListEngine, [i, v]: [number, ShareableItem]) => e.set(i, v),

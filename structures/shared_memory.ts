@@ -112,6 +112,8 @@ function randomName(): string {
  * console.log(e.read(), e.describe()); // Uint8Array(4) [ 0, 7, 0, 0 ] { name: "raw", size: 4 }
  * e.unlink();
  * ```
+ *
+ * @internal
  */
 export class SharedMemoryEngine {
   readonly u8: Uint8Array;
@@ -210,7 +212,7 @@ export class SharedMemoryEngine {
 }
 
 /** What a remote client learns of its block when it attaches. */
-interface SharedMemoryDescription {
+export interface SharedMemoryDescription {
   readonly name: string;
   readonly size: number;
 }
@@ -318,7 +320,7 @@ export function createForManager(size: unknown, name: unknown): SharedMemoryEngi
 }
 
 /** The operations of a SharedMemory, local and remote. */
-const sharedMemoryOps = {
+const /** @internal */ sharedMemoryOps = {
   describe: (e: SharedMemoryEngine) => e.describe(),
   read: (e: SharedMemoryEngine, [offset, length]: [number, number | undefined]) => e.read(offset, length),
   write: (e: SharedMemoryEngine, [offset, bytes]: [number, Uint8Array]) => e.write(offset, bytes),

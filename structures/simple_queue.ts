@@ -14,7 +14,7 @@ import { openQueue, Queue, QueueEngine, queueOps, shareQueue } from "./queue.ts"
  * is a `Queue<T, typeof simpleQueueOps>`, so tsc rejects a table that lacks
  * an op the client calls.
  */
-const simpleQueueOps = queueOps;
+const /** @internal */ simpleQueueOps = queueOps;
 
 /**
  * An unbounded queue with Python's SimpleQueue surface: `put`, `get`, `empty`
@@ -23,7 +23,7 @@ const simpleQueueOps = queueOps;
  *
  * **Transports**: shared buffer (sync twins) and socket.
  *
- * @example
+ * @example Put, get, empty
  * ```ts
  * import { Manager } from "../mod.ts";
  * await using m = await Manager.start();

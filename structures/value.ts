@@ -106,6 +106,8 @@ export function lockBufferOf(lock: unknown, what: string): SharedArrayBuffer | u
  * e.add(1);
  * console.log(e.load(), e.describe()); // 8 { typecode: "i16", lock: false }
  * ```
+ *
+ * @internal
  */
 export class ValueEngine {
   readonly cells: Cells;
@@ -259,7 +261,7 @@ export function fromWireElement(typecode: TypeName, v: unknown): unknown {
 }
 
 /** The operations of a Value or RawValue, local and remote (the lock ops fail on a RawValue). */
-const valueOps = {
+const /** @internal */ valueOps = {
   describe: (e: ValueEngine) => e.describe(),
   load: (e: ValueEngine) => e.load(),
   store: (e: ValueEngine, [v]: [unknown]) => e.store(v),

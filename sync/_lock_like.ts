@@ -13,13 +13,21 @@ import { type Deadline, deadlineOf, type WaitOptions } from "./_kernel.ts";
 import { ABORTED, ACQUIRED_OWNER_DIED, type LockOutcome, TIMED_OUT } from "./_mutex.ts";
 import type { LockPermit, Releasable } from "./_permit.ts";
 
-/** An engine a thread (by id) acquires and releases. */
+/**
+ * An engine a thread (by id) acquires and releases.
+ *
+ * @internal
+ */
 export interface ReleasingEngine {
   acquireSync(id: number, options?: WaitOptions): unknown;
   release(id: number): void;
 }
 
-/** The op every lock-like kind has: release what the caller (`ctx.ownerId`) holds. */
+/**
+ * The op every lock-like kind has: release what the caller (`ctx.ownerId`) holds.
+ *
+ * @internal
+ */
 export interface ReleaseOp<E> {
   readonly release: (engine: E, args: [], ctx: CallContext) => unknown;
 }
@@ -44,7 +52,26 @@ export function acquiredOrThrow(outcome: LockOutcome, what: string, options?: Wa
   return outcome === ACQUIRED_OWNER_DIED;
 }
 
-/** A lock-like primitive on any transport. */
+/**
+ * A lock-like primitive on any transport: the base of {@linkcode Lock},
+ * {@linkcode RLock} and {@linkcode Semaphore}, which inherit `release()` and
+ * `releaseSync()` from it. A release gives back what the calling thread
+ * (over a socket, the connection) holds; who may release is each class's
+ * rule (the holder of a Lock or RLock; anyone, for a Semaphore).
+ *
+ * @example Releasing without the permit
+ * ```ts
+ * import { Manager } from "../mod.ts";
+ * await using m = await Manager.start();
+ * const lock = await m.lock();
+ * await lock.acquire();
+ * await lock.release();
+ * const slots = await m.semaphore(2);
+ * await slots.acquire();
+ * slots.releaseSync(); // shared buffer only
+ * console.log(await lock.locked(), await slots.value()); // false 2
+ * ```
+ */
 export abstract class LockLike<E extends ReleasingEngine, O extends OpTable<E> & ReleaseOp<E>> extends Shared<E, O>
   implements Releasable {
   /** @internal Use the Manager's factory or `attach(handle)`. */

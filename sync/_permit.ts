@@ -15,7 +15,11 @@ export interface LockPermit extends Disposable, AsyncDisposable {
   release(): Promise<void>;
 }
 
-/** What a permit releases: the primitive's own `release` and its fire-and-forget twin. */
+/**
+ * What a permit releases: the primitive's own `release` and its fire-and-forget twin.
+ *
+ * @internal
+ */
 export interface Releasable {
   release(): Promise<void>;
   /** Releases at once if local; sends the release without awaiting it if remote. */

@@ -112,6 +112,8 @@ interface Waiting {
 /**
  * The barrier engine. Every method takes the caller's owner id (a thread id,
  * or over a socket the connection's id).
+ *
+ * @internal
  */
 export class BarrierEngine {
   readonly i32: Int32Array;
@@ -350,7 +352,7 @@ export class BarrierEngine {
 }
 
 /** The operations of a Barrier, local and remote; the party is the caller's `ctx.ownerId`. */
-const barrierOps = {
+const /** @internal */ barrierOps = {
   /** Arrives and waits: `[index, generation whose action the caller must run and complete, or null]`. */
   wait: async (
     e: BarrierEngine,

@@ -117,6 +117,8 @@ function lockFields(lock: LockEngineOf): Handle {
 /**
  * The condition engine: the waiter table, and the engine of its lock (the
  * RLock it was created with, or the Lock or RLock it was given).
+ *
+ * @internal
  */
 export class ConditionEngine {
   readonly i32: Int32Array;
@@ -423,7 +425,7 @@ const R = rlockSpec.ops;
  * `lockSpec` or `rlockSpec`, run on the condition's lock): a remote
  * Condition's Lock or RLock sends them to the condition.
  */
-const conditionOps = {
+const /** @internal */ conditionOps = {
   lockKind: (e: ConditionEngine) => e.lockKind,
   acquire: (e: ConditionEngine, args: [number | undefined], ctx: CallContext) =>
     e.lock instanceof RLockEngine ? R.acquire(e.lock, args, ctx) : L.acquire(e.lock, args, ctx),

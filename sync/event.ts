@@ -28,7 +28,11 @@ export interface EventHandle extends Handle {
   readonly kind: "event";
 }
 
-/** The event engine: one state word in a SharedArrayBuffer. */
+/**
+ * The event engine: one state word in a SharedArrayBuffer.
+ *
+ * @internal
+ */
 export class EventEngine {
   readonly i32: Int32Array;
   constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(E_BYTES)) {
@@ -97,7 +101,7 @@ export class EventEngine {
 }
 
 /** The operations of an Event, local and remote. */
-const eventOps = {
+const /** @internal */ eventOps = {
   set: (e: EventEngine) => e.set(),
   clear: (e: EventEngine) => e.clear(),
   isSet: (e: EventEngine) => e.isSet(),

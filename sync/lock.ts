@@ -29,7 +29,11 @@ export interface LockHandle extends Handle {
   readonly kind: "lock";
 }
 
-/** The lock engine: one robust mutex word in a SharedArrayBuffer. */
+/**
+ * The lock engine: one robust mutex word in a SharedArrayBuffer.
+ *
+ * @internal
+ */
 export class LockEngine {
   readonly i32: Int32Array;
   constructor(readonly buffer: SharedArrayBuffer = new SharedArrayBuffer(L_BYTES)) {
@@ -79,7 +83,7 @@ export class LockEngine {
 }
 
 /** The operations of a Lock, local and remote; the owner is the caller's `ctx.ownerId`. */
-const lockOps = {
+const /** @internal */ lockOps = {
   acquire: (e: LockEngine, [timeout]: [number | undefined], ctx: CallContext) =>
     e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
   tryAcquire: (e: LockEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId),
@@ -95,7 +99,9 @@ const lockOps = {
  * `using`; or run a function under it with `withLock`.
  *
  * Only the holder (a thread; over a socket, a connection) may release it:
- * a release by anyone else fails with `LockError("NotOwner")`.
+ * a release by anyone else fails with `LockError("NotOwner")`. Release it
+ * through the permit, or with `release()` / `releaseSync()`, which Lock
+ * inherits from {@linkcode LockLike} (as RLock and Semaphore do).
  *
  * **Fairness**: none; a releaser wakes one waiter, and a thread spinning at
  * that moment may take the lock first.

@@ -9,3 +9,4 @@ export { Condition, type ConditionLock, type ConditionOptions } from "./conditio
 export { Event } from "./event.ts";
 export { Barrier, type BarrierOptions } from "./barrier.ts";
 export type { WaitOptions } from "./_kernel.ts";
+export type { LockLike } from "./_lock_like.ts";

@@ -36,6 +36,8 @@ export interface RLockHandle extends Handle {
  * The RLock engine: a robust mutex word plus a recursion count, in a
  * SharedArrayBuffer. Every method takes the caller's owner id (a thread id,
  * or over a socket the connection's id).
+ *
+ * @internal
  */
 export class RLockEngine {
   readonly i32: Int32Array;
@@ -164,7 +166,7 @@ function checkDepth(depth: unknown): number {
  * `ctx.ownerId`. A Condition created without a lock serves them too, for the
  * RLock it embeds.
  */
-const rlockOps = {
+const /** @internal */ rlockOps = {
   acquire: (e: RLockEngine, [timeout]: [number | undefined], ctx: CallContext) =>
     e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
   tryAcquire: (e: RLockEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId) ?? null,
@@ -181,7 +183,8 @@ const rlockOps = {
  *
  * The thread (over a socket: the connection) holding it may acquire it again
  * without blocking; it is free once released as many times as acquired.
- * A release by anyone but the holder fails with `LockError("NotOwner")`.
+ * A release by anyone but the holder fails with `LockError("NotOwner")`;
+ * `release()` and `releaseSync()` are inherited from {@linkcode LockLike}.
  * Ownership belongs to the thread, not to an async task: two tasks of one
  * thread both count as the holder.
  *

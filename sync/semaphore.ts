@@ -121,6 +121,8 @@ function checkHolders(n: unknown, what: string): number {
 /**
  * The semaphore engine. Every method takes the caller's owner id (a thread
  * id, or over a socket the connection's id).
+ *
+ * @internal
  */
 export class SemaphoreEngine {
   readonly i32: Int32Array;
@@ -361,7 +363,7 @@ export class SemaphoreEngine {
 }
 
 /** The operations of a Semaphore and a BoundedSemaphore, local and remote; the owner is the caller's `ctx.ownerId`. */
-const semaphoreOps = {
+const /** @internal */ semaphoreOps = {
   acquire: (e: SemaphoreEngine, [timeout]: [number | undefined], ctx: CallContext) =>
     e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
   tryAcquire: (e: SemaphoreEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId) ?? null,
@@ -406,7 +408,8 @@ class Permit extends HeldPermit implements SemaphorePermit {
  * transport.
  *
  * `acquire` takes one permit, waiting while none is free, and returns a
- * {@linkcode SemaphorePermit} for `using`; `release` adds one. Unlike a lock,
+ * {@linkcode SemaphorePermit} for `using`; `release` (inherited from
+ * {@linkcode LockLike}) adds one. Unlike a lock,
  * anyone may release: from a holder the permit goes back, from anyone else
  * it is a new permit (as in Python). `value()` tells how many are free.
  *

@@ -1,6 +1,6 @@
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Effect, Exit } from "effect";
@@ -8,6 +8,7 @@ import * as P from "../effect.ts";
 import { Manager } from "../manager.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "procshare-effect-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("Effect API", () => {
   test("a layer provides the manager; structures and operations are Effects", async () => {

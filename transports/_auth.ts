@@ -52,20 +52,59 @@ const FAILURE = ascii("#FAILURE#");
 const C2S = ascii("procshare:c2s");
 const S2C = ascii("procshare:s2c");
 
+/** Prefix of a string authkey written in hex, of any length: `"hex:0a1b…"`. */
+export const HEX_AUTHKEY_PREFIX = "hex:";
+
+const HEX_DIGITS = /^(?:[0-9a-fA-F]{2})+$/;
+
+/** The bytes of a hex string; undefined when it is not an even number of hex digits. */
+function fromHex(hex: string): Uint8Array | undefined {
+  if (!HEX_DIGITS.test(hex)) return undefined;
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
 /**
- * An authkey as bytes: strings are UTF-8 encoded, byte arrays copied. An empty
- * or missing key is refused.
+ * An authkey as bytes. Byte arrays are copied. A string is read as:
  *
- * @example From a string
+ * - hex, when it is exactly `2 * AUTHKEY_BYTES` (64) hex digits — the form of
+ *   a generated key's `toHex()` or `Buffer.from(key).toString("hex")`, so a
+ *   key handed on as text (an argument, an environment variable) is the same
+ *   key on the other side;
+ * - hex, when it starts with `"hex:"` (`"hex:" + key.toHex()` for a key of any
+ *   length); digits that are not hex are a `TypeError`;
+ * - otherwise a passphrase, encoded as UTF-8.
+ *
+ * Every side applies the same rule (start, connect, handles), so a string
+ * given to both means the same key. An empty or missing key is refused.
+ *
+ * @example From a passphrase and from hex
  * ```ts
  * import { toAuthkey } from "./_auth.ts";
  * console.log(toAuthkey("abc").length); // 3
+ * console.log(toAuthkey("ab".repeat(32)).length); // 32
+ * console.log([...toAuthkey("hex:0a0b")]); // [10, 11]
  * ```
  */
 export function toAuthkey(authkey: Uint8Array | string): Uint8Array {
   let bytes: Uint8Array;
-  if (typeof authkey === "string") bytes = new TextEncoder().encode(authkey);
-  else if (authkey instanceof Uint8Array) bytes = new Uint8Array(authkey);
+  if (typeof authkey === "string") {
+    if (authkey.startsWith(HEX_AUTHKEY_PREFIX)) {
+      const hex = authkey.slice(HEX_AUTHKEY_PREFIX.length);
+      const decoded = fromHex(hex);
+      if (decoded === undefined) {
+        // the digits are (part of) a secret: only their count is told
+        throw new TypeError(
+          `Cannot use authkey as the text after "hex:" is not an even number of hex digits: received ${hex.length} characters`,
+        );
+      }
+      bytes = decoded;
+    } else {
+      bytes = (authkey.length === 2 * AUTHKEY_BYTES ? fromHex(authkey) : undefined) ??
+        new TextEncoder().encode(authkey);
+    }
+  } else if (authkey instanceof Uint8Array) bytes = new Uint8Array(authkey);
   else {
     throw new TypeError(
       `Cannot use authkey as it must be a Uint8Array or a string: received ${typeof authkey}`,

@@ -30,6 +30,18 @@ export const HEADER_BYTES = 4;
 /** Default largest payload a peer may announce: 64 MiB (DESIGN.md §4). */
 export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
+/**
+ * What every `FrameTooLarge` message says about raising the limit.
+ *
+ * @example
+ * ```ts
+ * import { FRAME_LIMIT_HINT } from "./_frame.ts";
+ * console.log(FRAME_LIMIT_HINT.includes("maxFrameBytes")); // true
+ * ```
+ */
+export const FRAME_LIMIT_HINT =
+  "raise it with the maxFrameBytes option of Manager.start and Manager.connect, the same on both sides";
+
 /** Hard ceiling of the 4-byte length prefix. */
 const MAX_U32 = 0xffff_ffff;
 
@@ -160,7 +172,7 @@ export class FrameDecoder {
           this.#failed = true;
           throw new TransportError(
             "FrameTooLarge",
-            `Cannot receive frame as it exceeds maxFrameBytes (${this.maxFrameBytes}): received ${len}`,
+            `Cannot receive frame as it exceeds maxFrameBytes (${this.maxFrameBytes}; ${FRAME_LIMIT_HINT}): received ${len}`,
           );
         }
         if (n - off >= len) {

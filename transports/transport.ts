@@ -39,6 +39,16 @@ export interface StartOptions {
   readonly kinds: Kinds;
   /** Authkey for transports with a server (default: 32 random bytes). */
   readonly authkey?: Uint8Array | string;
+  /** Largest message, in bytes, a socket connection carries either way (default 64 MiB). */
+  readonly maxFrameBytes?: number;
+}
+
+/** How a manager joins a running transport. */
+export interface TransportConnectOptions {
+  /** The authkey the server expects. */
+  readonly authkey: Uint8Array | string;
+  /** Largest message, in bytes, a socket connection carries either way (default 64 MiB). */
+  readonly maxFrameBytes?: number;
 }
 
 /** One transport implementation, for the URL schemes it names. */
@@ -50,7 +60,7 @@ export interface TransportProvider {
   /** Starts a transport (and its server, if it has one). */
   start(config: TransportConfig, options: StartOptions): Promise<TransportImpl>;
   /** Joins a running transport by address; absent where there is nothing to join. */
-  connect?(config: TransportConfig, options: { readonly authkey: Uint8Array | string }): Promise<TransportImpl>;
+  connect?(config: TransportConfig, options: TransportConnectOptions): Promise<TransportImpl>;
   /** How a handle of this transport reaches its engine. */
   backend<E>(handle: Handle, spec: StructureSpec<E>): Backend<E> | Promise<Backend<E>>;
 }
@@ -76,7 +86,7 @@ export type SocketConfig = Extract<TransportConfig, { kind: "unix" | "tcp" }>;
  * undefined — the `PROCSHARE_TRANSPORT` environment variable, defaulting to
  * the shared buffer.
  *
- * @example
+ * @example Parsing a TCP URL
  * ```ts
  * import { parseTransport } from "./transport.ts";
  * console.log(parseTransport("tcp://127.0.0.1:7070")); // { kind: "tcp", host: "127.0.0.1", port: 7070 }

@@ -15,14 +15,15 @@ import process from "node:process";
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { LockError, TransportError } from "../../errors.ts";
-import { ClientHandshake, ServerHandshake } from "../../transports/_auth.ts";
+import { ClientHandshake, randomAuthkey, ServerHandshake, toAuthkey } from "../../transports/_auth.ts";
+import { Authkey } from "../../core/backend.ts";
 import { decode, encode } from "../../transports/_codec.ts";
 import { frame, FrameDecoder } from "../../transports/_frame.ts";
 import { type CallContext, EngineHost } from "../../transports/_host.ts";
 import { defineStructure } from "../../core/structure.ts";
 import { KINDS } from "../../kinds.ts";
 import { connectTo, fileMode, listen, type NetSocket, pathKind } from "../../transports/_runtime/net.ts";
-import { socketAddress } from "../../transports/socket/address.ts";
+import { socketAddress, UNIX_PATH_MAX_BYTES } from "../../transports/socket/address.ts";
 import { type ManagerServer, type ServerOptions, startServer } from "../../transports/socket/server.ts";
 import { clientFor, connect, type SocketClient } from "../../transports/socket/client.ts";
 
@@ -252,6 +253,29 @@ describe("handshake", () => {
     assert.throws(() => c2.finish(fake), isTransportError("Auth"));
     assert.throws(() => new ClientHandshake(""), TypeError);
   });
+
+  it('reads a string key of 64 hex digits, or one after "hex:", as hex, and any other as a passphrase', () => {
+    const key = randomAuthkey();
+    const hex = Authkey.wrap(key).toHex();
+    assert.equal(hex, Array.from(key, (b) => b.toString(16).padStart(2, "0")).join(""));
+    assert.deepEqual(toAuthkey(hex), key);
+    assert.deepEqual(toAuthkey(hex.toUpperCase()), key);
+    assert.deepEqual(toAuthkey(`hex:${hex}`), key);
+    assert.deepEqual([...toAuthkey("hex:0a0B")], [10, 11]);
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    assert.deepEqual(toAuthkey("abc"), utf8("abc"));
+    assert.deepEqual(toAuthkey("ab".repeat(31)), utf8("ab".repeat(31)), "62 hex digits are a passphrase");
+    assert.deepEqual(toAuthkey(`${hex.slice(1)}g`), utf8(`${hex.slice(1)}g`), "64 characters, not all hex");
+    for (const bad of ["hex:", "hex:abc", "hex:zz"]) {
+      assert.throws(() => toAuthkey(bad), (e) => e instanceof TypeError && !e.message.includes(bad.slice(4) || "@"));
+    }
+    // a server given the bytes and a client given their hex share the key
+    const s = new ServerHandshake(key);
+    const c = new ClientHandshake(hex);
+    const { accepted, reply } = s.check(c.answer(s.challenge));
+    assert.equal(accepted, true);
+    c.finish(reply);
+  });
 });
 
 // ---------------------------------------------------------------------------
@@ -400,8 +424,14 @@ for (const transport of ["unix", "tcp"] as const) {
 
       assert.equal(await other.call(id, "echo", ["fine"]), "fine");
       // results over the limit become a typed error, not a broken stream
-      await assert.rejects(other.call(id, "bytes", [4096]), isTransportError("FrameTooLarge"));
-      await assert.rejects(other.call(id, "echo", [new Uint8Array(4096)]), isTransportError("FrameTooLarge"));
+      // and every one of them says how to raise the limit
+      const saysHow = (e: unknown) =>
+        isTransportError("FrameTooLarge")(e) &&
+        /maxFrameBytes \(1024; raise it with the maxFrameBytes option of Manager\.start and Manager\.connect/.test(
+          (e as Error).message,
+        );
+      await assert.rejects(other.call(id, "bytes", [4096]), saysHow);
+      await assert.rejects(other.call(id, "echo", [new Uint8Array(4096)]), saysHow);
       assert.equal(await other.call(id, "echo", ["still fine"]), "still fine");
     });
 
@@ -551,6 +581,50 @@ describe("socket server", () => {
 
   it("fails to connect where nothing listens", async () => {
     await assert.rejects(connect(unixAddress(), { authkey: "k" }), isTransportError("Connect"));
+  });
+
+  it("refuses a unix path over the platform limit before binding, and leaves nothing behind", async () => {
+    const prefix = `/tmp/procshare-socket-test-${process.pid}-long-`;
+    const pathOf = (bytes: number) => `${prefix}${"x".repeat(bytes - prefix.length - 5)}.sock`;
+    const long = pathOf(UNIX_PATH_MAX_BYTES + 1);
+    const tooLong = (e: unknown) => {
+      isTransportError("BadUrl")(e);
+      assert.match(
+        (e as Error).message,
+        new RegExp(`${UNIX_PATH_MAX_BYTES + 1} bytes, over the limit of ${UNIX_PATH_MAX_BYTES}`),
+      );
+      return true;
+    };
+    await assert.rejects(startServer({ address: `unix:${long}`, kinds: TEST_KINDS }), tooLong);
+    await assert.rejects(connect(`unix:${long}`, { authkey: "k" }), tooLong);
+    // Node binds a path cut at the limit; nothing of the kind may be created
+    for (let n = UNIX_PATH_MAX_BYTES - 1; n <= UNIX_PATH_MAX_BYTES + 1; n++) {
+      assert.equal(await pathKind(long.slice(0, n)), "missing");
+    }
+    // bytes of UTF-8, not characters
+    const wide = `${prefix}${"é".repeat(Math.ceil((UNIX_PATH_MAX_BYTES - prefix.length) / 2))}`;
+    assert.ok(wide.length <= UNIX_PATH_MAX_BYTES);
+    await assert.rejects(startServer({ address: `unix:${wide}`, kinds: TEST_KINDS }), isTransportError("BadUrl"));
+    // a path right at the limit works
+    const longest = pathOf(UNIX_PATH_MAX_BYTES);
+    const server = await startServer({ address: `unix:${longest}`, kinds: TEST_KINDS });
+    await using client = await connect(server.address, { authkey: server.authkey });
+    assert.equal(client.isClosed, false);
+    await server.close();
+    assert.equal(await pathKind(longest), "missing");
+  });
+
+  it("names a socket directory that does not exist, on start and on connect", async () => {
+    const address = `unix:/tmp/procshare-socket-test-${process.pid}-no-such-dir/sub/m.sock`;
+    const names = (e: unknown) => {
+      isTransportError("Connect")(e);
+      const m = (e as Error).message;
+      assert.match(m, /the directory \/tmp\/procshare-socket-test-\d+-no-such-dir\/sub does not exist/);
+      assert.doesNotMatch(m, /EACCES/);
+      return true;
+    };
+    await assert.rejects(startServer({ address, kinds: TEST_KINDS }), names);
+    await assert.rejects(connect(address, { authkey: "k" }), names);
   });
 });
 const silentSockets: NetSocket[] = [];

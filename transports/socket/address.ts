@@ -13,7 +13,47 @@
  * @module
  */
 import { TransportError } from "../../errors.ts";
+import { platform } from "../_runtime/env.ts";
+import { pathKind } from "../_runtime/net.ts";
 import { formatTransport, parseTransport, type SocketConfig } from "../transport.ts";
+
+/**
+ * Longest unix socket path the platform can bind or connect to, in bytes of
+ * UTF-8: `sun_path` holds 108 bytes on Linux (and Windows), 104 on macOS and
+ * the BSDs, the terminating NUL included. A longer path would be cut short
+ * by the kernel (Node binds the truncated path) or refused with `EINVAL`.
+ *
+ * @example
+ * ```ts
+ * import { UNIX_PATH_MAX_BYTES } from "./address.ts";
+ * console.log(UNIX_PATH_MAX_BYTES); // 107 on Linux
+ * ```
+ */
+export const UNIX_PATH_MAX_BYTES: number = ["darwin", "freebsd", "openbsd", "netbsd"].includes(platform()) ? 103 : 107;
+
+/**
+ * Refuses a unix socket path over {@linkcode UNIX_PATH_MAX_BYTES} with
+ * `TransportError("BadUrl")`, before anything is bound or created.
+ *
+ * @example
+ * ```ts
+ * import { checkUnixPath } from "./address.ts";
+ * checkUnixPath("/tmp/app.sock"); // fine
+ * try { checkUnixPath(`/tmp/${"x".repeat(200)}.sock`); } catch (e) { console.log((e as Error).name); } // TransportError
+ * ```
+ */
+export function checkUnixPath(path: string): void {
+  const bytes = new TextEncoder().encode(path).length;
+  if (bytes > UNIX_PATH_MAX_BYTES) {
+    throw new TransportError(
+      "BadUrl",
+      `Cannot use unix socket path as it is ${bytes} bytes, over the limit of ${UNIX_PATH_MAX_BYTES} bytes ` +
+        `on ${platform() || "this platform"} (sun_path holds ${
+          UNIX_PATH_MAX_BYTES + 1
+        } with its NUL): received ${path}`,
+    );
+  }
+}
 
 /**
  * A parsed socket address: a unix socket path, or a TCP host and port (port 0
@@ -31,7 +71,8 @@ export type SocketAddress = SocketConfig;
  * The socket address of a URL (`unix:/path`, `unix:///path`, relative
  * `unix:name.sock`, `tcp://host:port`, IPv6 hosts in brackets) or of an
  * already parsed config. Anything else — another scheme, an empty or NUL-laden
- * path, a port out of range — is a `TransportError("BadUrl")`.
+ * path, a path over {@linkcode UNIX_PATH_MAX_BYTES}, a port out of range — is
+ * a `TransportError("BadUrl")`.
  *
  * @example Both forms
  * ```ts
@@ -52,6 +93,7 @@ export function socketAddress(address: string | SocketConfig): SocketAddress {
         `Cannot parse socket address as its path is empty or invalid: received ${String(config.path)}`,
       );
     }
+    checkUnixPath(config.path);
     return { kind: "unix", path: config.path };
   }
   if (config.kind === "tcp") {
@@ -68,6 +110,29 @@ export function socketAddress(address: string | SocketConfig): SocketAddress {
     "BadUrl",
     `Cannot parse socket address as it is neither unix:/path nor tcp://host:port: received ${formatTransport(config)}`,
   );
+}
+
+/**
+ * The directory of a unix socket path when that directory does not exist,
+ * else undefined: what a failed listen or connect is blamed on before the
+ * runtime's own code (`ENOENT`, or `EACCES` from Node's listen) is.
+ *
+ * @example
+ * ```ts
+ * import { missingDirectory } from "./address.ts";
+ * console.log(await missingDirectory("/no/such/dir/app.sock")); // /no/such/dir
+ * console.log(await missingDirectory("/tmp/app.sock")); // undefined
+ * ```
+ */
+export async function missingDirectory(path: string): Promise<string | undefined> {
+  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  if (cut < 0) return undefined; // the current directory
+  const dir = path.slice(0, cut) || path.slice(0, 1);
+  try {
+    return (await pathKind(dir)) === "missing" ? dir : undefined;
+  } catch {
+    return undefined; // not ours to diagnose (EACCES, ENOTDIR): the caller reports its own error
+  }
 }
 
 /**

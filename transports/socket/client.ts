@@ -25,7 +25,7 @@
 import { TransportError } from "../../errors.ts";
 import { ClientHandshake, MAX_HANDSHAKE_FRAME_BYTES, toAuthkey } from "../_auth.ts";
 import type { Duplex } from "../_duplex.ts";
-import { checkMaxFrameBytes, frame, FrameDecoder, FrameWriter } from "../_frame.ts";
+import { checkMaxFrameBytes, frame, FRAME_LIMIT_HINT, FrameDecoder, FrameWriter } from "../_frame.ts";
 import { connectTo, type NetSocket } from "../_runtime/net.ts";
 import {
   type CallId,
@@ -37,7 +37,7 @@ import {
   STATUS_OK,
   type WireRequest,
 } from "../_wire.ts";
-import { formatAddress, type SocketAddress, socketAddress } from "./address.ts";
+import { formatAddress, missingDirectory, type SocketAddress, socketAddress } from "./address.ts";
 
 /**
  * Options of {@linkcode connect}.
@@ -150,7 +150,10 @@ export async function connect(address: string | SocketAddress, options: ConnectO
     socket = await connectTo(target);
   } catch (e) {
     const code = (e as { code?: string }).code;
-    const why = code === "ENOENT" || code === "ECONNREFUSED"
+    const dir = target.kind === "unix" ? await missingDirectory(target.path) : undefined;
+    const why = dir !== undefined
+      ? `the directory ${dir} does not exist`
+      : code === "ENOENT" || code === "ECONNREFUSED"
       ? "nothing listens there"
       : `it failed (${code ?? (e as Error).message})`;
     throw new TransportError("Connect", `Cannot connect to manager as ${why}: received ${canonical}`, { cause: e });
@@ -308,7 +311,7 @@ class Client implements SocketClient {
       return Promise.reject(
         new TransportError(
           "FrameTooLarge",
-          `Cannot send call as it exceeds maxFrameBytes (${this.#maxFrameBytes}): received ${payload.length}`,
+          `Cannot send call as it exceeds maxFrameBytes (${this.#maxFrameBytes}; ${FRAME_LIMIT_HINT}): received ${payload.length}`,
         ),
       );
     }
@@ -348,6 +351,17 @@ class Client implements SocketClient {
     try {
       this.#decoder.push(chunk, this.#onFrame);
     } catch (e) {
+      if (this.#handshake !== null) {
+        // not a manager's handshake: the maxFrameBytes hint of the decoder's error would mislead
+        this.#end(
+          new TransportError(
+            "Protocol",
+            `Cannot connect to manager as its handshake frames are malformed: received ${this.address}`,
+            { cause: e },
+          ),
+        );
+        return;
+      }
       this.#end(
         e instanceof TransportError
           ? e
@@ -454,8 +468,9 @@ class Client implements SocketClient {
 const clients = new Map<string, Promise<SocketClient>>();
 
 /**
- * The one shared client of this thread for `address` and `authkey`: many
- * structures attached in the same thread share one connection. A client that
+ * The one shared client of this thread for `address`, `authkey` and
+ * `maxFrameBytes` (64 MiB when absent): many structures attached in the same
+ * thread share one connection. A client that
  * closes (or fails to connect) leaves the cache, so the next call reconnects.
  * Closing a shared client closes it for every sharer; an idle one does not
  * keep the process alive, so there is usually no need to.
@@ -471,19 +486,26 @@ const clients = new Map<string, Promise<SocketClient>>();
  * console.log(a === b); // true
  * ```
  */
-export function clientFor(address: string | SocketAddress, authkey: Uint8Array | string): Promise<SocketClient> {
+export function clientFor(
+  address: string | SocketAddress,
+  authkey: Uint8Array | string,
+  maxFrameBytes?: number,
+): Promise<SocketClient> {
   let target: SocketAddress;
   let key: Uint8Array;
+  let max: number;
   try {
     target = socketAddress(address);
     key = toAuthkey(authkey);
+    max = checkMaxFrameBytes(maxFrameBytes);
   } catch (e) {
     return Promise.reject(e);
   }
-  const cacheKey = `${formatAddress(target)}\0${Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+  const hex = Array.from(key, (b) => b.toString(16).padStart(2, "0")).join("");
+  const cacheKey = `${formatAddress(target)}\0${hex}\0${max}`;
   const cached = clients.get(cacheKey);
   if (cached !== undefined) return cached;
-  const promise = connect(target, { authkey: key });
+  const promise = connect(target, { authkey: key, maxFrameBytes: max });
   clients.set(cacheKey, promise);
   promise.then(
     (client) => {

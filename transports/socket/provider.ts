@@ -7,6 +7,7 @@
  */
 import { Authkey, type Backend, type Handle } from "../../core/backend.ts";
 import { toAuthkey } from "../_auth.ts";
+import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES } from "../_frame.ts";
 import { clientFor, connect as connectClient, type SocketClient } from "./client.ts";
 import { type ManagerServer, startServer } from "./server.ts";
 import { formatTransport, type SocketConfig, type TransportImpl, type TransportProvider } from "../transport.ts";
@@ -20,6 +21,8 @@ export interface SocketHandle extends Handle {
   readonly address: string;
   readonly authkey: Uint8Array;
   readonly id: number;
+  /** The manager's `maxFrameBytes` when it is not the default, so that every client attaching the handle uses it. */
+  readonly maxFrameBytes?: number;
 }
 
 class SocketTransport implements TransportImpl {
@@ -29,6 +32,7 @@ class SocketTransport implements TransportImpl {
     authkey: Uint8Array,
     readonly client: SocketClient,
     readonly server: ManagerServer | undefined,
+    readonly maxFrameBytes: number,
   ) {
     this.authkey = Authkey.wrap(authkey);
   }
@@ -39,7 +43,9 @@ class SocketTransport implements TransportImpl {
 
   async open(kind: string, name: string | undefined, params: readonly unknown[]): Promise<Handle> {
     const { id } = await this.client.open(kind, name ?? null, params);
-    const h: SocketHandle = { kind, via: VIA, address: this.address, authkey: this.authkey, id };
+    const h: SocketHandle = this.maxFrameBytes === DEFAULT_MAX_FRAME_BYTES
+      ? { kind, via: VIA, address: this.address, authkey: this.authkey, id }
+      : { kind, via: VIA, address: this.address, authkey: this.authkey, id, maxFrameBytes: this.maxFrameBytes };
     return h;
   }
 
@@ -54,26 +60,29 @@ export const provider: TransportProvider = {
   schemes: ["unix", "tcp"],
   via: VIA,
   async start(config, options) {
+    const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
     const server = await startServer({
       address: formatTransport(config as SocketConfig),
       authkey: options.authkey,
       kinds: options.kinds,
+      maxFrameBytes,
     });
     try {
-      const client = await connectClient(server.address, { authkey: server.authkey });
-      return new SocketTransport(server.address, server.authkey, client, server);
+      const client = await connectClient(server.address, { authkey: server.authkey, maxFrameBytes });
+      return new SocketTransport(server.address, server.authkey, client, server, maxFrameBytes);
     } catch (e) {
       await server.close();
       throw e;
     }
   },
   async connect(config, options) {
-    const client = await connectClient(formatTransport(config), { authkey: options.authkey });
-    return new SocketTransport(client.address, toAuthkey(options.authkey), client, undefined);
+    const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
+    const client = await connectClient(formatTransport(config), { authkey: options.authkey, maxFrameBytes });
+    return new SocketTransport(client.address, toAuthkey(options.authkey), client, undefined, maxFrameBytes);
   },
   async backend<E>(handle: Handle): Promise<Backend<E>> {
     const s = handle as SocketHandle;
-    const client = await clientFor(s.address, s.authkey);
+    const client = await clientFor(s.address, s.authkey, s.maxFrameBytes);
     return { remote: { call: (op, args, signal) => client.call(s.id, op, args, signal && { signal }) } };
   },
 };

@@ -38,7 +38,7 @@ import { TransportError } from "../../errors.ts";
 import type { Kinds } from "../../core/structure.ts";
 import { MAX_HANDSHAKE_FRAME_BYTES, randomAuthkey, ServerHandshake, toAuthkey } from "../_auth.ts";
 import type { Duplex } from "../_duplex.ts";
-import { checkMaxFrameBytes, frame, FrameDecoder, FrameWriter } from "../_frame.ts";
+import { checkMaxFrameBytes, frame, FRAME_LIMIT_HINT, FrameDecoder, FrameWriter } from "../_frame.ts";
 import { type CallContext, EngineHost } from "../_host.ts";
 import {
   absolutePath,
@@ -61,7 +61,14 @@ import {
   STATUS_OK,
   toWireError,
 } from "../_wire.ts";
-import { formatAddress, isLoopback, type SocketAddress, socketAddress } from "./address.ts";
+import {
+  checkUnixPath,
+  formatAddress,
+  isLoopback,
+  missingDirectory,
+  type SocketAddress,
+  socketAddress,
+} from "./address.ts";
 
 // ---------------------------------------------------------------------------
 // Listening
@@ -126,7 +133,10 @@ export interface ManagerServer extends AsyncDisposable {
  * file left by a dead server is replaced, one with a live server behind it is
  * not (`TransportError("Connect")`), and a path holding anything else is
  * refused (`TransportError("BadUrl")`). A relative unix path is made absolute
- * in `server.address`, so the address means the same file in every process.
+ * in `server.address`, so the address means the same file in every process;
+ * an absolute path longer than the platform allows (`UNIX_PATH_MAX_BYTES`) is
+ * refused with `TransportError("BadUrl")` before anything is created, and a
+ * directory that does not exist is named in the `TransportError("Connect")`.
  *
  * @example Starting on a free TCP port
  * ```ts
@@ -140,7 +150,10 @@ export interface ManagerServer extends AsyncDisposable {
 export async function startServer(options: ServerOptions): Promise<ManagerServer> {
   let target = socketAddress(options.address);
   const given = formatAddress(target);
-  if (target.kind === "unix") target = { kind: "unix", path: absolutePath(target.path) };
+  if (target.kind === "unix") {
+    target = { kind: "unix", path: absolutePath(target.path) };
+    checkUnixPath(target.path); // the path bound is the absolute one
+  }
   const authkey = options.authkey === undefined ? randomAuthkey() : toAuthkey(options.authkey);
   const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
   const handshakeTimeoutMs = checkHandshakeTimeout(options.handshakeTimeoutMs);
@@ -163,6 +176,14 @@ export async function startServer(options: ServerOptions): Promise<ManagerServer
   try {
     net = await listen(target, (socket) => server.accept(socket));
   } catch (e) {
+    const dir = target.kind === "unix" ? await missingDirectory(target.path) : undefined;
+    if (dir !== undefined) {
+      throw new TransportError(
+        "Connect",
+        `Cannot start manager as the directory ${dir} does not exist: received ${given}`,
+        { cause: e },
+      );
+    }
     throw new TransportError(
       "Connect",
       `Cannot start manager as listening failed (${
@@ -545,7 +566,7 @@ class ServerConnection implements ServedConnection {
         callId,
         new TransportError(
           "FrameTooLarge",
-          `Cannot send result as it exceeds maxFrameBytes (${max}): received ${bytes.length}`,
+          `Cannot send result as it exceeds maxFrameBytes (${max}; ${FRAME_LIMIT_HINT}): received ${bytes.length}`,
         ),
       );
       return;
