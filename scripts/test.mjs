@@ -4,7 +4,8 @@
  * The one check-and-test pipeline of procshare: what `npm test` and `.ci/run` run.
  *
  *   1. checks:  tsc -p tsconfig.json · scripts/check_graph.mjs (no import cycle; waits only in
- *               sync/_kernel.ts) · deno check --doc <sources> · deno lint · deno fmt --check
+ *               sync/_kernel.ts) · deno check --doc <sources> · deno lint · deno fmt --check ·
+ *               npm run check:package (build, publint, attw)
  *   2. tests:   every tests/**\/*_test.ts (node:test + node:assert/strict), unchanged, on Node
  *               (via tsx), Deno and Bun: one runtime after the other, one process per test file
  *   3. summary: each check and runtime, then exactly one last line
@@ -144,6 +145,8 @@ async function main() {
       ["deno check", [bin("deno"), "check", "--doc", ...sources]],
       ["deno lint", [bin("deno"), "lint"]],
       ["deno fmt", [bin("deno"), "fmt", "--check"]],
+      // the npm package: build dist/, then publint and @arethetypeswrong/cli on it
+      ["package", ["npm", "run", "--silent", "check:package"]],
     ];
     section("checks");
     for (const [name, argv] of steps) {
