@@ -61,6 +61,10 @@ export type ProcshareFailure =
   | WorkerError
   | SharedMemoryError;
 
+/** The service key {@linkcode ProcshareManager} extends, typed so that JSR's fast check reads the class. */
+const /** @internal */ ProcshareManagerKey: Context.ServiceClass<ProcshareManager, "procshare/Manager", Manager> =
+  Context.Service<ProcshareManager, Manager>()("procshare/Manager");
+
 /**
  * The manager, as a service: what every structure factory of this module
  * needs. Provide it with {@linkcode layer} (start a manager) or
@@ -74,7 +78,7 @@ export type ProcshareFailure =
  * console.log(await Effect.runPromise(Effect.provide(program, P.layer()))); // shared-buffer:
  * ```
  */
-export class ProcshareManager extends Context.Service<ProcshareManager, Manager>()("procshare/Manager") {}
+export class ProcshareManager extends ProcshareManagerKey {}
 
 function isFailure(e: unknown): e is ProcshareFailure {
   return e instanceof LockError || e instanceof QueueError || e instanceof CapacityError || e instanceof CodecError ||

@@ -127,11 +127,20 @@ export type TransportErrorReason =
   | "NotFound"
   | "BadUrl"
   | "Unsupported"
-  | "Remote";
+  | "Remote"
+  | "Stale";
 
 /**
  * Raised by a transport: a refused connection, a failed authkey handshake, a
  * closed manager, a malformed frame, an operation the transport cannot do.
+ *
+ * `Stale` is a handle of a manager server that has since stopped: a server
+ * started again on the same address is another instance, whose structures
+ * are not the old ones, so the old handle is refused rather than bound to
+ * whichever new structure has its id. To recover, connect to the new server
+ * (`Manager.connect(address, { authkey })`) and reopen the structure by its
+ * name (`m.dict(undefined, { name })`); anonymous structures died with the
+ * old server.
  *
  * @example Telling a refused authkey apart
  * ```ts

@@ -313,7 +313,12 @@ export class Manager implements AsyncDisposable {
     return options?.action ? b.withAction(options.action) : b;
   }
 
-  /** Ends the manager: stops its server if it started one, closes connections. */
+  /**
+   * Ends the manager: stops its server if it started one, closes connections,
+   * and unlinks the names of the SharedMemory and ShareableList blocks it
+   * created (as Python's SharedMemoryManager does); a manager that only
+   * connected leaves the server's structures alone.
+   */
   async shutdown(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -70,6 +70,12 @@ export interface StructureSpec<E, O extends OpTable<E> = OpTable<E>, C = unknown
   readonly ops: O;
   /** Builds the public object over a backend. */
   client(handle: Handle, backend: Backend<E>): C;
+  /**
+   * Releases what an engine the manager created holds beyond its memory (a
+   * SharedMemory's name): called once per engine when its manager shuts down.
+   * Should not throw; an error is ignored.
+   */
+  dispose?(engine: E): void;
 }
 
 /** Identity with inference: `export const dictSpec = defineStructure({ … })`. */

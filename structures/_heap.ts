@@ -3,7 +3,11 @@
  * free lists over size classes of ×1.5 / ×1.33 steps (16, 24, 32, 48, 64, …),
  * so a block wastes at most a third of itself, freed blocks are reused by the
  * next allocation of their class, and the buffer grows (never moves) when
- * the free lists are empty.
+ * the free lists are empty. When it cannot grow, an allocation splits a
+ * larger free block, and failing that merges adjacent free blocks (and gives
+ * a free run that ends at the heap top back to the top) and tries again: so
+ * room freed by items of one size serves items of another, and a structure
+ * that is emptied gets its room back.
  *
  * Every operation runs under the owning structure's writer lock; readers
  * never touch the allocator's words.
@@ -21,6 +25,11 @@ const H_IN_USE = 33;
 const H_MAX = 34;
 /** The buffer's byte length after its last growth; threads compare it with their views. */
 const H_LEN = 35;
+/** Blocks freed since the last merge (0: the free lists are as merged as they can be). */
+const H_FREES = 36;
+/** The arena: a free run [H_ARENA, H_ARENA_END) that a full heap cuts blocks from, front first. */
+const H_ARENA = 37;
+const H_ARENA_END = 38;
 /** First free-list head; one word per size class. */
 const H_FREE = 40;
 /** Number of size classes. */
@@ -103,13 +112,39 @@ export class Heap {
   alloc(n: number): number {
     const c = classOf(n);
     if (c >= N_CLASSES) throw this.#full(n);
+    try {
+      return this.#alloc(c);
+    } catch (e) {
+      // full: merge the free blocks and try again, else split a larger one
+      if (!(e instanceof CapacityError)) throw e;
+      let off = 0;
+      if (this.compact()) {
+        try {
+          off = this.#alloc(c);
+        } catch {
+          off = 0;
+        }
+      }
+      if (off === 0) off = this.#split(c);
+      if (off === 0) throw e;
+      return off;
+    }
+  }
+
+  /** A block of class `c` from its free list, the arena, or the top (growing the buffer). */
+  #alloc(c: number): number {
     const i32 = this.i32;
     const head = i32[H_FREE + c];
-    i32[H_IN_USE] += CLASS_SIZES[c];
     if (head !== 0) {
+      i32[H_IN_USE] += CLASS_SIZES[c];
       i32[H_FREE + c] = i32[head >> 2];
       return head;
     }
+    if (i32[H_ARENA_END] !== 0) {
+      const off = this.#fromArena(c);
+      if (off !== 0) return off;
+    }
+    i32[H_IN_USE] += CLASS_SIZES[c];
     const top = i32[H_TOP];
     const end = top + BLOCK_HEADER + CLASS_SIZES[c];
     if (end > this.u8.length) {
@@ -133,6 +168,109 @@ export class Heap {
     i32[H_IN_USE] -= CLASS_SIZES[c];
     i32[payload >> 2] = i32[H_FREE + c];
     i32[H_FREE + c] = payload;
+    i32[H_FREES]++;
+  }
+
+  /** Blocks freed since the last {@linkcode compact}. */
+  freesSinceCompact(): number {
+    return this.i32[H_FREES];
+  }
+
+  /** Lays `bytes` bytes at `start` out as free blocks (as few as fit exactly). `bytes` is 0 or a multiple of 8 ≥ 24. */
+  #carve(start: number, bytes: number): void {
+    const i32 = this.i32;
+    let c = N_CLASSES - 1;
+    while (bytes > 0) {
+      // the largest block that fits and leaves 0 or a rest that can be a block (≥ 24 bytes)
+      let rest = bytes - BLOCK_HEADER - CLASS_SIZES[c];
+      while (rest < 0 || (rest > 0 && rest < BLOCK_HEADER + CLASS_SIZES[0])) {
+        rest = bytes - BLOCK_HEADER - CLASS_SIZES[--c];
+      }
+      const payload = start + BLOCK_HEADER;
+      i32[start >> 2] = c;
+      i32[payload >> 2] = i32[H_FREE + c];
+      i32[H_FREE + c] = payload;
+      start += BLOCK_HEADER + CLASS_SIZES[c];
+      bytes = rest;
+    }
+  }
+
+  /** A block of class `c` cut from the front of the arena; 0 if it has no room. */
+  #fromArena(c: number): number {
+    const i32 = this.i32;
+    const start = i32[H_ARENA], need = BLOCK_HEADER + CLASS_SIZES[c];
+    const rest = i32[H_ARENA_END] - start - need;
+    if (rest < 0 || (rest > 0 && rest < BLOCK_HEADER + CLASS_SIZES[0])) return 0;
+    i32[start >> 2] = c;
+    i32[H_ARENA] = start + need;
+    i32[H_IN_USE] += CLASS_SIZES[c];
+    return start + BLOCK_HEADER;
+  }
+
+  /** A block of class `c` cut from the smallest larger free block that has room for it; 0 if none. */
+  #split(c: number): number {
+    const i32 = this.i32;
+    const need = BLOCK_HEADER + CLASS_SIZES[c];
+    for (let d = c + 1; d < N_CLASSES; d++) {
+      const head = i32[H_FREE + d];
+      if (head === 0) continue;
+      const rest = CLASS_SIZES[d] - CLASS_SIZES[c];
+      if (rest !== 0 && rest < BLOCK_HEADER + CLASS_SIZES[0]) continue;
+      i32[H_FREE + d] = i32[head >> 2];
+      const start = head - BLOCK_HEADER;
+      i32[start >> 2] = c;
+      i32[H_IN_USE] += CLASS_SIZES[c];
+      this.#carve(start + need, rest);
+      return head;
+    }
+    return 0;
+  }
+
+  /**
+   * Merges adjacent free blocks (and what is left of the arena) into runs:
+   * a run that ends at the top goes back to the top, the largest other run
+   * becomes the arena, and the others are cut into as few blocks as fit them.
+   * False when there was nothing to merge (no block was freed since the last
+   * merge). Its cost grows with the blocks freed since the last merge, and
+   * the free runs.
+   */
+  compact(): boolean {
+    const i32 = this.i32;
+    if (i32[H_FREES] === 0) return false;
+    i32[H_FREES] = 0;
+    this.#carve(i32[H_ARENA], i32[H_ARENA_END] - i32[H_ARENA]);
+    i32[H_ARENA] = i32[H_ARENA_END] = 0;
+    let n = 0;
+    for (let c = 0; c < N_CLASSES; c++) for (let p = i32[H_FREE + c]; p !== 0; p = i32[p >> 2]) n++;
+    const starts = new Int32Array(n);
+    n = 0;
+    for (let c = 0; c < N_CLASSES; c++) {
+      for (let p = i32[H_FREE + c]; p !== 0; p = i32[p >> 2]) starts[n++] = p - BLOCK_HEADER;
+      i32[H_FREE + c] = 0;
+    }
+    starts.sort();
+    // runs: [starts[k], end) — found, then the largest kept as the arena
+    const runs: number[] = [];
+    for (let i = 0; i < n;) {
+      const runStart = starts[i];
+      let runEnd = runStart;
+      while (i < n && starts[i] === runEnd) runEnd += BLOCK_HEADER + CLASS_SIZES[i32[starts[i++] >> 2]];
+      runs.push(runStart, runEnd);
+    }
+    if (runs.length > 0 && runs[runs.length - 1] === i32[H_TOP]) {
+      i32[H_TOP] = runs[runs.length - 2];
+      runs.length -= 2;
+    }
+    let best = -1;
+    for (let k = 0; k < runs.length; k += 2) {
+      if (best < 0 || runs[k + 1] - runs[k] > runs[best + 1] - runs[best]) best = k;
+    }
+    for (let k = 0; k < runs.length; k += 2) if (k !== best) this.#carve(runs[k], runs[k + 1] - runs[k]);
+    if (best >= 0) {
+      i32[H_ARENA] = runs[best];
+      i32[H_ARENA_END] = runs[best + 1];
+    }
+    return n > 0;
   }
 
   /** Payload capacity of an allocated block. */
@@ -155,6 +293,7 @@ export class Heap {
     const i32 = this.i32;
     i32[H_TOP] = DATA_START;
     i32[H_IN_USE] = 0;
+    i32[H_FREES] = i32[H_ARENA] = i32[H_ARENA_END] = 0;
     i32.fill(0, H_FREE, H_FREE + N_CLASSES);
   }
 

@@ -28,7 +28,7 @@ import {
   typeInfo,
   type TypeName,
 } from "./_typecodes.ts";
-import { fromWireElement, lockBufferOf, lockOf, lockOps, sharedLockFields } from "./value.ts";
+import { fromWireElement, lockBufferOf, lockOf, lockOps, type LockOpsOf, sharedLockFields } from "./value.ts";
 
 /** Index of the first element in the array's buffer (elements fill it from there). */
 const A_FIRST = 0;
@@ -213,17 +213,22 @@ export class ArrayEngine {
   }
 }
 
+/** The operations of a SharedArray or RawArray besides its lock's. */
+const /** @internal */ arrayOwnOps = {
+  describe: (e: ArrayEngine): ArrayDescription => e.describe(),
+  get: (e: ArrayEngine, [i]: [number]): unknown => e.get(i),
+  set: (e: ArrayEngine, [i, v]: [number, unknown]): void => e.set(i, v),
+  add: (e: ArrayEngine, [i, n]: [number, unknown]): unknown => e.add(i, n),
+  exchange: (e: ArrayEngine, [i, v]: [number, unknown]): unknown => e.exchange(i, v),
+  compareExchange: (e: ArrayEngine, [i, x, r]: [number, unknown, unknown]): unknown => e.compareExchange(i, x, r),
+  slice: (e: ArrayEngine, [s, end]: [number | undefined, number | undefined]): unknown[] => e.slice(s, end),
+  fill: (e: ArrayEngine, [v, s, end]: [unknown, number | undefined, number | undefined]): void => e.fill(v, s, end),
+  setSlice: (e: ArrayEngine, [s, values]: [number, Iterable<unknown>]): void => e.setSlice(s, values),
+};
+
 /** The operations of a SharedArray or RawArray, local and remote (the lock ops fail on a RawArray). */
-const /** @internal */ arrayOps = {
-  describe: (e: ArrayEngine) => e.describe(),
-  get: (e: ArrayEngine, [i]: [number]) => e.get(i),
-  set: (e: ArrayEngine, [i, v]: [number, unknown]) => e.set(i, v),
-  add: (e: ArrayEngine, [i, n]: [number, unknown]) => e.add(i, n),
-  exchange: (e: ArrayEngine, [i, v]: [number, unknown]) => e.exchange(i, v),
-  compareExchange: (e: ArrayEngine, [i, x, r]: [number, unknown, unknown]) => e.compareExchange(i, x, r),
-  slice: (e: ArrayEngine, [s, end]: [number | undefined, number | undefined]) => e.slice(s, end),
-  fill: (e: ArrayEngine, [v, s, end]: [unknown, number | undefined, number | undefined]) => e.fill(v, s, end),
-  setSlice: (e: ArrayEngine, [s, values]: [number, Iterable<unknown>]) => e.setSlice(s, values),
+const /** @internal */ arrayOps: typeof arrayOwnOps & LockOpsOf<ArrayEngine> = {
+  ...arrayOwnOps,
   ...lockOps<ArrayEngine>((e) => e.lockEngine()),
 };
 

@@ -603,20 +603,20 @@ export class DictEngine {
 
 /** The operations of a Dict, local and remote. */
 const /** @internal */ dictOps = {
-  get: (e: DictEngine, [k, d]: [unknown, unknown?]) => e.get(k, d),
-  set: (e: DictEngine, [k, v]: [unknown, unknown]) => e.set(k, v),
-  has: (e: DictEngine, [k]: [unknown]) => e.has(k),
-  delete: (e: DictEngine, [k]: [unknown]) => e.delete(k),
-  size: (e: DictEngine) => e.size(),
-  keys: (e: DictEngine) => e.keys(),
-  values: (e: DictEngine) => e.values(),
-  entries: (e: DictEngine) => e.entries(),
-  clear: (e: DictEngine) => e.clear(),
-  setDefault: (e: DictEngine, [k, d]: [unknown, unknown]) => e.setDefault(k, d),
-  pop: (e: DictEngine, [k, d]: [unknown, unknown?]) => e.pop(k, d),
-  popItem: (e: DictEngine) => e.popItem(),
-  update: (e: DictEngine, [pairs]: [DictUpdate<unknown, unknown>]) => e.update(pairsOf(pairs)),
-  compareAndSet: (e: DictEngine, [k, x, n]: [unknown, unknown, unknown]) => e.compareAndSet(k, x, n),
+  get: (e: DictEngine, [k, d]: [unknown, unknown?]): unknown => e.get(k, d),
+  set: (e: DictEngine, [k, v]: [unknown, unknown]): void => e.set(k, v),
+  has: (e: DictEngine, [k]: [unknown]): boolean => e.has(k),
+  delete: (e: DictEngine, [k]: [unknown]): boolean => e.delete(k),
+  size: (e: DictEngine): number => e.size(),
+  keys: (e: DictEngine): unknown[] => e.keys(),
+  values: (e: DictEngine): unknown[] => e.values(),
+  entries: (e: DictEngine): Array<[unknown, unknown]> => e.entries(),
+  clear: (e: DictEngine): void => e.clear(),
+  setDefault: (e: DictEngine, [k, d]: [unknown, unknown]): unknown => e.setDefault(k, d),
+  pop: (e: DictEngine, [k, d]: [unknown, unknown?]): unknown => e.pop(k, d),
+  popItem: (e: DictEngine): [unknown, unknown] | undefined => e.popItem(),
+  update: (e: DictEngine, [pairs]: [DictUpdate<unknown, unknown>]): void => e.update(pairsOf(pairs)),
+  compareAndSet: (e: DictEngine, [k, x, n]: [unknown, unknown, unknown]): boolean => e.compareAndSet(k, x, n),
 };
 
 /**

@@ -14,9 +14,9 @@ import { openQueue, Queue, QueueEngine, queueOps, type QueueOptions, shareQueue 
 /** The operations of a JoinableQueue, local and remote: a Queue's, and the unfinished-count ones. */
 const /** @internal */ joinableQueueOps = {
   ...queueOps,
-  taskDone: (e: QueueEngine) => e.taskDone(),
-  unfinished: (e: QueueEngine) => e.unfinished(),
-  join: (e: QueueEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+  taskDone: (e: QueueEngine): void => e.taskDone(),
+  unfinished: (e: QueueEngine): number => e.unfinished(),
+  join: (e: QueueEngine, [timeout]: [number | undefined], ctx: CallContext): Promise<void> =>
     e.join({ timeout: timeoutArg(timeout), signal: ctx.signal }),
 };
 

@@ -775,27 +775,27 @@ type Opt = number | undefined | null;
 
 /** The operations of a List, local and remote. */
 const /** @internal */ listOps = {
-  get: (e: ListEngine, [i]: [number]) => e.get(i),
-  set: (e: ListEngine, [i, v]: [number, unknown]) => e.set(i, v),
-  append: (e: ListEngine, [v]: [unknown]) => e.append(v),
-  extend: (e: ListEngine, [items]: [readonly unknown[]]) => e.extend(items),
-  insert: (e: ListEngine, [i, v]: [number, unknown]) => e.insert(i, v),
-  pop: (e: ListEngine, [i]: [Opt]) => e.pop(i ?? -1),
-  remove: (e: ListEngine, [v]: [unknown]) => e.remove(v),
-  index: (e: ListEngine, [v, start, stop]: [unknown, Opt, Opt]) => e.index(v, start as number, stop as number),
-  count: (e: ListEngine, [v]: [unknown]) => e.count(v),
-  includes: (e: ListEngine, [v]: [unknown]) => e.includes(v),
-  slice: (e: ListEngine, [start, stop, step]: [Opt, Opt, Opt]) =>
+  get: (e: ListEngine, [i]: [number]): unknown => e.get(i),
+  set: (e: ListEngine, [i, v]: [number, unknown]): void => e.set(i, v),
+  append: (e: ListEngine, [v]: [unknown]): void => e.append(v),
+  extend: (e: ListEngine, [items]: [readonly unknown[]]): void => e.extend(items),
+  insert: (e: ListEngine, [i, v]: [number, unknown]): void => e.insert(i, v),
+  pop: (e: ListEngine, [i]: [Opt]): unknown => e.pop(i ?? -1),
+  remove: (e: ListEngine, [v]: [unknown]): void => e.remove(v),
+  index: (e: ListEngine, [v, start, stop]: [unknown, Opt, Opt]): number => e.index(v, start as number, stop as number),
+  count: (e: ListEngine, [v]: [unknown]): number => e.count(v),
+  includes: (e: ListEngine, [v]: [unknown]): boolean => e.includes(v),
+  slice: (e: ListEngine, [start, stop, step]: [Opt, Opt, Opt]): unknown[] =>
     e.slice(start as number, stop as number, step as number),
-  splice: (e: ListEngine, [start, deleteCount, items]: [number, Opt, readonly unknown[]]) =>
+  splice: (e: ListEngine, [start, deleteCount, items]: [number, Opt, readonly unknown[]]): unknown[] =>
     e.splice(start, deleteCount as number, items),
-  length: (e: ListEngine) => e.length(),
-  toArray: (e: ListEngine) => e.toArray(),
-  clear: (e: ListEngine) => e.clear(),
-  reverse: (e: ListEngine) => e.reverse(),
-  sort: (e: ListEngine) => e.sort(),
-  versioned: (e: ListEngine) => e.versioned(),
-  permuteIf: (e: ListEngine, [version, order]: [number, readonly number[]]) => e.permuteIf(version, order),
+  length: (e: ListEngine): number => e.length(),
+  toArray: (e: ListEngine): unknown[] => e.toArray(),
+  clear: (e: ListEngine): void => e.clear(),
+  reverse: (e: ListEngine): void => e.reverse(),
+  sort: (e: ListEngine): void => e.sort(),
+  versioned: (e: ListEngine): [number, unknown[]] => e.versioned(),
+  permuteIf: (e: ListEngine, [version, order]: [number, readonly number[]]): boolean => e.permuteIf(version, order),
 };
 
 /**

@@ -28,12 +28,13 @@ function toPairs(attrs: Attributes | void, what: string): Array<[string, unknown
 
 /** The operations of a Namespace, local and remote (on a dict engine). */
 const /** @internal */ namespaceOps = {
-  get: (e: DictEngine, [k]: [string]) => e.get(checkName(k, "get attribute")),
-  set: (e: DictEngine, [k, v]: [string, unknown]) => e.set(checkName(k, "set attribute"), v),
-  delete: (e: DictEngine, [k]: [string]) => e.delete(checkName(k, "delete attribute")),
-  has: (e: DictEngine, [k]: [string]) => e.has(k),
-  entriesVersioned: (e: DictEngine) => e.entriesVersioned(),
-  replaceIf: (e: DictEngine, [version, pairs]: [number, Array<[string, unknown]>]) => e.replaceIf(version, pairs),
+  get: (e: DictEngine, [k]: [string]): unknown => e.get(checkName(k, "get attribute")),
+  set: (e: DictEngine, [k, v]: [string, unknown]): void => e.set(checkName(k, "set attribute"), v),
+  delete: (e: DictEngine, [k]: [string]): boolean => e.delete(checkName(k, "delete attribute")),
+  has: (e: DictEngine, [k]: [string]): boolean => e.has(k),
+  entriesVersioned: (e: DictEngine): [number, Array<[unknown, unknown]>] => e.entriesVersioned(),
+  replaceIf: (e: DictEngine, [version, pairs]: [number, Array<[string, unknown]>]): boolean =>
+    e.replaceIf(version, pairs),
 };
 
 /**

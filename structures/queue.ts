@@ -85,6 +85,9 @@ const WRITE = 1;
 const READ = 2;
 const DESTROY = 4;
 
+/** Blocks freed since the heap's last merge before a queue found empty merges them. */
+const COMPACT_AFTER = 32;
+
 /** Spins of a getter on an empty queue before it sleeps. */
 const GET_SPINS = 200;
 
@@ -181,10 +184,23 @@ export class QueueEngine {
     }
   }
 
+  /**
+   * Frees a heap block. When that leaves the queue empty, and enough blocks
+   * were freed since the last merge, it also merges the heap's free blocks
+   * (a heuristic: merging free blocks is safe at any time under the mutex),
+   * so the room of a drained queue serves items of any size again instead of
+   * staying cut into the sizes of the items it held. The threshold keeps the
+   * merge off a put/get ping-pong of large items (one free per get).
+   */
   #free(off: number): void {
     const id = this.#lock();
     try {
-      this.heap.free(off);
+      const heap = this.heap;
+      heap.free(off);
+      if (
+        heap.freesSinceCompact() >= COMPACT_AFTER &&
+        Atomics.load(this.#head, P_INDEX) >>> SHIFT === Atomics.load(this.#tail, P_INDEX) >>> SHIFT
+      ) heap.compact();
     } finally {
       unlock(this.#hdr, Q_LOCK, id);
     }
@@ -210,9 +226,22 @@ export class QueueEngine {
 
   // ---- the lock-free queue ----
 
-  /** Links one encoded item (crossbeam's `SegQueue::push`). */
+  /**
+   * Links one encoded item (crossbeam's `SegQueue::push`), holding the place
+   * {@linkcode #reserve} took. Only the heap can fail (`CapacityError`), and
+   * only before the item is linked: then the push frees what it allocated and
+   * gives the place back, so a failed put leaves the queue as it found it.
+   */
   #push(vb: Uint8Array, vlen: number): void {
-    const ext = vlen > INLINE_BYTES ? this.#allocItem(vb, vlen) : 0;
+    let ext = 0;
+    if (vlen > INLINE_BYTES) {
+      try {
+        ext = this.#allocItem(vb, vlen);
+      } catch (e) {
+        this.#release();
+        throw e;
+      }
+    }
     const tail = this.#tail;
     let nextBlock = 0;
     for (let spins = 0;; spins++) {
@@ -224,7 +253,15 @@ export class QueueEngine {
         if (spins > 64) nap(tail, P_INDEX, t, 0.05);
         continue;
       }
-      if (offset + 1 === BLOCK_CAP && nextBlock === 0) nextBlock = this.#allocBlock();
+      if (offset + 1 === BLOCK_CAP && nextBlock === 0) {
+        try {
+          nextBlock = this.#allocBlock();
+        } catch (e) {
+          if (ext !== 0) this.#free(ext);
+          this.#release();
+          throw e;
+        }
+      }
       const newTail = (t + (1 << SHIFT)) | 0;
       if (Atomics.compareExchange(tail, P_INDEX, t, newTail) !== t) continue;
       let i32 = this.#words(block + BLOCK_BYTES);
@@ -305,7 +342,7 @@ export class QueueEngine {
       }
       if (offset + 1 === BLOCK_CAP) this.#destroy(block, 0);
       else if (Atomics.or(i32, st, READ) & DESTROY) this.#destroy(block, offset + 1);
-      this.#afterGet();
+      this.#release();
       return value;
     }
   }
@@ -320,7 +357,8 @@ export class QueueEngine {
     this.#free(block);
   }
 
-  #afterGet(): void {
+  /** Gives a place of a bounded queue back (a get took an item, or a put failed) and wakes a putter. */
+  #release(): void {
     const hdr = this.#hdr;
     if (Atomics.load(hdr, Q_MAXSIZE) > 0) {
       Atomics.add(hdr, Q_AVAIL, 1);
@@ -555,15 +593,15 @@ export class QueueEngine {
  * @internal
  */
 export const queueOps = {
-  put: (e: QueueEngine, [item, timeout]: [unknown, number | undefined], ctx: CallContext) =>
+  put: (e: QueueEngine, [item, timeout]: [unknown, number | undefined], ctx: CallContext): Promise<void> =>
     e.put(item, { timeout: timeoutArg(timeout), signal: ctx.signal }),
-  get: (e: QueueEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+  get: (e: QueueEngine, [timeout]: [number | undefined], ctx: CallContext): Promise<unknown> =>
     e.get({ timeout: timeoutArg(timeout), signal: ctx.signal }),
-  putNowait: (e: QueueEngine, [item]: [unknown]) => e.putNowait(item),
-  getNowait: (e: QueueEngine) => e.getNowait(),
-  qsize: (e: QueueEngine) => e.qsize(),
-  empty: (e: QueueEngine) => e.empty(),
-  full: (e: QueueEngine) => e.full(),
+  putNowait: (e: QueueEngine, [item]: [unknown]): void => e.putNowait(item),
+  getNowait: (e: QueueEngine): unknown => e.getNowait(),
+  qsize: (e: QueueEngine): number => e.qsize(),
+  empty: (e: QueueEngine): boolean => e.empty(),
+  full: (e: QueueEngine): boolean => e.full(),
 };
 
 /**

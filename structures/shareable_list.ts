@@ -29,10 +29,12 @@ import { describe, elementIndex } from "./_typecodes.ts";
 import {
   type AttachOptions,
   engineFromHandle,
+  markCreated,
   SharedMemory,
   SharedMemoryEngine,
   type SharedMemoryHandle,
   sharedMemoryHandle,
+  unlinkCreated,
 } from "./shared_memory.ts";
 
 /** Word: {@linkcode LIST_MAGIC}, so that attaching a plain block as a list is refused. */
@@ -404,20 +406,21 @@ function createForManager([sequence, options]: readonly unknown[]): ShareableLis
   }
   const items = ShareableListEngine.encodeAll(sequence ?? []);
   const shm = SharedMemory.createSync({ name, size: ShareableListEngine.bytesFor(items) });
-  return ShareableListEngine.layOut(engineOf(shm), items);
+  return ShareableListEngine.layOut(markCreated(engineOf(shm)), items);
 }
 
 /** The operations of a ShareableList, local and remote; `read`, `write` and `unlink` serve its remote `shm`. */
 const /** @internal */ shareableListOps = {
-  describe: (e: ShareableListEngine) => e.describe(),
-  get: (e: ShareableListEngine, [i]: [number]) => e.get(i),
-  set: (e: ShareableListEngine, [i, v]: [number, ShareableItem]) => e.set(i, v),
-  count: (e: ShareableListEngine, [v]: [ShareableItem]) => e.count(v),
-  index: (e: ShareableListEngine, [v]: [ShareableItem]) => e.index(v),
-  toArray: (e: ShareableListEngine) => e.toArray(),
-  read: (e: ShareableListEngine, [offset, length]: [number, number | undefined]) => e.shm.read(offset, length),
-  write: (e: ShareableListEngine, [offset, bytes]: [number, Uint8Array]) => e.shm.write(offset, bytes),
-  unlink: (e: ShareableListEngine) => e.shm.unlink(),
+  describe: (e: ShareableListEngine): ShareableListDescription => e.describe(),
+  get: (e: ShareableListEngine, [i]: [number]): ShareableItem => e.get(i),
+  set: (e: ShareableListEngine, [i, v]: [number, ShareableItem]): void => e.set(i, v),
+  count: (e: ShareableListEngine, [v]: [ShareableItem]): number => e.count(v),
+  index: (e: ShareableListEngine, [v]: [ShareableItem]): number => e.index(v),
+  toArray: (e: ShareableListEngine): ShareableItem[] => e.toArray(),
+  read: (e: ShareableListEngine, [offset, length]: [number, number | undefined]): Uint8Array =>
+    e.shm.read(offset, length),
+  write: (e: ShareableListEngine, [offset, bytes]: [number, Uint8Array]): void => e.shm.write(offset, bytes),
+  unlink: (e: ShareableListEngine): void => e.shm.unlink(),
 };
 
 /**
@@ -633,6 +636,8 @@ export const shareableListSpec = defineStructure({
   share,
   open: (h) => new ShareableListEngine(engineFromHandle((h as ShareableListHandle).shm)),
   ops: shareableListOps,
+  // the manager's shutdown unlinks the block of a list it created
+  dispose: (e) => unlinkCreated(e.shm),
   // a remote client learns the list's length first, so it is a promise (attach awaits it)
   client: (handle, backend: Backend<ShareableListEngine>): ShareableList | Promise<ShareableList> =>
     backend.engine ? new ShareableList(handle, backend) : remoteClient(handle, backend),

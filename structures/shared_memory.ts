@@ -316,15 +316,35 @@ export function createForManager(size: unknown, name: unknown): SharedMemoryEngi
     nameBytes(name, "create shared memory");
     if (r.lookup(name as string)) return SharedMemoryEngine.attachHeld(r, name as string, "open shared memory");
   }
-  return SharedMemoryEngine.create(r, name as string | undefined, size);
+  return markCreated(SharedMemoryEngine.create(r, name as string | undefined, size));
+}
+
+/** The blocks a manager created (not those it only opened): its shutdown unlinks their names. */
+const createdByManager = new WeakSet<SharedMemoryEngine>();
+
+/** @internal Marks a block as created by a manager, so that {@linkcode unlinkCreated} unlinks it. */
+export function markCreated(e: SharedMemoryEngine): SharedMemoryEngine {
+  createdByManager.add(e);
+  return e;
+}
+
+/**
+ * @internal At a manager's shutdown: unlinks a block it created, unless its
+ * name was unlinked already (then a later block of the same name is left
+ * alone: the registry entry's generation tells them apart).
+ */
+export function unlinkCreated(e: SharedMemoryEngine): void {
+  if (!createdByManager.delete(e)) return;
+  const { slot, gen } = e.entry;
+  if (e.registry.release(slot, gen)) announceUnlinked(slot, gen);
 }
 
 /** The operations of a SharedMemory, local and remote. */
 const /** @internal */ sharedMemoryOps = {
-  describe: (e: SharedMemoryEngine) => e.describe(),
-  read: (e: SharedMemoryEngine, [offset, length]: [number, number | undefined]) => e.read(offset, length),
-  write: (e: SharedMemoryEngine, [offset, bytes]: [number, Uint8Array]) => e.write(offset, bytes),
-  unlink: (e: SharedMemoryEngine) => e.unlink(),
+  describe: (e: SharedMemoryEngine): SharedMemoryDescription => e.describe(),
+  read: (e: SharedMemoryEngine, [offset, length]: [number, number | undefined]): Uint8Array => e.read(offset, length),
+  write: (e: SharedMemoryEngine, [offset, bytes]: [number, Uint8Array]): void => e.write(offset, bytes),
+  unlink: (e: SharedMemoryEngine): void => e.unlink(),
 };
 
 /**
@@ -567,6 +587,7 @@ export const sharedMemorySpec = defineStructure({
   share,
   open: (h) => engineFromHandle(h as SharedMemoryHandle),
   ops: sharedMemoryOps,
+  dispose: unlinkCreated,
   // a remote client learns the block's name and size first, so it is a promise (attach awaits it)
   client: (handle, backend: Backend<SharedMemoryEngine>): SharedMemory | Promise<SharedMemory> =>
     backend.engine ? new SharedMemory(handle, backend) : remoteClient(handle, backend),

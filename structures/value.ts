@@ -260,14 +260,19 @@ export function fromWireElement(typecode: TypeName, v: unknown): unknown {
   return (typecode === "i64" || typecode === "u64") && typeof v === "number" ? BigInt(v) : v;
 }
 
+/** The operations of a Value or RawValue besides its lock's. */
+const /** @internal */ valueOwnOps = {
+  describe: (e: ValueEngine): ValueDescription => e.describe(),
+  load: (e: ValueEngine): unknown => e.load(),
+  store: (e: ValueEngine, [v]: [unknown]): void => e.store(v),
+  add: (e: ValueEngine, [n]: [unknown]): unknown => e.add(n),
+  exchange: (e: ValueEngine, [v]: [unknown]): unknown => e.exchange(v),
+  compareExchange: (e: ValueEngine, [x, r]: [unknown, unknown]): unknown => e.compareExchange(x, r),
+};
+
 /** The operations of a Value or RawValue, local and remote (the lock ops fail on a RawValue). */
-const /** @internal */ valueOps = {
-  describe: (e: ValueEngine) => e.describe(),
-  load: (e: ValueEngine) => e.load(),
-  store: (e: ValueEngine, [v]: [unknown]) => e.store(v),
-  add: (e: ValueEngine, [n]: [unknown]) => e.add(n),
-  exchange: (e: ValueEngine, [v]: [unknown]) => e.exchange(v),
-  compareExchange: (e: ValueEngine, [x, r]: [unknown, unknown]) => e.compareExchange(x, r),
+const /** @internal */ valueOps: typeof valueOwnOps & LockOpsOf<ValueEngine> = {
+  ...valueOwnOps,
   ...lockOps<ValueEngine>((e) => e.lockEngine()),
 };
 

@@ -362,18 +362,18 @@ const /** @internal */ barrierOps = {
     const a = await e.wait(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }, hasAction === true);
     return [a.index, a.next === RUN_ACTION ? a.gen : null];
   },
-  complete: (e: BarrierEngine, [gen, ok]: [number, boolean], ctx: CallContext) => {
+  complete: (e: BarrierEngine, [gen, ok]: [number, boolean], ctx: CallContext): void => {
     if (typeof gen !== "number" || !Number.isInteger(gen)) {
       throw new TypeError(`Cannot complete barrier as 'gen' must be an integer: received ${gen}`);
     }
     return e.complete(ctx.ownerId, gen, ok === true);
   },
-  abort: (e: BarrierEngine) => e.abort(),
-  reset: (e: BarrierEngine) => e.reset(),
-  broken: (e: BarrierEngine) => e.broken(),
-  nWaiting: (e: BarrierEngine) => e.nWaiting(),
-  parties: (e: BarrierEngine) => e.parties,
-  defaultTimeout: (e: BarrierEngine) => e.defaultTimeout() ?? null,
+  abort: (e: BarrierEngine): void => e.abort(),
+  reset: (e: BarrierEngine): void => e.reset(),
+  broken: (e: BarrierEngine): boolean => e.broken(),
+  nWaiting: (e: BarrierEngine): number => e.nWaiting(),
+  parties: (e: BarrierEngine): number => e.parties,
+  defaultTimeout: (e: BarrierEngine): number | null => e.defaultTimeout() ?? null,
 };
 
 /**

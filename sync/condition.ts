@@ -426,37 +426,43 @@ const R = rlockSpec.ops;
  * Condition's Lock or RLock sends them to the condition.
  */
 const /** @internal */ conditionOps = {
-  lockKind: (e: ConditionEngine) => e.lockKind,
-  acquire: (e: ConditionEngine, args: [number | undefined], ctx: CallContext) =>
+  lockKind: (e: ConditionEngine): "lock" | "rlock" => e.lockKind,
+  acquire: (e: ConditionEngine, args: [number | undefined], ctx: CallContext): Promise<boolean> =>
     e.lock instanceof RLockEngine ? R.acquire(e.lock, args, ctx) : L.acquire(e.lock, args, ctx),
-  tryAcquire: (e: ConditionEngine, args: [], ctx: CallContext) =>
+  tryAcquire: (e: ConditionEngine, args: [], ctx: CallContext): boolean | null =>
     e.lock instanceof RLockEngine ? R.tryAcquire(e.lock, args, ctx) : L.tryAcquire(e.lock, args, ctx),
-  release: (e: ConditionEngine, args: [], ctx: CallContext) =>
+  release: (e: ConditionEngine, args: [], ctx: CallContext): void =>
     e.lock instanceof RLockEngine ? R.release(e.lock, args, ctx) : L.release(e.lock, args, ctx),
-  locked: (e: ConditionEngine) => e.lock.locked(),
-  isOwned: (e: ConditionEngine, args: [], ctx: CallContext) => R.isOwned(e.rlock("isOwned"), args, ctx),
-  releaseSave: (e: ConditionEngine, args: [], ctx: CallContext) => R.releaseSave(e.rlock("releaseSave"), args, ctx),
-  acquireRestore: (e: ConditionEngine, args: [number], ctx: CallContext) =>
+  locked: (e: ConditionEngine): boolean => e.lock.locked(),
+  isOwned: (e: ConditionEngine, args: [], ctx: CallContext): boolean => R.isOwned(e.rlock("isOwned"), args, ctx),
+  releaseSave: (e: ConditionEngine, args: [], ctx: CallContext): number =>
+    R.releaseSave(e.rlock("releaseSave"), args, ctx),
+  acquireRestore: (e: ConditionEngine, args: [number], ctx: CallContext): Promise<boolean> =>
     R.acquireRestore(e.rlock("acquireRestore"), args, ctx),
   // takes a slot and releases the lock -> [slot, ticket, depth]; slot and ticket name the wait
-  enter: (e: ConditionEngine, _: [], ctx: CallContext) => e.enter(ctx.ownerId),
-  sleep: (e: ConditionEngine, [slot, ticket, timeout]: [number, number, number | null], ctx: CallContext) => {
+  enter: (e: ConditionEngine, _: [], ctx: CallContext): [number, number, number] => e.enter(ctx.ownerId),
+  sleep: (
+    e: ConditionEngine,
+    [slot, ticket, timeout]: [number, number, number | null],
+    ctx: CallContext,
+  ): Promise<WaitOutcome> => {
     if (!e.isWait(slot, ticket, ctx.ownerId)) {
       throw new TypeError(`Cannot wait on condition as the slot is not the caller's wait: received ${slot}`);
     }
     return e.sleep(slot, ctx.ownerId, deadlineOf(timeoutArg(timeout), WAIT), ctx.signal);
   },
   // gives up a wait that is not sleeping; a no-op once the wait ended
-  cancel: (e: ConditionEngine, [slot, ticket]: [number, number], ctx: CallContext) => {
+  cancel: (e: ConditionEngine, [slot, ticket]: [number, number], ctx: CallContext): void => {
     if (e.isWait(slot, ticket, ctx.ownerId)) e.cancel(slot, ctx.ownerId);
   },
   // ends a sleeping wait with CANCELLED_WAIT, unless it was notified; a no-op once it ended
-  interrupt: (e: ConditionEngine, [slot, ticket]: [number, number], ctx: CallContext) => {
+  interrupt: (e: ConditionEngine, [slot, ticket]: [number, number], ctx: CallContext): void => {
     if (e.isWait(slot, ticket, ctx.ownerId)) e.interrupt(slot, ctx.ownerId);
   },
   // re-acquires the lock with the depth `enter` returned
-  restore: (e: ConditionEngine, [depth]: [number], ctx: CallContext) => e.restore(ctx.ownerId, depth, ctx.signal),
-  notify: (e: ConditionEngine, [n]: [number | null], ctx: CallContext) =>
+  restore: (e: ConditionEngine, [depth]: [number], ctx: CallContext): Promise<void> =>
+    e.restore(ctx.ownerId, depth, ctx.signal),
+  notify: (e: ConditionEngine, [n]: [number | null], ctx: CallContext): number =>
     e.notifyHeld(ctx.ownerId, countArg(n === null ? Infinity : n)),
 };
 

@@ -102,10 +102,10 @@ export class EventEngine {
 
 /** The operations of an Event, local and remote. */
 const /** @internal */ eventOps = {
-  set: (e: EventEngine) => e.set(),
-  clear: (e: EventEngine) => e.clear(),
-  isSet: (e: EventEngine) => e.isSet(),
-  wait: (e: EventEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+  set: (e: EventEngine): void => e.set(),
+  clear: (e: EventEngine): void => e.clear(),
+  isSet: (e: EventEngine): boolean => e.isSet(),
+  wait: (e: EventEngine, [timeout]: [number | undefined], ctx: CallContext): Promise<boolean> =>
     e.wait({ timeout: timeoutArg(timeout), signal: ctx.signal }),
 };
 

@@ -9,7 +9,7 @@
  * @module
  */
 import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
-import { defineStructure } from "../core/structure.ts";
+import { defineStructure, type StructureSpec } from "../core/structure.ts";
 import { LockError } from "../errors.ts";
 import { threadId } from "../transports/_runtime/threads.ts";
 import { deadlineOf, type WaitOptions } from "./_kernel.ts";
@@ -84,11 +84,11 @@ export class LockEngine {
 
 /** The operations of a Lock, local and remote; the owner is the caller's `ctx.ownerId`. */
 const /** @internal */ lockOps = {
-  acquire: (e: LockEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+  acquire: (e: LockEngine, [timeout]: [number | undefined], ctx: CallContext): Promise<boolean> =>
     e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
-  tryAcquire: (e: LockEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId),
-  release: (e: LockEngine, _: [], ctx: CallContext) => e.release(ctx.ownerId),
-  locked: (e: LockEngine) => e.locked(),
+  tryAcquire: (e: LockEngine, _: [], ctx: CallContext): boolean => e.tryAcquire(ctx.ownerId),
+  release: (e: LockEngine, _: [], ctx: CallContext): void => e.release(ctx.ownerId),
+  locked: (e: LockEngine): boolean => e.locked(),
 };
 
 /**
@@ -177,7 +177,7 @@ export class Lock extends LockLike<LockEngine, typeof lockOps> {
 }
 
 /** The Lock kind. */
-export const lockSpec = defineStructure({
+export const lockSpec: StructureSpec<LockEngine, typeof lockOps, Lock> = defineStructure({
   kind: "lock",
   create: () => LockEngine.create(),
   share: (e: LockEngine) => ({ buffer: e.buffer }),

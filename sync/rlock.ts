@@ -10,7 +10,7 @@
  * @module
  */
 import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
-import { defineStructure } from "../core/structure.ts";
+import { defineStructure, type StructureSpec } from "../core/structure.ts";
 import { LockError } from "../errors.ts";
 import { isDead, threadId } from "../transports/_runtime/threads.ts";
 import { deadlineOf, type WaitOptions } from "./_kernel.ts";
@@ -167,15 +167,15 @@ function checkDepth(depth: unknown): number {
  * RLock it embeds.
  */
 const /** @internal */ rlockOps = {
-  acquire: (e: RLockEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+  acquire: (e: RLockEngine, [timeout]: [number | undefined], ctx: CallContext): Promise<boolean> =>
     e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
-  tryAcquire: (e: RLockEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId) ?? null,
-  release: (e: RLockEngine, _: [], ctx: CallContext) => e.release(ctx.ownerId),
-  releaseSave: (e: RLockEngine, _: [], ctx: CallContext) => e.releaseSave(ctx.ownerId),
-  acquireRestore: (e: RLockEngine, [depth]: [number], ctx: CallContext) =>
+  tryAcquire: (e: RLockEngine, _: [], ctx: CallContext): boolean | null => e.tryAcquire(ctx.ownerId) ?? null,
+  release: (e: RLockEngine, _: [], ctx: CallContext): void => e.release(ctx.ownerId),
+  releaseSave: (e: RLockEngine, _: [], ctx: CallContext): number => e.releaseSave(ctx.ownerId),
+  acquireRestore: (e: RLockEngine, [depth]: [number], ctx: CallContext): Promise<boolean> =>
     e.acquireRestore(ctx.ownerId, depth, { signal: ctx.signal }),
-  isOwned: (e: RLockEngine, _: [], ctx: CallContext) => e.isOwned(ctx.ownerId),
-  locked: (e: RLockEngine) => e.locked(),
+  isOwned: (e: RLockEngine, _: [], ctx: CallContext): boolean => e.isOwned(ctx.ownerId),
+  locked: (e: RLockEngine): boolean => e.locked(),
 };
 
 /**
@@ -296,7 +296,7 @@ export class RLock extends LockLike<RLockEngine, typeof rlockOps> {
 }
 
 /** The RLock kind. */
-export const rlockSpec = defineStructure({
+export const rlockSpec: StructureSpec<RLockEngine, typeof rlockOps, RLock> = defineStructure({
   kind: "rlock",
   create: () => RLockEngine.create(),
   share: (e: RLockEngine) => ({ buffer: e.buffer }),

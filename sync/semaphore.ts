@@ -364,12 +364,12 @@ export class SemaphoreEngine {
 
 /** The operations of a Semaphore and a BoundedSemaphore, local and remote; the owner is the caller's `ctx.ownerId`. */
 const /** @internal */ semaphoreOps = {
-  acquire: (e: SemaphoreEngine, [timeout]: [number | undefined], ctx: CallContext) =>
+  acquire: (e: SemaphoreEngine, [timeout]: [number | undefined], ctx: CallContext): Promise<boolean> =>
     e.acquire(ctx.ownerId, { timeout: timeoutArg(timeout), signal: ctx.signal }),
-  tryAcquire: (e: SemaphoreEngine, _: [], ctx: CallContext) => e.tryAcquire(ctx.ownerId) ?? null,
-  release: (e: SemaphoreEngine, _: [], ctx: CallContext) => e.release(ctx.ownerId),
-  forget: (e: SemaphoreEngine, _: [], ctx: CallContext) => e.forget(ctx.ownerId),
-  value: (e: SemaphoreEngine) => e.value(),
+  tryAcquire: (e: SemaphoreEngine, _: [], ctx: CallContext): boolean | null => e.tryAcquire(ctx.ownerId) ?? null,
+  release: (e: SemaphoreEngine, _: [], ctx: CallContext): void => e.release(ctx.ownerId),
+  forget: (e: SemaphoreEngine, _: [], ctx: CallContext): void => e.forget(ctx.ownerId),
+  value: (e: SemaphoreEngine): number => e.value(),
 };
 
 /** A semaphore's engine from the manager factory's parameters: `[value, { maxHolders }]`. */

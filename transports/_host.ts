@@ -8,6 +8,7 @@
  * The host knows no kind by itself: the manager hands it the table of kinds.
  * @module
  */
+import { randomUUID } from "node:crypto";
 import { TransportError } from "../errors.ts";
 import { type CallContext, type Handle, isHandle } from "../core/backend.ts";
 import type { Kinds, StructureSpec } from "../core/structure.ts";
@@ -20,8 +21,21 @@ interface Entry {
   readonly engine: unknown;
 }
 
+/**
+ * The id that names the host itself in a remote call: `call(HOST_ID,
+ * "instance", [])` answers {@linkcode EngineHost.instance}. Structure ids
+ * start at 1.
+ */
+export const HOST_ID = 0;
+
 /** The live structures of one manager. */
 export class EngineHost {
+  /**
+   * A random id of this host, different for every host ever made: handles of
+   * a server carry it, so a handle of a server that stopped is told apart
+   * from one of a new server on the same address (whose ids start again at 1).
+   */
+  readonly instance: string = randomUUID();
   #next = 1;
   readonly #kinds: Kinds;
   readonly #byId = new Map<number, Entry>();
@@ -100,6 +114,7 @@ export class EngineHost {
 
   /** Dispatches one remote call; unknown operations are a typed error. */
   call(id: number, op: string, args: readonly unknown[], ctx: CallContext): unknown {
+    if (id === HOST_ID && op === "instance") return this.instance;
     const { spec, engine } = this.entry(id);
     const fn = typeof op === "string" && Object.hasOwn(spec.ops, op) ? spec.ops[op] : undefined;
     if (!fn) throw new TransportError("UnknownOperation", `Cannot call ${spec.kind}.${op} as it is not an operation`);
@@ -114,9 +129,21 @@ export class EngineHost {
     markDead(ownerId);
   }
 
-  /** Forgets every structure. */
+  /**
+   * Forgets every structure, disposing of each engine whose spec says how
+   * (a SharedMemory's name is unlinked, as Python's SharedMemoryManager does
+   * at shutdown). A failing dispose does not stop the others.
+   */
   clear(): void {
+    const entries = [...this.#byId.values()];
     this.#byId.clear();
     this.#byName.clear();
+    for (const { spec, engine } of entries) {
+      try {
+        spec.dispose?.(engine);
+      } catch {
+        // a dispose is best effort: the manager is going away either way
+      }
+    }
   }
 }

@@ -26,6 +26,7 @@ import { TransportError } from "../../errors.ts";
 import { ClientHandshake, MAX_HANDSHAKE_FRAME_BYTES, toAuthkey } from "../_auth.ts";
 import type { Duplex } from "../_duplex.ts";
 import { checkMaxFrameBytes, frame, FRAME_LIMIT_HINT, FrameDecoder, FrameWriter } from "../_frame.ts";
+import { HOST_ID } from "../_host.ts";
 import { connectTo, type NetSocket } from "../_runtime/net.ts";
 import {
   type CallId,
@@ -119,6 +120,12 @@ export interface SocketClient extends AsyncDisposable {
   open(kind: string, name: string | null | undefined, params: readonly unknown[]): Promise<OpenResult>;
   /** Calls operation `op` of structure `id`. */
   call(id: number, op: string, args: readonly unknown[], options?: CallOptions): Promise<unknown>;
+  /**
+   * The random instance id of the server this connection reached (asked once
+   * per connection, then remembered): a server started again on the same
+   * address has another, so a handle can tell its server is gone.
+   */
+  instance(): Promise<string>;
   /** Closes the connection; pending calls reject with `TransportError("Closed")`. Idempotent. */
   close(): Promise<void>;
 }
@@ -242,6 +249,7 @@ class Client implements SocketClient {
   #handshakeStep = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #nextId = 1;
+  #instance: Promise<string> | undefined;
   #error: TransportError | undefined;
   #settleClosed!: (e: TransportError | undefined) => void;
   #settleReady!: (error?: unknown) => void;
@@ -296,6 +304,15 @@ class Client implements SocketClient {
     }
     const callId = this.#nextId++;
     return this.#request(callId, [callId, "call", id, op, args], options?.signal);
+  }
+
+  instance(): Promise<string> {
+    return this.#instance ??= this.call(HOST_ID, "instance", []).then((v) => {
+      if (typeof v !== "string") {
+        throw new TransportError("Protocol", `Cannot read the manager's instance id: received ${typeof v}`);
+      }
+      return v;
+    });
   }
 
   #request(callId: CallId, request: WireRequest, signal: AbortSignal | undefined): Promise<unknown> {

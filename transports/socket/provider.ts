@@ -1,11 +1,14 @@
 /**
  * The socket transport as the manager sees it: start a manager server (unix
  * socket or loopback TCP) plus a client to it, or connect to one; handles of
- * its structures carry the address, the authkey and the structure's id, and
- * attach through one cached connection per thread.
+ * its structures carry the address, the authkey, the server's instance id
+ * and the structure's id, and attach through one cached connection per
+ * thread. A handle whose server has been replaced (a restart on the same
+ * address) is refused with `TransportError("Stale")`.
  * @module
  */
 import { Authkey, type Backend, type Handle } from "../../core/backend.ts";
+import { TransportError } from "../../errors.ts";
 import { toAuthkey } from "../_auth.ts";
 import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES } from "../_frame.ts";
 import { clientFor, connect as connectClient, type SocketClient } from "./client.ts";
@@ -20,6 +23,8 @@ export interface SocketHandle extends Handle {
   readonly via: "socket";
   readonly address: string;
   readonly authkey: Uint8Array;
+  /** The random instance id of the server that made the structure (see `EngineHost.instance`). */
+  readonly instance: string;
   readonly id: number;
   /** The manager's `maxFrameBytes` when it is not the default, so that every client attaching the handle uses it. */
   readonly maxFrameBytes?: number;
@@ -42,10 +47,22 @@ class SocketTransport implements TransportImpl {
   }
 
   async open(kind: string, name: string | undefined, params: readonly unknown[]): Promise<Handle> {
-    const { id } = await this.client.open(kind, name ?? null, params);
+    // the instance is asked once per connection, pipelined with the first open
+    const [{ id }, instance] = await Promise.all([
+      this.client.open(kind, name ?? null, params),
+      this.client.instance(),
+    ]);
     const h: SocketHandle = this.maxFrameBytes === DEFAULT_MAX_FRAME_BYTES
-      ? { kind, via: VIA, address: this.address, authkey: this.authkey, id }
-      : { kind, via: VIA, address: this.address, authkey: this.authkey, id, maxFrameBytes: this.maxFrameBytes };
+      ? { kind, via: VIA, address: this.address, authkey: this.authkey, instance, id }
+      : {
+        kind,
+        via: VIA,
+        address: this.address,
+        authkey: this.authkey,
+        instance,
+        id,
+        maxFrameBytes: this.maxFrameBytes,
+      };
     return h;
   }
 
@@ -83,6 +100,14 @@ export const provider: TransportProvider = {
   async backend<E>(handle: Handle): Promise<Backend<E>> {
     const s = handle as SocketHandle;
     const client = await clientFor(s.address, s.authkey, s.maxFrameBytes);
+    // ids start again at 1 on a new server: a handle of an earlier one must not bind to its namesake
+    const instance = await client.instance();
+    if (s.instance !== instance) {
+      throw new TransportError(
+        "Stale",
+        `Cannot attach ${s.kind} as its manager server has been replaced since the handle was made (connect to the new one and reopen the structure by name): received ${s.address}`,
+      );
+    }
     return { remote: { call: (op, args, signal) => client.call(s.id, op, args, signal && { signal }) } };
   },
 };

@@ -103,7 +103,8 @@ export interface ServerOptions {
 /**
  * A running manager server. `close()` (or `await using`) stops listening,
  * closes every connection — aborting their calls in flight and releasing what
- * they held — and removes the unix socket file.
+ * they held — disposes of the structures of the host it made (not of a
+ * `host` it was given) and removes the unix socket file.
  *
  * @example Serving until disposed
  * ```ts
@@ -171,6 +172,7 @@ export async function startServer(options: ServerOptions): Promise<ManagerServer
   const server = new SocketServer(
     { authkey, host, maxFrameBytes, handshakeTimeoutMs },
     target.kind === "tcp",
+    options.host === undefined,
   );
   let net: NetServer;
   try {
@@ -236,14 +238,17 @@ class SocketServer implements ManagerServer {
   address = "";
   readonly #config: ConnectionConfig;
   readonly #tcp: boolean;
+  /** The server made its host, so the host's structures end with it. */
+  readonly #ownsHost: boolean;
   readonly #connections = new Set<ServerConnection>();
   #net: NetServer | undefined;
   #unixPath: string | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(config: Omit<ConnectionConfig, "onClose">, tcp: boolean) {
+  constructor(config: Omit<ConnectionConfig, "onClose">, tcp: boolean, ownsHost: boolean) {
     this.#config = config;
     this.#tcp = tcp;
+    this.#ownsHost = ownsHost;
   }
 
   get authkey(): Uint8Array {
@@ -261,8 +266,12 @@ class SocketServer implements ManagerServer {
   started(net: NetServer, address: string, unixPath: string | undefined): void {
     this.#net = net;
     this.address = address;
-    // a handle of this server's own structure given as a parameter (a Condition's Lock) opens its memory
-    this.#config.host.ownHandles((h) => h.via === "socket" && h.address === address ? h.id as number : undefined);
+    // a handle of this server's own structure given as a parameter (a Condition's Lock) opens its memory;
+    // one of an earlier server on the same address (another host instance) is not this server's
+    const host = this.#config.host;
+    host.ownHandles((h) =>
+      h.via === "socket" && h.address === address && h.instance === host.instance ? h.id as number : undefined
+    );
     this.#unixPath = unixPath;
   }
 
@@ -289,6 +298,7 @@ class SocketServer implements ManagerServer {
     const stopped = new Promise<void>((resolve) => net.close(() => resolve()));
     for (const c of this.#connections) c.destroy();
     await stopped;
+    if (this.#ownsHost) this.#config.host.clear();
     if (this.#unixPath !== undefined) await unlinkQuiet(this.#unixPath);
   }
 
