@@ -32,9 +32,9 @@
  * ```
  * @module
  */
-import { reviveError, TransportError } from "../errors.ts";
+import { CodecError, reviveError, TransportError } from "../errors.ts";
 import { HANDSHAKE_TIMEOUT_MS } from "./_auth.ts";
-import { decode, encode } from "./_codec.ts";
+import { decodeWire, encode } from "./_codec.ts";
 
 /** Status word of a reply: the call succeeded. */
 export const STATUS_OK = 0;
@@ -82,13 +82,16 @@ export type FatalReply = readonly [callId: null, status: typeof STATUS_ERROR, er
 export type WireReply = OkReply | ErrorReply | FatalReply;
 
 /**
- * What {@linkcode parseRequest} gives: the request, or a `TransportError("Protocol")`
- * for the call `callId` (answer it, keep the connection) or, when `callId` is
- * null, for the connection (send a {@linkcode FatalReply} and close).
+ * What {@linkcode parseRequest} gives: the request, or an error for the call
+ * `callId` (answer it, keep the connection) — `TransportError("Protocol")`, or
+ * `CodecError("Malformed")` for bytes outside the data model — or, when
+ * `callId` is null, a `TransportError("Protocol")` for the connection (send a
+ * {@linkcode FatalReply} and close).
  */
 export type ParsedRequest =
   | { readonly ok: true; readonly request: WireRequest }
-  | { readonly ok: false; readonly callId: CallId | null; readonly error: TransportError };
+  | { readonly ok: false; readonly callId: CallId; readonly error: TransportError | CodecError }
+  | { readonly ok: false; readonly callId: null; readonly error: TransportError };
 
 /** What {@linkcode parseReply} gives: the reply, or a `TransportError("Protocol")` that ends the connection. */
 export type ParsedReply =
@@ -189,8 +192,10 @@ export function encodeReply(reply: WireReply): Uint8Array {
 export function parseRequest(payload: Uint8Array): ParsedRequest {
   let msg: unknown;
   try {
-    msg = decode(payload);
-  } catch {
+    msg = decodeWire(payload);
+  } catch (e) {
+    const callId = leadingCallId(payload);
+    if (callId !== null && e instanceof CodecError) return { ok: false, callId, error: e };
     return fatal(`Cannot read request as it is not valid CBOR: received ${payload.length} bytes`);
   }
   if (!Array.isArray(msg) || !isCallId(msg[0])) {
@@ -236,7 +241,7 @@ export function parseRequest(payload: Uint8Array): ParsedRequest {
 export function parseReply(payload: Uint8Array): ParsedReply {
   let msg: unknown;
   try {
-    msg = decode(payload);
+    msg = decodeWire(payload);
   } catch (e) {
     return {
       ok: false,
@@ -271,6 +276,19 @@ export function parseReply(payload: Uint8Array): ParsedReply {
     ok: true,
     reply: callId === null ? [null, STATUS_ERROR, readError(body)] : [callId, STATUS_ERROR, readError(body)],
   };
+}
+
+/** The call id a request's bytes start with (`[callId, …`), read without decoding the rest; null if none. */
+function leadingCallId(b: Uint8Array): CallId | null {
+  // 0x81–0x97: an array of 1 to 23 items (requests have 2 or 5); then a uint of at most 8 bytes
+  if (b.length < 2 || b[0] < 0x81 || b[0] > 0x97) return null;
+  const ib = b[1];
+  if (ib < 24) return ib;
+  const n = ib === 24 ? 1 : ib === 25 ? 2 : ib === 26 ? 4 : ib === 27 ? 8 : 0;
+  if (n === 0 || b.length < 2 + n) return null;
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + b[2 + i];
+  return isCallId(v) ? v : null;
 }
 
 function readError(w: unknown): WireError {

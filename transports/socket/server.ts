@@ -20,7 +20,11 @@
  * right after `listen` (between the two, a local user could connect but still
  * has to pass the handshake). A peer announcing a frame over `maxFrameBytes`,
  * or sending bytes that are not CBOR, gets a `[null, 1, …]` error frame and
- * its connection closed; every other connection is unaffected.
+ * its connection closed; every other connection is unaffected. A request
+ * outside procshare's data model (value-sharing or unknown tags, huge
+ * bignums, deep nesting, more items than its bytes could hold) is refused
+ * before it is decoded (`decodeWire` in `_codec.ts`): `CodecError("Malformed")`
+ * for that call, or the connection closed when no call id can be read.
  *
  * @example A server and a client in one process
  * ```ts
