@@ -46,14 +46,75 @@ export function attachWith<T = unknown>(handle: Handle, backend: Backend<unknown
   return specOf(handle.kind).client(handle, backend as never) as T;
 }
 
-/** Replaces structures in an argument list by marked handles (structured-clone safe). */
-export function toWire(args: readonly unknown[]): unknown[] {
-  return args.map((a) => hasHandle(a) ? { [MARK]: a.handle } : a);
+/** True for an array or a plain object: the containers structures are looked for in. */
+function isContainer(v: unknown): v is Record<string, unknown> | unknown[] {
+  if (typeof v !== "object" || v === null) return false;
+  if (Array.isArray(v)) return true;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
 
-/** Inverse of {@linkcode toWire}: attaches every marked handle. */
+/** `v` with every structure, at any depth of arrays and plain objects, replaced by its marked handle. */
+function handlesIn(v: unknown, seen: Set<object>): unknown {
+  if (hasHandle(v)) return { [MARK]: v.handle };
+  if (!isContainer(v) || seen.has(v)) return v;
+  seen.add(v);
+  try {
+    if (Array.isArray(v)) {
+      const out = v.map((x) => handlesIn(x, seen));
+      return out.every((x, i) => x === v[i]) ? v : out; // unchanged containers stay the same object
+    }
+    let changed = false;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v)) {
+      const x = handlesIn(v[k], seen);
+      if (x !== v[k]) changed = true;
+      out[k] = x;
+    }
+    return changed ? out : v;
+  } finally {
+    seen.delete(v);
+  }
+}
+
+function isMarked(v: unknown): v is Record<typeof MARK, Handle> {
+  return typeof v === "object" && v !== null && MARK in v && isHandle((v as Record<string, unknown>)[MARK]);
+}
+
+/** Inverse of {@linkcode handlesIn}: every marked handle, at any depth, attached. */
+async function attachedIn(v: unknown): Promise<unknown> {
+  if (isMarked(v)) return attach(v[MARK]);
+  if (!isContainer(v)) return v;
+  if (Array.isArray(v)) return Promise.all(v.map(attachedIn));
+  const entries = await Promise.all(Object.entries(v).map(async ([k, x]) => [k, await attachedIn(x)] as const));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of entries) {
+    // defineProperty: a "__proto__" key stays an own key, as it arrived
+    Object.defineProperty(out, k, { value: x, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+/**
+ * Replaces the structures in an argument list — at any depth of arrays and
+ * plain objects — by marked handles (structured-clone and codec safe), as
+ * Python pickles proxies inside lists and dicts.
+ *
+ * @example A structure inside an object
+ * ```ts
+ * import { Manager, toWire } from "./mod.ts";
+ * await using m = await Manager.start();
+ * const lock = await m.lock();
+ * const [wire] = toWire([{ guards: [lock] }]);
+ * console.log(JSON.stringify(wire).includes("__procshare_handle__")); // true
+ * ```
+ */
+export function toWire(args: readonly unknown[]): unknown[] {
+  const seen = new Set<object>();
+  return args.map((a) => handlesIn(a, seen));
+}
+
+/** Inverse of {@linkcode toWire}: attaches every marked handle, at any depth. */
 export function fromWire(args: readonly unknown[]): Promise<unknown[]> {
-  return Promise.all(
-    args.map((a) => typeof a === "object" && a !== null && MARK in a ? attach((a as Record<string, Handle>)[MARK]) : a),
-  );
+  return Promise.all(args.map(attachedIn));
 }

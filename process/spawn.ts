@@ -25,7 +25,7 @@ import { Worker } from "node:worker_threads";
 import { WorkerError } from "../errors.ts";
 import type { WorkerErrorReason } from "../errors.ts";
 import { fromWire, toWire } from "../attach.ts";
-import type { HasHandle } from "../attach.ts";
+import { hasHandle } from "../core/backend.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { isTypeScript, runtime, runtimeCommand } from "../transports/_runtime/runtime.ts";
 import { markDead, registryBuffer, reserveWorkerId } from "../transports/_runtime/threads.ts";
@@ -213,15 +213,18 @@ function check(url: unknown, options: unknown): Checked {
 function processStart(url: URL, args: readonly unknown[]): Uint8Array {
   const wire = toWire(args);
   for (let i = 0; i < wire.length; i++) {
-    const isStructure = wire[i] !== args[i];
-    const where = findSharedBuffer(isStructure ? wire[i] : args[i], `args[${i}]`);
-    if (where !== undefined) {
-      const h = (args[i] as HasHandle).handle;
-      const what = isStructure ? `a ${h.kind} on the ${h.via} transport` : received(args[i]);
+    const found = findSharedBuffer(wire[i], `args[${i}]`);
+    if (found !== undefined) {
+      // a structure (marked handle) is named where it stands, not inside its handle
+      const [where, inside] = found.split(".__procshare_handle__");
+      const arg = args[i];
+      const what = hasHandle(arg)
+        ? `a ${arg.handle.kind} on the ${arg.handle.via} transport`
+        : inside !== undefined
+        ? "a structure on the shared-buffer transport"
+        : received(arg);
       throw new TypeError(
-        `Cannot spawn process as '${
-          isStructure ? `args[${i}]` : where
-        }' holds a SharedArrayBuffer, which cannot cross processes (use a socket or pipe transport, or as: "thread"): received ${what}`,
+        `Cannot spawn process as '${where}' holds a SharedArrayBuffer, which cannot cross processes (use a socket transport, or as: "thread"): received ${what}`,
       );
     }
   }
