@@ -602,8 +602,9 @@ describe("socket server", () => {
       assert.equal(await pathKind(long.slice(0, n)), "missing");
     }
     // bytes of UTF-8, not characters
-    const wide = `${prefix}${"é".repeat(Math.ceil((UNIX_PATH_MAX_BYTES - prefix.length) / 2))}`;
-    assert.ok(wide.length <= UNIX_PATH_MAX_BYTES);
+    // (2 bytes a character: one over the limit in bytes whatever the prefix's length, within it in characters)
+    const wide = `${prefix}${"é".repeat(Math.floor((UNIX_PATH_MAX_BYTES - prefix.length) / 2) + 1)}`;
+    assert.ok(wide.length <= UNIX_PATH_MAX_BYTES && Buffer.byteLength(wide) > UNIX_PATH_MAX_BYTES);
     await assert.rejects(startServer({ address: `unix:${wide}`, kinds: TEST_KINDS }), isTransportError("BadUrl"));
     // a path right at the limit works
     const longest = pathOf(UNIX_PATH_MAX_BYTES);
