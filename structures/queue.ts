@@ -651,9 +651,9 @@ export class Queue<T = unknown, O extends QueueOps = QueueOps> extends Shared<Qu
   }
 
   /**
-   * A blocking op: on the engine through the table (the engine fails with
-   * the typed errors itself; no extra await on the hot path), or remotely,
-   * where an aborted call becomes `QueueError("Aborted")`.
+   * A blocking op on a remote queue, where an aborted call becomes
+   * `QueueError("Aborted")`. (`put` and `get` call their engine method
+   * directly when the queue is local.)
    */
   #wait<K extends "put" | "get">(
     op: K,
@@ -661,7 +661,7 @@ export class Queue<T = unknown, O extends QueueOps = QueueOps> extends Shared<Qu
     what: string,
     signal: AbortSignal | undefined,
   ): Promise<ResultOf<QueueOps[K]>> {
-    // the engine's put and get are async: locally the op's value is already their promise
+    // remote only: blocking() then returns the call's promise
     return this.#queue.blocking(op, args, "QueueError", what, signal) as Promise<ResultOf<QueueOps[K]>>;
   }
 
