@@ -558,7 +558,11 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
     }
   }
 
-  /** The lock, for an asynchronous call. */
+  /**
+   * The lock, for an asynchronous call. Callers use `this.#lock` when it is
+   * known, without an await, so that calls made in one turn reach the engine
+   * (or the wire) in the order they were made.
+   */
   #lockAsync(): Promise<ConditionLock> {
     if (this.#lock) return Promise.resolve(this.#lock);
     return this.#pending ??= Promise.resolve(this.call("lockKind", [])).then(
@@ -580,7 +584,7 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
 
   /** Acquires the underlying lock; fails with `LockError`. */
   async acquire(options?: WaitOptions): Promise<LockPermit> {
-    return await (await this.#lockAsync()).acquire(options);
+    return await (this.#lock ?? await this.#lockAsync()).acquire(options);
   }
 
   /** The synchronous twin of {@linkcode acquire} (shared buffer only). */
@@ -590,12 +594,12 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
 
   /** Acquires the underlying lock if it is free, without waiting. */
   async tryAcquire(): Promise<LockPermit | undefined> {
-    return await (await this.#lockAsync()).tryAcquire();
+    return await (this.#lock ?? await this.#lockAsync()).tryAcquire();
   }
 
   /** Releases the underlying lock. */
   async release(): Promise<void> {
-    await (await this.#lockAsync()).release();
+    await (this.#lock ?? await this.#lockAsync()).release();
   }
 
   /** The synchronous twin of {@linkcode release} (shared buffer only). */
@@ -605,7 +609,7 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
 
   /** Runs `fn` holding the lock and releases it however `fn` ends. */
   async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
-    return await (await this.#lockAsync()).withLock(fn, options);
+    return await (this.#lock ?? await this.#lockAsync()).withLock(fn, options);
   }
 
   /** The synchronous twin of {@linkcode withLock} (shared buffer only). */
@@ -624,6 +628,8 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
     const deadline = deadlineOf(options?.timeout, WAIT);
     const signal = options?.signal;
     if (signal?.aborted) throw abortedError("LockError", WAIT, signal);
+    // calls leave in the order they were made: an acquire made just before still waits for the lock's kind
+    if (!this.#lock) await this.#lockAsync();
     const [slot, ticket, depth] = await this.call("enter", []);
     const wait: [number, number] = [slot, ticket];
     // The sleep is not cancelled with the signal: an abort asks the engine to
@@ -683,6 +689,7 @@ export class Condition extends Shared<ConditionEngine, typeof conditionOps> {
   /** Wakes up to `n` (default 1) of the oldest waiters; the caller must hold the lock. */
   async notify(n = 1): Promise<void> {
     countArg(n);
+    if (!this.#lock) await this.#lockAsync(); // in order after an acquire made just before (see wait)
     return this.exec("notify", [n === Infinity ? null : n]);
   }
 
