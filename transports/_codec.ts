@@ -56,12 +56,12 @@ function check(value: unknown, depth: number): void {
   } else if (value instanceof Set) {
     for (const v of value) check(v, depth + 1);
   } else if (proto === Object.prototype || proto === null) {
-    if (Object.hasOwn(value, "__proto__")) {
+    if (Object.hasOwn(value as object, "__proto__")) {
       // cbor-x decodes this key as "__proto_" (its guard against prototype pollution): refuse rather than alter it
       throw new CodecError(
         "Unsupported",
         'Cannot encode object as it has an own key "__proto__", which would not round-trip (use a Map for such keys): received ' +
-          `an object with keys ${JSON.stringify(Object.keys(value).slice(0, 8))}`,
+          `an object with keys ${JSON.stringify(Object.keys(value as object).slice(0, 8))}`,
       );
     }
     for (const k in value as Record<string, unknown>) check((value as Record<string, unknown>)[k], depth + 1);
