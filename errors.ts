@@ -127,6 +127,7 @@ export type TransportErrorReason =
   | "NotFound"
   | "BadUrl"
   | "Unsupported"
+  | "Permission"
   | "Remote"
   | "Stale";
 
