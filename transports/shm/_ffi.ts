@@ -54,7 +54,23 @@ export interface Libc {
   syscall4(nr: number, a1: number, a2: number, a3: number, timeout: BigInt64Array | null): number;
   kill(pid: number, signal: number): number;
   getpid(): number;
+  /** The entries of the directory at `path` (`opendir`/`readdir`), `.` and `..` left out, or `-errno`. */
+  listDir(path: Uint8Array): DirEntry[] | number;
 }
+
+/** A directory entry as `readdir` gives it: its name and its `d_type` (`DT_REG`, `DT_LNK`, …). */
+export interface DirEntry {
+  /** The file name (no directory part). */
+  readonly name: string;
+  /** `d_type`: `DT_REG` (8) for a regular file, `DT_LNK` (10) for a symbolic link, `DT_UNKNOWN` (0), … */
+  readonly type: number;
+}
+
+/** `d_type` of a regular file. */
+export const DT_REG = 8;
+/** Where `d_type` and `d_name` sit in glibc's `struct dirent` on 64-bit Linux (x86-64 and arm64 alike). */
+export const DIRENT_TYPE_OFFSET = 18;
+export const DIRENT_NAME_OFFSET = 19;
 
 /** Linux constants that differ by architecture (open flags, syscall numbers), and those that do not. */
 export interface LinuxConstants {
@@ -66,9 +82,10 @@ export interface LinuxConstants {
   readonly PROT_READ: number;
   readonly PROT_WRITE: number;
   readonly MAP_SHARED: number;
+  readonly MAP_ANONYMOUS: number;
   readonly SEEK_END: number;
   readonly SYS_futex: number;
-  /** `futex_waitv` (Linux ≥ 5.16), for the relay thread of a later layer. */
+  /** `futex_waitv` (Linux ≥ 5.16), for the relay thread (transports/shm/_relay.ts). */
   readonly SYS_futex_waitv: number;
 }
 
@@ -81,9 +98,11 @@ export const Errno = {
   EAGAIN: 11,
   EACCES: 13,
   EEXIST: 17,
+  EFAULT: 14,
   EINVAL: 22,
   ENOSPC: 28,
   ELOOP: 40,
+  ENOSYS: 38,
   ETIMEDOUT: 110,
 } as const;
 
@@ -95,6 +114,7 @@ const COMMON = {
   PROT_READ: 1,
   PROT_WRITE: 2,
   MAP_SHARED: 1,
+  MAP_ANONYMOUS: 0x20,
   SEEK_END: 2,
   SYS_futex_waitv: 449,
 };
@@ -139,6 +159,13 @@ export interface Ffi {
   read(fd: number, into: Uint8Array): number;
   /** A shared read-write mapping of the first `length` bytes of `fd` (1 to `MAX_MAP_BYTES`), or `-errno`. */
   mmap(length: number, fd: number): Mapping | number;
+  /**
+   * A shared read-write mapping of `length` fresh zeroed bytes backed by no
+   * file (`MAP_SHARED | MAP_ANONYMOUS`), or `-errno`. Every thread of this
+   * process sees it at the same address (a futex word there works across
+   * threads); no other process does.
+   */
+  mmapAnonymous(length: number): Mapping | number;
   /** `munmap(address, length)`: 0 or `-errno`. Views of the mapping must not be touched afterwards. */
   munmap(address: number, length: number): number;
   /** `unlink(path)`: 0 or `-errno`. */
@@ -151,6 +178,16 @@ export interface Ffi {
   futexWait(address: number, expected: number, timeoutMs: number): FutexWaitResult;
   /** Wakes up to `count` waiters of the word at `address`; the number woken, or `-errno`. */
   futexWake(address: number, count: number): number;
+  /**
+   * `futex_waitv(waiters, count, 0, NULL, 0)` (Linux ≥ 5.16): blocks, with no
+   * time limit, until one of the `count` (1 to 128) `struct futex_waitv`
+   * entries at address `waiters` is woken. Returns the index of the woken
+   * entry, or `-errno`: `-EAGAIN` when some word did not hold its value,
+   * `-EINTR`, `-EFAULT` for an unmapped word, `-ENOSYS` on older kernels.
+   */
+  futexWaitv(waiters: number, count: number): number;
+  /** The entries of the directory `path`, `.` and `..` left out, or `-errno`. */
+  listDir(path: string): DirEntry[] | number;
   /** `kill(pid, signal)`: 0 or `-errno` (`signal` 0 only checks that `pid` exists). */
   kill(pid: number, signal: number): number;
   /** This process's id. */
@@ -205,10 +242,16 @@ export function makeFfi(libc: Libc, consts: LinuxConstants, which: Runtime): Ffi
       Number.isSafeInteger(length) && length > 0 && length <= MAX_MAP_BYTES
         ? libc.mmap(length, fd, consts.PROT_READ | consts.PROT_WRITE, consts.MAP_SHARED)
         : -Errno.EINVAL,
+    mmapAnonymous: (length) =>
+      Number.isSafeInteger(length) && length > 0 && length <= MAX_MAP_BYTES
+        ? libc.mmap(length, -1, consts.PROT_READ | consts.PROT_WRITE, consts.MAP_SHARED | consts.MAP_ANONYMOUS)
+        : -Errno.EINVAL,
     munmap: (address, length) => libc.munmap(address, length),
     unlink: (path) => libc.unlink(cString(path)),
     futexWait,
     futexWake: (address, count) => libc.syscall4(consts.SYS_futex, address, FUTEX_WAKE, count, null),
+    futexWaitv: (waiters, count) => libc.syscall4(consts.SYS_futex_waitv, waiters, count, 0, null),
+    listDir: (path) => libc.listDir(cString(path)),
     kill: (pid, signal) => libc.kill(pid, signal),
     getpid: () => libc.getpid(),
   };

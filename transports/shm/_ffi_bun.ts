@@ -4,7 +4,7 @@
  * @module
  */
 import { TransportError } from "../../errors.ts";
-import type { Libc, Mapping } from "./_ffi.ts";
+import { DIRENT_NAME_OFFSET, DIRENT_TYPE_OFFSET, type DirEntry, type Libc, type Mapping } from "./_ffi.ts";
 
 /** The part of `bun:ffi` used here (declared: tsc has no types for it). */
 interface BunFfi {
@@ -12,7 +12,8 @@ interface BunFfi {
     symbols: Record<string, (...args: unknown[]) => unknown>;
   };
   toArrayBuffer(pointer: number, offset: number, length: number): ArrayBuffer;
-  read: { i32(pointer: number, offset?: number): number };
+  read: { i32(pointer: number, offset?: number): number; u8(pointer: number, offset?: number): number };
+  CString: new (pointer: number, offset?: number) => { toString(): string };
 }
 
 /** A specifier held in a variable, so that tsc and `deno check` do not try to resolve it. */
@@ -32,6 +33,9 @@ const SYMBOLS = {
   kill: { args: ["i32", "i32"], returns: "i32" },
   getpid: { args: [], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
+  opendir: { args: ["ptr"], returns: "ptr" },
+  readdir: { args: ["ptr"], returns: "ptr" },
+  closedir: { args: ["ptr"], returns: "i32" },
 };
 
 /** libc through `bun:ffi`. */
@@ -75,5 +79,20 @@ export async function loadBunLibc(): Promise<Libc> {
     syscall4: (nr, a1, a2, a3, timeout) => err(s.syscall(nr, a1, a2, a3, timeout, 0, 0)),
     kill: (pid, signal) => err(s.kill(pid, signal)),
     getpid: () => s.getpid() as number,
+    listDir: (path): DirEntry[] | number => {
+      const dir = s.opendir(path) as number | null;
+      if (!dir) return -errno();
+      const entries: DirEntry[] = [];
+      try {
+        for (let e = s.readdir(dir) as number | null; e; e = s.readdir(dir) as number | null) {
+          const name = new ffi.CString(e, DIRENT_NAME_OFFSET).toString();
+          if (name === "." || name === "..") continue;
+          entries.push({ name, type: ffi.read.u8(e, DIRENT_TYPE_OFFSET) });
+        }
+      } finally {
+        s.closedir(dir);
+      }
+      return entries;
+    },
   };
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { TransportError } from "../../errors.ts";
-import type { Libc, Mapping } from "./_ffi.ts";
+import { DIRENT_NAME_OFFSET, DIRENT_TYPE_OFFSET, type DirEntry, type Libc, type Mapping } from "./_ffi.ts";
 
 /** The part of Deno's FFI API used here (declared, so that tsc checks this file without Deno's types). */
 interface DenoFfi {
@@ -14,7 +14,9 @@ interface DenoFfi {
   permissions: { querySync(p: { name: "ffi" }): { state: string } };
   UnsafePointer: { value(p: unknown): number | bigint; create(v: bigint): unknown };
   UnsafePointerView: {
-    new (p: unknown): { getInt32(offset?: number): number };
+    new (
+      p: unknown,
+    ): { getInt32(offset?: number): number; getUint8(offset?: number): number; getCString(offset?: number): string };
     getArrayBuffer(p: unknown, length: number, offset?: number): ArrayBuffer;
   };
 }
@@ -33,6 +35,9 @@ const SYMBOLS = {
   kill: { parameters: ["i32", "i32"], result: "i32" },
   getpid: { parameters: [], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
+  opendir: { parameters: ["buffer"], result: "pointer" },
+  readdir: { parameters: ["pointer"], result: "pointer" },
+  closedir: { parameters: ["pointer"], result: "i32" },
 };
 
 /** `(void *)-1`. */
@@ -86,5 +91,21 @@ export function loadDenoLibc(): Libc {
     syscall4: (nr, a1, a2, a3, timeout) => err(s.syscall(nr, a1, a2, a3, timeout, 0, 0)),
     kill: (pid, signal) => err(s.kill(pid, signal)),
     getpid: () => s.getpid() as number,
+    listDir: (path): DirEntry[] | number => {
+      const dir = s.opendir(path);
+      if (dir === null) return -errnoView.getInt32();
+      const entries: DirEntry[] = [];
+      try {
+        for (let e = s.readdir(dir); e !== null; e = s.readdir(dir)) {
+          const view = new deno.UnsafePointerView(e);
+          const name = view.getCString(DIRENT_NAME_OFFSET);
+          if (name === "." || name === "..") continue;
+          entries.push({ name, type: view.getUint8(DIRENT_TYPE_OFFSET) });
+        }
+      } finally {
+        s.closedir(dir);
+      }
+      return entries;
+    },
   };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { TransportError } from "../../errors.ts";
-import type { Libc, Mapping } from "./_ffi.ts";
+import { DIRENT_NAME_OFFSET, DIRENT_TYPE_OFFSET, type DirEntry, type Libc, type Mapping } from "./_ffi.ts";
 
 /** The part of koffi's API used here. */
 interface Koffi {
@@ -13,6 +13,7 @@ interface Koffi {
   view(pointer: unknown, length: number): ArrayBuffer;
   address(pointer: unknown): bigint;
   errno(): number;
+  decode(pointer: unknown, offset: number, type: string, length?: number): unknown;
 }
 
 /** A specifier held in a variable, so that tsc and `deno check` do not resolve the optional package. */
@@ -50,6 +51,9 @@ export async function loadNodeLibc(): Promise<Libc> {
   const syscall = lib.func("long syscall(long nr, intptr_t a1, long a2, long a3, void *a4, long a5, long a6)");
   const kill = lib.func("int kill(int pid, int sig)");
   const getpid = lib.func("int getpid()");
+  const opendir = lib.func("void *opendir(const void *path)");
+  const readdir = lib.func("void *readdir(void *dir)");
+  const closedir = lib.func("int closedir(void *dir)");
   const err = (r: unknown): number => {
     const n = Number(r);
     return n < 0 ? -koffi.errno() : n;
@@ -72,5 +76,20 @@ export async function loadNodeLibc(): Promise<Libc> {
     syscall4: (nr, a1, a2, a3, timeout) => err(syscall(nr, a1, a2, a3, timeout, 0, 0)),
     kill: (pid, signal) => err(kill(pid, signal)),
     getpid: () => getpid() as number,
+    listDir: (path): DirEntry[] | number => {
+      const dir = opendir(path);
+      if (dir === null) return -koffi.errno();
+      const entries: DirEntry[] = [];
+      try {
+        for (let e = readdir(dir); e !== null; e = readdir(dir)) {
+          const name = koffi.decode(e, DIRENT_NAME_OFFSET, "char", -1) as string;
+          if (name === "." || name === "..") continue;
+          entries.push({ name, type: koffi.decode(e, DIRENT_TYPE_OFFSET, "uint8_t") as number });
+        }
+      } finally {
+        closedir(dir);
+      }
+      return entries;
+    },
   };
 }

@@ -223,6 +223,15 @@ export class ShmRegion implements Disposable {
     return new ShmRegion(ffi, name, fd, size, 0);
   }
 
+  /**
+   * The mapping's start address in this process: every thread of the process
+   * sees the mapping there, so a futex on `address + 4 * index` can be
+   * waited on by another thread (the async-wait relay, transports/shm/_relay.ts).
+   */
+  get address(): number {
+    return this.#address;
+  }
+
   /** The path of the file: `/dev/shm/<name>`. */
   get path(): string {
     return `${SHM_DIR}/${this.name}`;

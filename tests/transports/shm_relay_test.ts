@@ -1,0 +1,277 @@
+/**
+ * Async futex waits of `shm:` (transports/shm/_relay.ts) on the running
+ * runtime, with real OS processes: 64 waits in this process woken by another
+ * process each resolve "ok" (relay and polling fallback), past the relay's
+ * 127 words too; timeouts, aborts and mismatches settle and stop the watch;
+ * the runtime's thread pool and event loop stay free while 64 waits are
+ * pending; a process whose waits are done (or that exits with waits pending)
+ * ends by itself. Prints wake-ups/s for 64 waiters woken by another process.
+ * @module
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { SharedMemoryError } from "../../errors.ts";
+import { type Ffi, loadFfi } from "../../transports/shm/_ffi.ts";
+import { ShmRegion } from "../../transports/shm/_region.ts";
+import {
+  type AsyncWaiter,
+  asyncWaiter,
+  type AsyncWaitResult,
+  createAsyncWaiter,
+  hasFutexWaitv,
+  RELAY_CAPACITY,
+  waitAsync,
+} from "../../transports/shm/_relay.ts";
+import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const FIXTURE = new URL("../fixtures/shm_relay_child.ts", import.meta.url);
+/** Words of the fixture's layout (tests/fixtures/shm_relay_child.ts). */
+const GO = 0;
+const BASE = 16;
+const N = 64;
+/** A wait that takes this long counts as a lost wake-up. */
+const LONG_MS = 10_000;
+
+interface Child {
+  /** Resolves with the first JSON line the child prints. */
+  readonly first: Promise<Record<string, unknown>>;
+  /** Resolves with the exit code (or signal) and every JSON line, once the child exited. */
+  readonly done: Promise<{ code: number | null; signal: string | null; lines: Record<string, unknown>[] }>;
+}
+
+/** Runs the fixture in a child process of this runtime; kills it after `limitMs`. */
+function child(args: string[], limitMs = 30_000): Child {
+  const { command, args: base } = runtimeCommand(FIXTURE);
+  const c = spawn(command, [...base, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const killer = setTimeout(() => c.kill("SIGKILL"), limitMs);
+  let out = "";
+  let err = "";
+  let firstLine: (v: Record<string, unknown>) => void;
+  const first = new Promise<Record<string, unknown>>((resolve) => firstLine = resolve);
+  c.stdout.on("data", (d) => {
+    out += d;
+    const nl = out.indexOf("\n");
+    if (nl >= 0) firstLine(JSON.parse(out.slice(0, nl)));
+  });
+  c.stderr.on("data", (d) => err += d);
+  const done = new Promise<{ code: number | null; signal: string | null; lines: Record<string, unknown>[] }>(
+    (resolve, reject) => {
+      c.on("error", reject);
+      c.on("close", (code, signal) => {
+        clearTimeout(killer);
+        if (code !== 0) {
+          reject(new Error(`fixture ${args.join(" ")} exited with ${code ?? signal}: ${err || out}`));
+          return;
+        }
+        const lines = out.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+        resolve({ code, signal, lines });
+      });
+    },
+  );
+  first.catch(() => {});
+  return { first, done };
+}
+
+let ffi: Ffi;
+const made: ShmRegion[] = [];
+
+function region(): ShmRegion {
+  const r = ShmRegion.create(ffi, { maxBytes: 4096, initialBytes: 4096 });
+  made.push(r);
+  return r;
+}
+
+/** Sets the GO word and wakes whoever blocks on it. */
+function go(r: ShmRegion): void {
+  Atomics.store(r.i32, GO, 1);
+  r.notify(GO);
+}
+
+/** 64 waits on words BASE+i (expecting 0), woken by a `wake` child; every one must resolve "ok". */
+async function wokenByAnotherProcess(waiter: AsyncWaiter, n = N): Promise<void> {
+  const r = region();
+  const waits: Promise<AsyncWaitResult>[] = [];
+  for (let i = 0; i < n; i++) waits.push(waiter.waitAsync(r, BASE + i, 0, LONG_MS));
+  assert.equal(waiter.pending, n);
+  const c = child(["wake", r.name, String(n)]);
+  go(r);
+  const results = await Promise.all(waits);
+  assert.deepEqual(results, Array(n).fill("ok"));
+  assert.equal((await c.done).lines.at(-1)?.woke, n);
+  assert.equal(waiter.pending, 0);
+  assert.equal(waiter.watching, 0);
+}
+
+before(async () => {
+  ffi = await loadFfi();
+});
+
+after(() => {
+  for (const r of made) {
+    r.unlink();
+    r.close();
+  }
+});
+
+describe(`shm async waits on ${runtime}`, () => {
+  it("this kernel has futex_waitv, and this thread's waiter uses the relay", async () => {
+    // Linux >= 5.16; elsewhere the polling fallback serves (tested below)
+    assert.equal(hasFutexWaitv(ffi), true);
+    assert.equal((await asyncWaiter()).mode, "relay");
+  });
+
+  it("64 concurrent waits in this process, woken by another OS process, each resolve 'ok'", async () => {
+    await wokenByAnotherProcess(await asyncWaiter());
+  });
+
+  it("past the relay's 127 words the rest are polled: 200 waits woken by another process all resolve 'ok'", async () => {
+    assert.equal(RELAY_CAPACITY, 127);
+    await wokenByAnotherProcess(await asyncWaiter(), 200);
+  });
+
+  it("fallback (polling, 1 to 20 ms): 64 waits woken by another process each resolve 'ok'", async () => {
+    const waiter = createAsyncWaiter(ffi, { mode: "poll" });
+    assert.equal(waiter.mode, "poll");
+    await wokenByAnotherProcess(waiter);
+    await waiter.close();
+  });
+
+  it("a wait times out with 'timeout' and its word is no longer watched", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    const t0 = performance.now();
+    assert.equal(await waitAsync(r, 3, 0, 30), "timeout");
+    assert.ok(performance.now() - t0 >= 29, "the timeout elapsed");
+    assert.equal(await waitAsync(r, 3, 0, 0), "timeout");
+    assert.equal(waiter.pending, 0);
+    assert.equal(waiter.watching, 0);
+    const polling = createAsyncWaiter(ffi, { mode: "poll" });
+    assert.equal(await polling.waitAsync(r, 3, 0, 30), "timeout");
+    assert.equal(polling.watching, 0);
+    await polling.close();
+  });
+
+  it("an abort settles the wait with 'aborted' and its word is no longer watched; other waits on it go on", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    const ac = new AbortController();
+    const aborted = waitAsync(r, 4, 0, LONG_MS, ac.signal);
+    const other = waitAsync(r, 4, 0, LONG_MS);
+    const alone = waitAsync(r, 5, 0, LONG_MS, ac.signal);
+    assert.equal(waiter.watching, 2);
+    ac.abort();
+    assert.equal(await aborted, "aborted");
+    assert.equal(await alone, "aborted");
+    assert.equal(waiter.watching, 1);
+    assert.equal(await waitAsync(r, 4, 0, LONG_MS, AbortSignal.abort()), "aborted");
+    Atomics.store(r.i32, 4, 1);
+    r.notify(4);
+    assert.equal(await other, "ok");
+    assert.equal(waiter.pending, 0);
+    assert.equal(waiter.watching, 0);
+  });
+
+  it("a word that does not hold the expected value is 'mismatch' at once; bad arguments and closed regions reject", async () => {
+    const r = region();
+    Atomics.store(r.i32, 6, 7);
+    assert.equal(await waitAsync(r, 6, 8, LONG_MS), "mismatch");
+    assert.equal(await waitAsync(r, 6, -1, LONG_MS), "mismatch");
+    Atomics.store(r.i32, 6, -1);
+    // -1 and 0xffffffff are one word value; the relay hands the kernel the unsigned one
+    assert.equal(await waitAsync(r, 6, 0xffffffff, 20), "timeout");
+    await assert.rejects(waitAsync(r, r.i32.length, 0, 1), RangeError);
+    await assert.rejects(waitAsync(r, 1.5, 0, 1), RangeError);
+    await assert.rejects(waitAsync(r, 0, 0, -1), RangeError);
+    const closed = ShmRegion.open(ffi, r.name);
+    closed.close();
+    await assert.rejects(
+      waitAsync(closed, 0, 0, 1),
+      (e) => e instanceof SharedMemoryError && e.reason === "Closed",
+    );
+  });
+
+  it("a wait on a region closed while it waits rejects with SharedMemoryError('Closed') on the relay's next pass", async () => {
+    const r = region();
+    const alias = ShmRegion.open(ffi, r.name);
+    const closedWait = waitAsync(alias, 7, 0, LONG_MS);
+    const settled = closedWait.then(() => "resolved", (e) => e);
+    alias.close();
+    const other = waitAsync(r, 8, 0, LONG_MS); // a new list: the relay meets the unmapped word (EFAULT)
+    const e = await settled;
+    assert.ok(e instanceof SharedMemoryError && e.reason === "Closed", String(e));
+    Atomics.store(r.i32, 8, 1);
+    r.notify(8);
+    assert.equal(await other, "ok");
+  });
+
+  it("with 64 waits pending, fs.readFile completes (no thread-pool starvation) and a timer fires", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    const waits: Promise<AsyncWaitResult>[] = [];
+    for (let i = 0; i < N; i++) waits.push(waitAsync(r, BASE + i, 0, LONG_MS));
+    // more reads than libuv's 4 pool threads, each needing a pool thread
+    const files = await Promise.all(Array.from({ length: 8 }, () => readFile(fileURLToPath(import.meta.url), "utf8")));
+    for (const f of files) assert.match(f, /no thread-pool starvation/);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    assert.equal(waiter.pending, N);
+    for (let i = 0; i < N; i++) {
+      Atomics.store(r.i32, BASE + i, 1);
+      r.notify(BASE + i);
+    }
+    assert.deepEqual(await Promise.all(waits), Array(N).fill("ok"));
+  });
+
+  it("a process whose waits are done ends by itself with exit code 0 (woken, and timed out)", async () => {
+    const r = region();
+    const c = child(["await", r.name, String(N), "woken"]);
+    assert.deepEqual(await c.first, { waiting: true });
+    for (let i = 0; i < N; i++) {
+      Atomics.store(r.i32, BASE + i, 1);
+      r.notify(BASE + i);
+    }
+    const { code, lines } = await c.done;
+    assert.equal(code, 0);
+    assert.deepEqual(lines.at(-1), { results: Array(N).fill("ok") });
+    const t = await child(["await", region().name, String(N), "timeout"]).done;
+    assert.equal(t.code, 0);
+    assert.deepEqual(t.lines.at(-1), { results: Array(N).fill("timeout") });
+  });
+
+  it("a process that calls process.exit with 64 waits pending exits (the relay does not hold it)", async () => {
+    const { code, lines } = await child(["await", region().name, String(N), "exit"]).done;
+    assert.equal(code, 0);
+    assert.deepEqual(lines, [{ waiting: true }]);
+  });
+
+  it("measures wake-ups/s: 64 waits here, each woken in turn by another process, 300 rounds", async () => {
+    for (const [n, rounds] of [[N, 300]]) {
+      const r = region();
+      const c = child(["pingpong", r.name, String(n), String(rounds)]);
+      assert.deepEqual(await c.first, { ready: true });
+      const t0 = performance.now();
+      go(r);
+      let waits = 0;
+      await Promise.all(Array.from({ length: n }, async (_, i) => {
+        for (let k = 1; k <= rounds; k++) {
+          Atomics.store(r.i32, BASE + i, 2 * k - 1);
+          r.notify(BASE + i);
+          for (let v = Atomics.load(r.i32, BASE + i); v !== 2 * k; v = Atomics.load(r.i32, BASE + i)) {
+            waits++;
+            assert.notEqual(await waitAsync(r, BASE + i, v, LONG_MS), "timeout");
+          }
+        }
+      }));
+      const ms = performance.now() - t0;
+      const { lines } = await c.done;
+      assert.deepEqual(lines.at(-1), { rounds, timeouts: 0 });
+      console.log(
+        `  ${runtime}: ${Math.round((n * rounds) / ms * 1000)} wake-ups/s for ${n} async waiter(s) woken by another ` +
+          `process (${n * rounds} hand-offs, ${waits} async waits, ${Math.round(ms)} ms)`,
+      );
+    }
+  });
+});

@@ -1,0 +1,642 @@
+/**
+ * Async futex waits for `shm:` that keep the event loop free: one relay
+ * thread per JS thread that awaits, blocked in `futex_waitv` over every word
+ * awaited at the time.
+ *
+ * **Why a relay.** A mapped `/dev/shm` file is never a `SharedArrayBuffer`,
+ * so `Atomics.waitAsync` does not work on it, and a blocking futex wait on
+ * the JS thread would freeze the event loop. An async FFI call per wait
+ * (koffi `.async`, Deno `nonblocking`) holds a thread of the runtime's pool
+ * and starves `fs` at 4 (Node) or 32 (Deno) pending waits; Bun has none. So
+ * one `node:worker_threads` worker (it runs on Node, Deno and Bun) blocks in
+ * `futex_waitv` (syscall 449, Linux ≥ 5.16) on up to 127 words plus a control
+ * word, and posts the words that were woken or changed to this thread, which
+ * settles their promises.
+ *
+ * **Addresses, not aliases.** Every thread of a process shares its address
+ * space, and the kernel compares each word with its expected value itself,
+ * so the relay needs only `(address, expected)` pairs: it maps no region and
+ * never touches watched memory (a region unmapped meanwhile is an `EFAULT`
+ * from the kernel, not a crash). When `futex_waitv` says some word changed
+ * (`EAGAIN`), the relay drops its list and tells this thread, which finds
+ * which with plain loads and posts the list again: one message instead of a
+ * syscall per word, and the words that move meanwhile are caught in the same
+ * pass.
+ * The control word lives in an anonymous shared page (`MAP_SHARED |
+ * MAP_ANONYMOUS`) mapped here: no file to name, leak or sweep, and the
+ * relay receives its address. The watch list itself travels by
+ * `postMessage` and the relay drains it with `receiveMessageOnPort`: a new
+ * list is posted *before* the control word is bumped and woken, so a relay
+ * that sees the word changed always finds the list.
+ *
+ * **No lost wake-ups.** A wait reads the word (`"mismatch"` if it differs)
+ * and registers synchronously; the relay then passes the expected value to
+ * `futex_waitv`, which refuses to sleep if the word changed meanwhile. A
+ * wake-up may be spurious (`"ok"` while the word still holds `expected`):
+ * callers loop, as with every futex.
+ *
+ * **Lifetime.** The relay starts on the first wait, blocks only while some
+ * word is watched, and idles in its event loop otherwise; the worker is
+ * `unref`ed whenever nothing is watched, so it never keeps the process
+ * alive, and on `exit` it is stopped. Timeouts and aborts are timers and
+ * listeners of this thread, and drop the word from the relay's list.
+ *
+ * **Fallback.** Without `futex_waitv` (`ENOSYS`: Linux < 5.16, or a seccomp
+ * filter), or if the relay cannot start, waits poll the word with a
+ * `setTimeout` backoff from 1 ms to 20 ms; so do words past the 127 a relay
+ * watches. Polling sees changes of the word, not a bare wake-up.
+ *
+ * @example Waiting for another process without blocking
+ * ```ts
+ * import { loadFfi } from "./_ffi.ts";
+ * import { ShmRegion } from "./_region.ts";
+ * import { waitAsync } from "./_relay.ts";
+ * const ffi = await loadFfi();
+ * using region = ShmRegion.create(ffi, { maxBytes: 4096, initialBytes: 4096 });
+ * setTimeout(() => {
+ *   Atomics.store(region.i32, 0, 1);
+ *   region.notify(0);
+ * }, 10);
+ * console.log(await waitAsync(region, 0, 0, 1000)); // "ok"
+ * region.unlink();
+ * ```
+ * @module
+ */
+import {
+  MessageChannel,
+  type MessagePort,
+  parentPort,
+  receiveMessageOnPort,
+  Worker,
+  workerData,
+} from "node:worker_threads";
+import { SharedMemoryError } from "../../errors.ts";
+import { Errno, type Ffi, loadFfi } from "./_ffi.ts";
+import { isTypeScript, runtime } from "../_runtime/runtime.ts";
+
+/** How an async wait ended: woken (or spuriously), timed out, the word differed at the call, or aborted. */
+export type AsyncWaitResult = "ok" | "timeout" | "mismatch" | "aborted";
+
+/** How async waits are served: a `futex_waitv` relay thread, or polling (the fallback). */
+export type AsyncWaitMode = "relay" | "poll";
+
+/** What an async wait needs of a region (`ShmRegion` has it): its words and where they are mapped. */
+export interface WaitableRegion {
+  /** The name, for error messages. */
+  readonly name: string;
+  /** The mapping as 32-bit words. */
+  readonly i32: Int32Array;
+  /** The mapping's start address in this process. */
+  readonly address: number;
+  /** True once the mapping is gone. */
+  readonly closed: boolean;
+}
+
+/** Async waits on shared-memory words, served by one relay thread (or by polling). */
+export interface AsyncWaiter {
+  /** How this waiter serves waits. */
+  readonly mode: AsyncWaitMode;
+  /** Waits now pending. */
+  readonly pending: number;
+  /** Distinct `(word, expected value)` pairs now watched (by the relay or by polling). */
+  readonly watching: number;
+  /**
+   * Waits, without blocking the event loop, while `region.i32[index]` holds
+   * `expected`: `"mismatch"` at once when it does not, `"ok"` when the word
+   * is woken (`futexWake` from any process) or seen changed, `"timeout"`
+   * after `timeoutMs` (default `Infinity`), `"aborted"` when `signal` aborts.
+   * Rejects with `SharedMemoryError("Closed")` when the region is closed
+   * (before or while waiting), `RangeError` for a bad index or timeout.
+   */
+  waitAsync(
+    region: WaitableRegion,
+    index: number,
+    expected: number,
+    timeoutMs?: number,
+    signal?: AbortSignal,
+  ): Promise<AsyncWaitResult>;
+  /** Stops the relay thread; pending waits resolve `"ok"` (spuriously: callers re-check). */
+  close(): Promise<void>;
+}
+
+// ---- layout ---------------------------------------------------------------------------------
+
+/** `struct futex_waitv`: `u64 val; u64 uaddr; u32 flags; u32 __reserved;`, 24 bytes (as 32-bit words below). */
+const WAITV_BYTES = 24;
+const WAITV_VAL = 0;
+const WAITV_ADDR_LO = 2;
+const WAITV_ADDR_HI = 3;
+const WAITV_FLAGS = 4;
+/** `FUTEX2_SIZE_U32`, without `FUTEX2_PRIVATE`: the words are shared between processes. */
+const FUTEX2_SIZE_U32 = 2;
+/** `FUTEX_WAITV_MAX`: entries per call; the first is the control word. */
+const FUTEX_WAITV_MAX = 128;
+/** Words one relay watches. */
+export const RELAY_CAPACITY = FUTEX_WAITV_MAX - 1;
+/** The control page (anonymous, shared between this process's threads). */
+const CONTROL_BYTES = 4096;
+/** Word of the control page: the generation of the last watch list posted. */
+const CTL_GEN = 0;
+/** Poll backoff of the fallback. */
+const POLL_MIN_MS = 1;
+const POLL_MAX_MS = 20;
+/** Marks the relay's `workerData`. */
+const RELAY_TAG = "procshare.shm.relay";
+
+/** Main → relay. `watch` is flattened `(address, expected as u32)` pairs. */
+type ToRelay = { readonly gen: number; readonly watch: readonly number[] } | { readonly stop: true };
+/**
+ * Relay → main: pairs woken (the relay dropped them); or some word moved (`EAGAIN`: the relay
+ * dropped its list, the main thread finds which); or `EFAULT` or another errno (list dropped).
+ */
+type FromRelay =
+  | { readonly gen: number; readonly woken: readonly number[] }
+  | { readonly gen: number; readonly recheck: true }
+  | { readonly gen: number; readonly fault: true }
+  | { readonly gen: number; readonly error: number };
+
+interface RelayStart {
+  readonly tag: typeof RELAY_TAG;
+  readonly port: MessagePort;
+  readonly control: number;
+}
+
+// ---- the relay thread -----------------------------------------------------------------------
+
+/** The relay's loop: blocks in `futex_waitv` while something is watched, idles in its event loop otherwise. */
+async function runRelay(start: RelayStart): Promise<void> {
+  const ffi = await loadFfi();
+  const page = ffi.mmapAnonymous(FUTEX_WAITV_MAX * WAITV_BYTES);
+  if (typeof page === "number") {
+    throw new RangeError(`Cannot start the shm wait relay as mmap failed: received errno ${-page}`);
+  }
+  const u32 = new Uint32Array(page.buffer);
+  const port = start.port;
+  const post = (m: FromRelay) => parentPort!.postMessage(m);
+  let gen = 0;
+  let watch: number[] = [];
+  let stopped = false;
+  const apply = (m: ToRelay) => {
+    if ("stop" in m) stopped = true;
+    else {
+      gen = m.gen;
+      watch = m.watch.slice();
+    }
+  };
+  const drain = () => {
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+      apply(m.message as ToRelay);
+    }
+  };
+  const entry = (i: number, address: number, expected: number) => {
+    const w = (i * WAITV_BYTES) / 4;
+    u32[w + WAITV_VAL] = expected;
+    u32[w + WAITV_VAL + 1] = 0;
+    u32[w + WAITV_ADDR_LO] = address % 2 ** 32;
+    u32[w + WAITV_ADDR_HI] = Math.floor(address / 2 ** 32);
+    u32[w + WAITV_FLAGS] = FUTEX2_SIZE_U32;
+    u32[w + WAITV_FLAGS + 1] = 0;
+  };
+  /** True when the word at `address` no longer holds `expected` (a zero-timeout FUTEX_WAIT). */
+  const changed = (address: number, expected: number): boolean => {
+    try {
+      return ffi.futexWait(address, expected, 0) === "mismatch";
+    } catch {
+      return true; // unmapped: let the main thread look
+    }
+  };
+  const block = () => {
+    while (!stopped && watch.length > 0) {
+      entry(0, start.control, gen >>> 0);
+      for (let i = 0; i < watch.length; i += 2) entry(1 + i / 2, watch[i], watch[i + 1]);
+      const r = ffi.futexWaitv(page.address, 1 + watch.length / 2);
+      if (r === 0) drain();
+      else if (r > 0) {
+        const woken = watch.splice(2 * (r - 1), 2);
+        post({ gen, woken });
+        drain();
+      } else if (r === -Errno.EAGAIN) {
+        if (changed(start.control, gen >>> 0)) {
+          // A list is posted, then the control word moves to its generation, then it is woken:
+          // either a newer list is waiting, or this one came before its word moved (then sleep
+          // until it moves: spinning here would take the CPU from the thread about to move it).
+          const had = gen;
+          drain();
+          if (!stopped && gen === had && !changed(start.control, (gen - 1) >>> 0)) {
+            ffi.futexWait(start.control, gen - 1, Infinity);
+          }
+          continue;
+        }
+        // Some watched word moved: the main thread reads them (plain loads, where a probe here
+        // costs a syscall each) and posts the list again; until then this thread idles.
+        watch = [];
+        post({ gen, recheck: true });
+      } else if (r === -Errno.EFAULT) {
+        watch = [];
+        post({ gen, fault: true });
+      } else if (r !== -Errno.EINTR) {
+        watch = [];
+        post({ gen, error: -r });
+      }
+    }
+  };
+  port.on("message", (m: ToRelay) => {
+    apply(m);
+    drain();
+    block();
+    if (stopped) port.close();
+  });
+}
+
+if ((workerData as RelayStart | null)?.tag === RELAY_TAG) await runRelay(workerData as RelayStart);
+
+// ---- this thread's side ---------------------------------------------------------------------
+
+interface Pending {
+  readonly watch: Watch;
+  readonly resolve: (r: AsyncWaitResult) => void;
+  readonly reject: (e: Error) => void;
+  timer?: ReturnType<typeof setTimeout>;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+interface Watch {
+  readonly key: string;
+  readonly region: WaitableRegion;
+  readonly index: number;
+  readonly address: number;
+  /** The expected value as the kernel compares it (unsigned). */
+  readonly expected: number;
+  polled: boolean;
+  readonly waiters: Set<Pending>;
+}
+
+const BOOTSTRAP = new URL("../../process/_bootstrap.mjs", import.meta.url);
+const SELF = new URL(import.meta.url);
+
+/** True when this kernel has `futex_waitv` (it answers EINVAL to an empty list, ENOSYS when missing). */
+export function hasFutexWaitv(ffi: Ffi): boolean {
+  return ffi.futexWaitv(0, 0) === -Errno.EINVAL;
+}
+
+class Waiter implements AsyncWaiter {
+  readonly #ffi: Ffi;
+  #mode: AsyncWaitMode;
+  readonly #watches = new Map<string, Watch>();
+  #relayed = 0;
+  #pending = 0;
+  // relay
+  #worker: Worker | undefined;
+  #port: MessagePort | undefined;
+  #control: Int32Array | undefined;
+  #controlAddress = 0;
+  #gen = 0;
+  /** What the relay watches once it has read list `#gen` and dropped what it reported since. */
+  readonly #sent = new Set<string>();
+  #flushQueued = false;
+  #exitHook: (() => void) | undefined;
+  #exited: Promise<void> | undefined;
+  // poll
+  #pollTimer: ReturnType<typeof setTimeout> | undefined;
+  #pollDelay = POLL_MIN_MS;
+
+  constructor(ffi: Ffi, mode: AsyncWaitMode) {
+    this.#ffi = ffi;
+    this.#mode = mode;
+  }
+
+  get mode(): AsyncWaitMode {
+    return this.#mode;
+  }
+
+  get pending(): number {
+    return this.#pending;
+  }
+
+  get watching(): number {
+    return this.#watches.size;
+  }
+
+  waitAsync(
+    region: WaitableRegion,
+    index: number,
+    expected: number,
+    timeoutMs: number = Infinity,
+    signal?: AbortSignal,
+  ): Promise<AsyncWaitResult> {
+    if (region.closed) {
+      return Promise.reject(
+        new SharedMemoryError("Closed", `Cannot wait on shm region as it is closed: received ${region.name}`),
+      );
+    }
+    const i32 = region.i32;
+    if (!Number.isInteger(index) || index < 0 || index >= i32.length) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot wait on shm region as the index is outside the region's ${i32.length} words: received ${index}`,
+        ),
+      );
+    }
+    if (typeof timeoutMs !== "number" || Number.isNaN(timeoutMs) || timeoutMs < 0) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot wait on shm region as 'timeoutMs' must be a non-negative number: received ${timeoutMs}`,
+        ),
+      );
+    }
+    if (signal?.aborted) return Promise.resolve("aborted");
+    if (Atomics.load(i32, index) !== (expected | 0)) return Promise.resolve("mismatch");
+    if (timeoutMs === 0) return Promise.resolve("timeout");
+    return new Promise<AsyncWaitResult>((resolve, reject) => {
+      const address = region.address + 4 * index;
+      const u = expected >>> 0;
+      const key = `${address}:${u}`;
+      let watch = this.#watches.get(key);
+      if (watch === undefined || watch.region !== region) {
+        if (watch !== undefined) this.#drop(watch); // another mapping now at that address: its waits re-check
+        const polled = this.#mode === "poll" || this.#relayed >= RELAY_CAPACITY;
+        watch = { key, region, index, address, expected: u, polled, waiters: new Set() };
+        this.#watches.set(key, watch);
+        if (polled) this.#schedulePoll(true);
+        else {
+          this.#relayed++;
+          this.#changed();
+        }
+      }
+      const p: Pending = { watch, resolve, reject };
+      watch.waiters.add(p);
+      this.#pending++;
+      if (Number.isFinite(timeoutMs)) p.timer = setTimeout(() => this.#settle(p, "timeout"), timeoutMs);
+      if (signal !== undefined) {
+        p.signal = signal;
+        p.onAbort = () => this.#settle(p, "aborted");
+        signal.addEventListener("abort", p.onAbort, { once: true });
+      }
+    });
+  }
+
+  /** Settles one wait; the word stops being watched when nobody else awaits it. */
+  #settle(p: Pending, result: AsyncWaitResult | Error): void {
+    const watch = p.watch;
+    if (!watch.waiters.delete(p)) return;
+    this.#pending--;
+    if (p.timer !== undefined) clearTimeout(p.timer);
+    if (p.onAbort !== undefined) p.signal!.removeEventListener("abort", p.onAbort);
+    if (watch.waiters.size === 0) this.#forget(watch);
+    if (typeof result === "string") p.resolve(result);
+    else p.reject(result);
+  }
+
+  #forget(watch: Watch): void {
+    if (this.#watches.get(watch.key) !== watch) return;
+    this.#watches.delete(watch.key);
+    if (!watch.polled) {
+      this.#relayed--;
+      this.#changed();
+    }
+  }
+
+  /** Settles every wait of `watch`: woken (`"ok"`), or rejected when its region was closed. */
+  #drop(watch: Watch): void {
+    const closed = watch.region.closed
+      ? new SharedMemoryError(
+        "Closed",
+        `Cannot wait on shm region as it was closed while waiting: received ${watch.region.name}`,
+      )
+      : undefined;
+    for (const p of [...watch.waiters]) this.#settle(p, closed ?? "ok");
+    this.#forget(watch);
+  }
+
+  // ---- relay --------------------------------------------------------------------------------
+
+  /**
+   * The relay's list may have to change: post it once this turn's settlements
+   * and the registrations they lead to are in (`setImmediate`, not a
+   * microtask: the callers woken by one report re-register in later
+   * microtasks, and one list for all of them halves the messages).
+   */
+  #changed(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    setImmediate(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    if (this.#mode !== "relay") return;
+    const keys: string[] = [];
+    for (const w of this.#watches.values()) if (!w.polled) keys.push(w.key);
+    const same = keys.length === this.#sent.size && keys.every((k) => this.#sent.has(k));
+    if (!same) {
+      if (!this.#start()) return;
+      const watch: number[] = [];
+      for (const k of keys) {
+        const w = this.#watches.get(k)!;
+        watch.push(w.address, w.expected);
+      }
+      this.#gen = (this.#gen + 1) | 0;
+      this.#sent.clear();
+      for (const k of keys) this.#sent.add(k);
+      this.#port!.postMessage({ gen: this.#gen, watch } satisfies ToRelay);
+      Atomics.store(this.#control!, CTL_GEN, this.#gen);
+      this.#ffi.futexWake(this.#controlAddress, 1);
+    }
+    // the relay blocks only while it watches something; only then may it keep the process alive
+    if (this.#sent.size > 0) this.#worker?.ref();
+    else this.#worker?.unref();
+  }
+
+  /** Starts the relay thread once; false (and polling from then on) when it cannot start. */
+  #start(): boolean {
+    if (this.#worker !== undefined) return true;
+    try {
+      const control = this.#ffi.mmapAnonymous(CONTROL_BYTES);
+      if (typeof control === "number") throw new RangeError(`mmap failed: received errno ${-control}`);
+      this.#control = new Int32Array(control.buffer);
+      this.#controlAddress = control.address;
+      const { port1, port2 } = new MessageChannel();
+      const start: RelayStart = { tag: RELAY_TAG, port: port2, control: control.address };
+      const worker = new Worker(BOOTSTRAP, {
+        workerData: { ...start, entry: SELF.href, typescript: runtime === "node" && isTypeScript(SELF) },
+        transferList: [port2],
+      });
+      this.#worker = worker;
+      this.#port = port1;
+      port1.unref();
+      this.#exited = new Promise((resolve) => worker.once("exit", () => resolve()));
+      worker.on("message", (m: FromRelay) => this.#onRelay(m));
+      // an unexpected end (the relay failed to load, or died): poll instead
+      worker.on("error", () => {
+        if (this.#worker === worker) this.#fallBack();
+      });
+      worker.on("exit", () => {
+        if (this.#worker === worker) this.#fallBack();
+      });
+      this.#exitHook = () => this.#stopRelay();
+      process.once("exit", this.#exitHook);
+      return true;
+    } catch {
+      this.#fallBack();
+      return false;
+    }
+  }
+
+  #onRelay(m: FromRelay): void {
+    const current = m.gen === this.#gen;
+    if ("woken" in m) {
+      for (let i = 0; i < m.woken.length; i += 2) {
+        const key = `${m.woken[i]}:${m.woken[i + 1]}`;
+        // the relay dropped the pair from list `m.gen`; a newer list brought it back
+        if (current) this.#sent.delete(key);
+        const watch = this.#watches.get(key);
+        if (watch !== undefined && !watch.polled) this.#drop(watch);
+      }
+    } else if ("recheck" in m) {
+      if (current) this.#sent.clear();
+      for (const w of [...this.#watches.values()]) {
+        if (w.polled) continue;
+        if (w.region.closed || Atomics.load(w.region.i32, w.index) >>> 0 !== w.expected) this.#drop(w);
+      }
+    } else {
+      // EFAULT (a region was unmapped while watched) or an unexpected errno: the relay dropped its list
+      if (current) this.#sent.clear();
+      for (const w of [...this.#watches.values()]) if (!w.polled) this.#drop(w);
+    }
+    this.#changed();
+  }
+
+  /** The relay is gone (failed to start, or died): its words are polled from now on. */
+  #fallBack(): void {
+    if (this.#mode === "poll") return;
+    this.#mode = "poll";
+    this.#stopRelay();
+    for (const w of this.#watches.values()) w.polled = true;
+    this.#relayed = 0;
+    this.#sent.clear();
+    if (this.#watches.size > 0) this.#schedulePoll(true);
+  }
+
+  #stopRelay(): void {
+    const worker = this.#worker;
+    if (worker === undefined) return;
+    if (this.#exitHook !== undefined) process.off("exit", this.#exitHook);
+    this.#exitHook = undefined;
+    try {
+      this.#port!.postMessage({ stop: true } satisfies ToRelay);
+      this.#gen = (this.#gen + 1) | 0;
+      Atomics.store(this.#control!, CTL_GEN, this.#gen);
+      this.#ffi.futexWake(this.#controlAddress, 1);
+    } catch {
+      // the relay is gone already
+    }
+    worker.unref();
+  }
+
+  // ---- poll ---------------------------------------------------------------------------------
+
+  #schedulePoll(reset: boolean): void {
+    if (reset) this.#pollDelay = POLL_MIN_MS;
+    if (this.#pollTimer !== undefined) {
+      if (!reset) return;
+      clearTimeout(this.#pollTimer);
+    }
+    this.#pollTimer = setTimeout(() => this.#poll(), this.#pollDelay);
+  }
+
+  #poll(): void {
+    this.#pollTimer = undefined;
+    let any = false;
+    let polled = 0;
+    for (const w of [...this.#watches.values()]) {
+      if (!w.polled) continue;
+      if (w.region.closed || Atomics.load(w.region.i32, w.index) >>> 0 !== w.expected) {
+        this.#drop(w);
+        any = true;
+      } else polled++;
+    }
+    if (polled === 0) return;
+    this.#pollDelay = any ? POLL_MIN_MS : Math.min(POLL_MAX_MS, this.#pollDelay * 2);
+    this.#schedulePoll(false);
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.#watches.values()]) this.#drop(w);
+    if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
+    this.#pollTimer = undefined;
+    const exited = this.#exited;
+    this.#stopRelay();
+    this.#worker = undefined;
+    this.#port = undefined;
+    this.#exited = undefined;
+    this.#sent.clear();
+    if (exited !== undefined) await exited;
+  }
+}
+
+/**
+ * A new async waiter over `ffi`: a relay thread when the kernel has
+ * `futex_waitv` (or `mode: "relay"` is asked), polling otherwise (or when
+ * `mode: "poll"` is asked, as tests of the fallback do).
+ *
+ * @example Forcing the polling fallback
+ * ```ts
+ * import { loadFfi } from "./_ffi.ts";
+ * import { createAsyncWaiter } from "./_relay.ts";
+ * const waiter = createAsyncWaiter(await loadFfi(), { mode: "poll" });
+ * console.log(waiter.mode); // "poll"
+ * await waiter.close();
+ * ```
+ */
+export function createAsyncWaiter(ffi: Ffi, options?: { readonly mode?: AsyncWaitMode }): AsyncWaiter {
+  return new Waiter(ffi, options?.mode ?? (hasFutexWaitv(ffi) ? "relay" : "poll"));
+}
+
+let shared: Waiter | undefined;
+let sharedLoading: Promise<Waiter> | undefined;
+
+/** This thread's waiter (one relay per JS thread), made on first use. */
+export function asyncWaiter(): Promise<AsyncWaiter> {
+  sharedLoading ??= loadFfi().then((ffi) => shared = createAsyncWaiter(ffi) as Waiter);
+  sharedLoading.catch(() => sharedLoading = undefined);
+  return sharedLoading;
+}
+
+/**
+ * Waits, without blocking the event loop, while `region.i32[index]` holds
+ * `expected`, on this thread's {@linkcode asyncWaiter}: `"mismatch"` at once
+ * when it does not, `"ok"` when woken (possibly spuriously: re-check the
+ * word), `"timeout"` after `timeoutMs`, `"aborted"` when `signal` aborts.
+ *
+ * @example Waiting with a timeout and a signal
+ * ```ts
+ * import { loadFfi } from "./_ffi.ts";
+ * import { ShmRegion } from "./_region.ts";
+ * import { waitAsync } from "./_relay.ts";
+ * using region = ShmRegion.create(await loadFfi(), { maxBytes: 4096, initialBytes: 4096 });
+ * console.log(await waitAsync(region, 0, 0, 10)); // "timeout"
+ * console.log(await waitAsync(region, 0, 1, 10)); // "mismatch"
+ * console.log(await waitAsync(region, 0, 0, Infinity, AbortSignal.abort())); // "aborted"
+ * region.unlink();
+ * ```
+ */
+export function waitAsync(
+  region: WaitableRegion,
+  index: number,
+  expected: number,
+  timeoutMs?: number,
+  signal?: AbortSignal,
+): Promise<AsyncWaitResult> {
+  if (shared !== undefined) return shared.waitAsync(region, index, expected, timeoutMs, signal);
+  // The first wait loads the FFI first: the word is read now, as for every later wait; a word
+  // that held `expected` now and moved before the waiter was ready was woken ("ok").
+  const held = !region.closed && Number.isInteger(index) && index >= 0 && index < region.i32.length &&
+    Atomics.load(region.i32, index) === (expected | 0);
+  return asyncWaiter().then(async (w) => {
+    const result = await w.waitAsync(region, index, expected, timeoutMs, signal);
+    return result === "mismatch" && held ? "ok" : result;
+  });
+}
