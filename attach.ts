@@ -7,7 +7,7 @@
  */
 import { type Backend, type Handle, hasHandle, isHandle } from "./core/backend.ts";
 import { KINDS } from "./kinds.ts";
-import type { StructureSpec } from "./core/structure.ts";
+import { Shared, type StructureSpec } from "./core/structure.ts";
 import { providerOfVia } from "./transports/_registry.ts";
 
 export { type Handle, type HasHandle, isHandle } from "./core/backend.ts";
@@ -56,7 +56,10 @@ function isContainer(v: unknown): v is Record<string, unknown> | unknown[] {
 
 /** `v` with every structure, at any depth of arrays and plain objects, replaced by its marked handle. */
 function handlesIn(v: unknown, seen: Set<object>): unknown {
-  if (hasHandle(v)) return { [MARK]: v.handle };
+  if (hasHandle(v)) {
+    Shared.pinForTransfer(v); // a structure on a manager server stays while its handle travels
+    return { [MARK]: v.handle };
+  }
   if (!isContainer(v) || seen.has(v)) return v;
   seen.add(v);
   try {
@@ -98,7 +101,11 @@ async function attachedIn(v: unknown): Promise<unknown> {
 /**
  * Replaces the structures in an argument list — at any depth of arrays and
  * plain objects — by marked handles (structured-clone and codec safe), as
- * Python pickles proxies inside lists and dicts.
+ * Python pickles proxies inside lists and dicts. A structure on a manager
+ * server gets one more reference on the sender's connection, so the
+ * receiver finds it even if the sender drops its client meanwhile: it is
+ * given back when the sender calls `close()` on the structure, or when the
+ * sender's connection ends.
  *
  * @example A structure inside an object
  * ```ts

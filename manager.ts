@@ -97,6 +97,15 @@ function lockParam(lock: boolean | Lock | undefined): unknown {
  * `name` makes the structure findable: `m.dict(undefined, { name: "scores" })`
  * opens the existing dict of that name, or creates it.
  *
+ * **Lifetimes**: a named structure lives until {@linkcode Manager.delete} or
+ * shutdown. An anonymous one lives while a thread or connection holds it:
+ * `close()` a client (or let `using` do it) when done with it; a client
+ * dropped without closing is given back when the garbage collector takes it,
+ * which may be much later — on a manager server, whose connections may hold
+ * at most `DEFAULT_MAX_ANONYMOUS` (16,384) anonymous structures at once
+ * before an open fails with `CapacityError`, close what you create in a loop.
+ * SharedMemory and ShareableList blocks stay until unlinked or shutdown.
+ *
  * @example A dict, a queue and a lock
  * ```ts
  * import { Manager } from "./mod.ts";
@@ -167,7 +176,40 @@ export class Manager implements AsyncDisposable {
   async #open<T>(kind: string, name: string | undefined, params: readonly unknown[]): Promise<T> {
     if (this.#closed) throw new TransportError("Closed", "Cannot open structure as the manager is shut down");
     const handle: Handle = await this.#transport.open(kind, name, params);
-    return attach<T>(handle);
+    try {
+      return await attach<T>(handle);
+    } finally {
+      // the structure's client holds its own reference now (or attaching failed)
+      this.#transport.release?.(handle);
+    }
+  }
+
+  /**
+   * Forgets the structure named `name` (any kind): a later open of the name
+   * creates a new one. The structure itself is freed once no thread or
+   * connection holds it — clients attached to it keep working until they
+   * close. Resolves `true` when the name existed, `false` otherwise.
+   *
+   * An anonymous structure needs no delete: it is freed when its last client
+   * is closed (`close()`, `using`) or garbage collected. Named ones live until
+   * `delete` or {@linkcode shutdown}.
+   *
+   * @example Reusing a name
+   * ```ts
+   * import { Manager } from "./mod.ts";
+   * await using m = await Manager.start();
+   * const a = await m.dict<string, number>({ n: 1 }, { name: "state" });
+   * console.log(await m.delete("state"), await m.delete("state")); // true false
+   * const b = await m.dict<string, number>(undefined, { name: "state" }); // a new, empty dict
+   * console.log(await a.get("n"), await b.get("n")); // 1 undefined
+   * ```
+   */
+  async delete(name: string): Promise<boolean> {
+    if (this.#closed) throw new TransportError("Closed", "Cannot delete structure as the manager is shut down");
+    if (typeof name !== "string" || name.length === 0) {
+      throw new TypeError(`Cannot delete structure as 'name' must be a non-empty string: received ${String(name)}`);
+    }
+    return await this.#transport.delete(name);
   }
 
   /** A shared dict, filled from `initial` when created (Python's `Manager().dict()`). */

@@ -107,9 +107,25 @@ export interface CallContext {
   readonly signal?: AbortSignal | undefined;
 }
 
-/** Calls one operation of a remote structure. */
+/**
+ * Calls one operation of a remote structure. A remote made by `attach` holds
+ * one reference to the structure on its connection (the server frees an
+ * anonymous structure when no connection holds one): `release` gives it
+ * back, `pin` takes one more for a receiver of the handle.
+ */
 export interface Remote {
   call(op: string, args: readonly unknown[], signal?: AbortSignal): Promise<unknown>;
+  /**
+   * Gives back this remote's reference, once (later calls do nothing); with
+   * `pins`, also the references {@linkcode pin} took.
+   */
+  release?(pins: boolean): void;
+  /**
+   * One more reference on this remote's connection, kept until
+   * `release(true)` or until the connection ends: the handle is on its way
+   * to another thread or process, which attaches it on its own connection.
+   */
+  pin?(): void;
 }
 
 /**

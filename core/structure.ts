@@ -11,7 +11,7 @@
  * client method cannot name an op the server would refuse.
  * @module
  */
-import { abortedError, type WaitDomain } from "../errors.ts";
+import { abortedError, TransportError, type WaitDomain } from "../errors.ts";
 import { threadId } from "../transports/_runtime/threads.ts";
 import {
   type Backend,
@@ -98,6 +98,26 @@ const LOCAL: CallContext = new LocalContext(undefined);
 const nothing = (): void => {};
 
 /**
+ * How many live clients stand on each remote (a Value and its `getLock()`,
+ * a Barrier and its `withAction` copies share one): the remote's reference
+ * goes back when the last of them is garbage collected.
+ */
+const holders = new WeakMap<Remote, number>();
+/** The safety net: a client dropped without `close()` gives its reference back when collected. */
+const finalizer = new FinalizationRegistry<Remote>((remote) => {
+  const n = (holders.get(remote) ?? 1) - 1;
+  if (n > 0) holders.set(remote, n);
+  else {
+    holders.delete(remote);
+    remote.release?.(false);
+  }
+});
+
+function closedError(kind: string, what: string): TransportError {
+  return new TransportError("Closed", `Cannot ${what} as this client was closed: received a closed ${kind}`);
+}
+
+/**
  * The base of every client: a structure reached through its engine (shared
  * buffer) or a remote (socket). `call` runs one op of the kind's table
  * wherever the structure lives; the op names are checked by the compiler.
@@ -120,26 +140,100 @@ const nothing = (): void => {};
 export abstract class Shared<E, O extends OpTable<E>> {
   /** Serializable description: pass it to a worker and `attach` it there. */
   readonly handle: Handle;
-  /**
-   * The engine, when the structure lives in this thread's memory.
-   *
-   * @internal
-   */
-  protected readonly engine: E | undefined;
-  /**
-   * The manager connection, otherwise.
-   *
-   * @internal
-   */
-  protected readonly remote: Remote | undefined;
+  readonly #engine: E | undefined;
+  readonly #remote: Remote | undefined;
   readonly #ops: O;
+  #closed = false;
 
   /** @internal Use the Manager's factory or `attach(handle)`. */
   constructor(handle: Handle, backend: Backend<E>, ops: O) {
     this.handle = redacted(handle);
-    this.engine = backend.engine;
-    this.remote = backend.remote;
+    this.#engine = backend.engine;
+    this.#remote = backend.remote;
     this.#ops = ops;
+    const remote = backend.remote;
+    if (remote?.release !== undefined) {
+      holders.set(remote, (holders.get(remote) ?? 0) + 1);
+      finalizer.register(this, remote, this);
+    }
+  }
+
+  /**
+   * The engine, when the structure lives in this thread's memory.
+   * Fails with `TransportError("Closed")` once the client is closed.
+   *
+   * @internal
+   */
+  protected get engine(): E | undefined {
+    if (this.#closed) throw closedError(this.handle.kind, "use it");
+    return this.#engine;
+  }
+
+  /**
+   * The manager connection, otherwise.
+   * Fails with `TransportError("Closed")` once the client is closed.
+   *
+   * @internal
+   */
+  protected get remote(): Remote | undefined {
+    if (this.#closed) throw closedError(this.handle.kind, "use it");
+    return this.#remote;
+  }
+
+  /**
+   * Lets go of the structure: on a manager server, this client's reference
+   * is given back at once (an anonymous structure no thread or connection
+   * holds any more is freed; a named one lives until `Manager.delete(name)`
+   * or shutdown); on the shared buffer, this client drops nothing but its
+   * right to call, and the memory goes when no thread holds it. Every later
+   * call of this client fails with `TransportError("Closed")`; other clients
+   * of the structure are not affected, except the ones made from this one
+   * (its `getLock()`). Calling it again does nothing. A client dropped
+   * without `close()` gives its reference back when the garbage collector
+   * takes it.
+   *
+   * @example Closing with `using`
+   * ```ts
+   * import { Manager } from "../mod.ts";
+   * await using m = await Manager.start();
+   * {
+   *   using d = await m.dict<string, number>();
+   *   await d.set("a", 1);
+   * } // d is closed here
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const remote = this.#remote;
+    if (remote?.release !== undefined) {
+      finalizer.unregister(this);
+      holders.delete(remote);
+      remote.release(true);
+    }
+  }
+
+  /** Closes this client when a `using` block ends (as {@linkcode close}). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Closes this client when an `await using` block ends (as {@linkcode close}). */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  /**
+   * Keeps the structure of `v` alive on its manager server while its handle
+   * travels (spawn's arguments and results): one more reference on this
+   * client's connection, given back by `close()` or when the connection ends.
+   * Nothing to do on the shared buffer, where the handle carries the memory.
+   *
+   * @internal
+   */
+  static pinForTransfer(v: unknown): void {
+    if (v instanceof Shared && !v.#closed) v.#remote?.pin?.();
   }
 
   /**
@@ -155,11 +249,12 @@ export abstract class Shared<E, O extends OpTable<E>> {
     args: ArgsOf<O[K]>,
     signal?: AbortSignal,
   ): ResultOf<O[K]> | Promise<ResultOf<O[K]>> {
-    const engine = this.engine;
+    if (this.#closed) throw closedError(this.handle.kind, `call ${this.handle.kind}.${op}`);
+    const engine = this.#engine;
     if (engine !== undefined) {
       return this.#ops[op](engine, args, signal ? new LocalContext(signal) : LOCAL) as ResultOf<O[K]>;
     }
-    return this.remote!.call(op, args as readonly unknown[], signal) as Promise<ResultOf<O[K]>>;
+    return this.#remote!.call(op, args as readonly unknown[], signal) as Promise<ResultOf<O[K]>>;
   }
 
   /**
@@ -190,7 +285,7 @@ export abstract class Shared<E, O extends OpTable<E>> {
     what: string,
     signal?: AbortSignal,
   ): ResultOf<O[K]> | Promise<ResultOf<O[K]>> {
-    if (this.engine !== undefined) return this.call(op, args, signal);
+    if (this.#engine !== undefined) return this.call(op, args, signal);
     return this.#remoteBlocking(op, args, domain, what, signal);
   }
 
@@ -231,7 +326,8 @@ export abstract class Shared<E, O extends OpTable<E>> {
    * @internal
    */
   protected local(what: string): E {
-    if (this.engine === undefined) throw unsupportedSync(what, this.handle.via);
-    return this.engine;
+    if (this.#closed) throw closedError(this.handle.kind, `call ${what}`);
+    if (this.#engine === undefined) throw unsupportedSync(what, this.handle.via);
+    return this.#engine;
   }
 }

@@ -534,9 +534,10 @@ export class SharedMemory extends Shared<SharedMemoryEngine, typeof sharedMemory
   /**
    * Detaches this instance: `buf`, `read` and `write` then fail with
    * `SharedMemoryError("Closed")`. Other instances, and the name, are not
-   * affected. Calling it again does nothing.
+   * affected. Calling it again does nothing. (Unlike other structures' `close()`,
+   * `unlink()` still works after it, as in Python.)
    */
-  close(): void {
+  override close(): void {
     this.#closed = true;
   }
 
@@ -556,7 +557,7 @@ export class SharedMemory extends Shared<SharedMemoryEngine, typeof sharedMemory
   }
 
   /** Closes this instance (for `using`). */
-  [Symbol.dispose](): void {
+  override [Symbol.dispose](): void {
     this.close();
   }
 }

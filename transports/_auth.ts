@@ -7,6 +7,8 @@
  * server → client   "#CHALLENGE#" ‖ Ns                       (Ns: 40 random bytes)
  * client → server   HMAC(key, "procshare:c2s" ‖ Ns) ‖ "#CHALLENGE#" ‖ Nc
  * server → client   "#WELCOME#" ‖ HMAC(key, "procshare:s2c" ‖ Nc)   or  "#FAILURE#"
+ *                   or  "#REFUSED#" ‖ UTF-8 reason   (key proved, but the server cannot serve one more
+ *                                                      connection now: {@linkcode refusal})
  * ```
  *
  * The server answers the client's challenge only after the client proved the
@@ -49,6 +51,7 @@ const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
 const CHALLENGE = ascii("#CHALLENGE#");
 const WELCOME = ascii("#WELCOME#");
 const FAILURE = ascii("#FAILURE#");
+const REFUSED = ascii("#REFUSED#");
 const C2S = ascii("procshare:c2s");
 const S2C = ascii("procshare:s2c");
 
@@ -150,6 +153,33 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /**
+ * The last handshake frame of a server that checked the client's key but
+ * cannot serve it (no connection id is free): `"#REFUSED#"` and the reason,
+ * cut to fit {@linkcode MAX_HANDSHAKE_FRAME_BYTES}. The client's
+ * {@linkcode ClientHandshake.finish} throws it as `TransportError("Connect")`.
+ *
+ * @example
+ * ```ts
+ * import { ClientHandshake, refusal, ServerHandshake } from "./_auth.ts";
+ * const s = new ServerHandshake("key"), c = new ClientHandshake("key");
+ * s.check(c.answer(s.challenge));
+ * try { c.finish(refusal("Cannot connect to manager as it is full")); } catch (e) { console.log((e as Error).message); }
+ * // Cannot connect to manager as it is full
+ * ```
+ */
+export function refusal(reason: string): Uint8Array {
+  let bytes = new TextEncoder().encode(reason);
+  const room = MAX_HANDSHAKE_FRAME_BYTES - REFUSED.length;
+  if (bytes.length > room) {
+    // cut on a character boundary
+    let end = room;
+    while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+    bytes = bytes.subarray(0, end);
+  }
+  return concat(REFUSED, bytes);
+}
+
+/**
  * The server's side: send {@linkcode ServerHandshake.challenge}, pass the
  * client's one reply to {@linkcode ServerHandshake.check}, send its `reply`,
  * and serve the connection only if `accepted`.
@@ -193,8 +223,9 @@ export class ServerHandshake {
  * {@linkcode ClientHandshake.answer} and send the result, then pass the
  * server's reply to {@linkcode ClientHandshake.finish}, which throws
  * `TransportError("Auth")` unless the server accepted the key and proved it
- * knows it too, and `TransportError("Protocol")` on frames that are not a
- * handshake.
+ * knows it too, `TransportError("Connect")` with the server's reason when it
+ * refused to serve one more connection ({@linkcode refusal}), and
+ * `TransportError("Protocol")` on frames that are not a handshake.
  *
  * @example Detecting a server that does not know the key
  * ```ts
@@ -233,6 +264,9 @@ export class ClientHandshake {
   finish(reply: Uint8Array): void {
     if (this.#state !== "finish") throw new TransportError("Protocol", "Cannot finish a handshake out of order");
     this.#state = "done";
+    if (startsWith(reply, REFUSED)) {
+      throw new TransportError("Connect", new TextDecoder().decode(reply.subarray(REFUSED.length)));
+    }
     if (startsWith(reply, FAILURE)) {
       throw new TransportError("Auth", "Cannot connect to manager as it refused the authkey: received #FAILURE#");
     }

@@ -119,6 +119,11 @@ function readHeader(b: Uint8Array, o: number): number {
  * `TransportError("FrameTooLarge")`; the decoder is then unusable and the
  * connection must be closed.
  *
+ * **Pausing** (the server's backpressure): {@linkcode FrameDecoder.pause},
+ * called from `onFrame`, stops the decoding after that frame; the rest of the
+ * chunk, and every chunk pushed meanwhile, is held undecoded until
+ * {@linkcode FrameDecoder.resume}.
+ *
  * @example Reassembling a frame split across chunks
  * ```ts
  * import { FrameDecoder, frame } from "./_frame.ts";
@@ -129,6 +134,18 @@ function readHeader(b: Uint8Array, o: number): number {
  * d.push(bytes.subarray(3), (p) => { n++; console.log(p.length); }); // 10
  * console.log(n); // 1
  * ```
+ *
+ * @example Pausing after the first of two frames
+ * ```ts
+ * import { FrameDecoder, frame } from "./_frame.ts";
+ * const d = new FrameDecoder();
+ * const got: number[] = [];
+ * const onFrame = (p: Uint8Array) => { got.push(p[0]); d.pause(); };
+ * d.push(new Uint8Array([...frame(new Uint8Array([1])), ...frame(new Uint8Array([2]))]), onFrame);
+ * console.log(got, d.held); // [ 1 ] 5
+ * d.resume(onFrame);
+ * console.log(got); // [ 1, 2 ]
+ * ```
  */
 export class FrameDecoder {
   /** Largest payload accepted; changeable between frames. */
@@ -138,6 +155,10 @@ export class FrameDecoder {
   #body: Uint8Array | null = null;
   #bodyFill = 0;
   #failed = false;
+  #paused = false;
+  /** Chunks (or the rest of one) received while paused, oldest first. */
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
 
   constructor(maxFrameBytes?: number) {
     this.maxFrameBytes = checkMaxFrameBytes(maxFrameBytes);
@@ -148,15 +169,71 @@ export class FrameDecoder {
     return this.#body ? HEADER_BYTES + this.#bodyFill : this.#headerFill;
   }
 
+  /** True while a frame has begun (some of its header or body arrived) and has not completed. */
+  get partial(): boolean {
+    return this.#body !== null || this.#headerFill > 0;
+  }
+
+  /** True between {@linkcode FrameDecoder.pause} and {@linkcode FrameDecoder.resume}. */
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Bytes received but not decoded yet because the decoder is (or was) paused. */
+  get held(): number {
+    return this.#heldBytes;
+  }
+
+  /** Stops decoding after the frame being handed out (if any); what arrives is held until resumed. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /**
+   * Decodes what was held while paused, calling `onFrame` as
+   * {@linkcode FrameDecoder.push} does, until it is paused again or nothing is held.
+   */
+  resume(onFrame: (payload: Uint8Array) => unknown): void {
+    this.#paused = false;
+    while (this.#held.length > 0 && !this.#paused) {
+      const chunk = this.#held.shift()!;
+      this.#heldBytes -= chunk.length;
+      if (!this.#consume(chunk, onFrame)) {
+        this.#held = [];
+        this.#heldBytes = 0;
+        return;
+      }
+    }
+  }
+
   /**
    * Consumes one chunk; calls `onFrame` for each payload it completes. Stops
    * early when `onFrame` returns exactly `false` (the rest of the chunk is dropped).
    */
   push(chunk: Uint8Array, onFrame: (payload: Uint8Array) => unknown): void {
     if (this.#failed) throw new TransportError("Protocol", "Cannot decode frames after a framing error");
+    if (this.#paused || this.#held.length > 0) {
+      if (chunk.length > 0) this.#hold(chunk);
+      return;
+    }
+    this.#consume(chunk, onFrame);
+  }
+
+  #hold(rest: Uint8Array, first = false): void {
+    if (first) this.#held.unshift(rest);
+    else this.#held.push(rest);
+    this.#heldBytes += rest.length;
+  }
+
+  /** Decodes one chunk; false when `onFrame` said stop (the rest is dropped). A pause holds the rest. */
+  #consume(chunk: Uint8Array, onFrame: (payload: Uint8Array) => unknown): boolean {
     const n = chunk.length;
     let off = 0;
     while (off < n) {
+      if (this.#paused) {
+        this.#hold(chunk.subarray(off), true);
+        return true;
+      }
       if (this.#body === null) {
         let len: number;
         if (this.#headerFill === 0 && n - off >= HEADER_BYTES) {
@@ -164,7 +241,7 @@ export class FrameDecoder {
           off += HEADER_BYTES;
         } else {
           while (this.#headerFill < HEADER_BYTES && off < n) this.#header[this.#headerFill++] = chunk[off++];
-          if (this.#headerFill < HEADER_BYTES) return;
+          if (this.#headerFill < HEADER_BYTES) return true;
           this.#headerFill = 0;
           len = readHeader(this.#header, 0);
         }
@@ -178,7 +255,7 @@ export class FrameDecoder {
         if (n - off >= len) {
           const payload = chunk.subarray(off, off + len);
           off += len;
-          if (onFrame(payload) === false) return;
+          if (onFrame(payload) === false) return false;
           continue;
         }
         this.#body = new Uint8Array(len);
@@ -191,9 +268,10 @@ export class FrameDecoder {
       off += take;
       if (this.#bodyFill === body.length) {
         this.#body = null;
-        if (onFrame(body) === false) return;
+        if (onFrame(body) === false) return false;
       }
     }
+    return true;
   }
 }
 
@@ -202,6 +280,11 @@ export class FrameDecoder {
  * one write: a burst of pipelined calls (or of answers) costs one syscall.
  * Above {@linkcode COALESCE_BYTES} in one tick, each frame is written as its
  * header and its payload, without a copy.
+ *
+ * It also remembers whether the stream asked it to wait: a `write` that
+ * returns `false` (a Node-style stream over its high-water mark) sets
+ * {@linkcode FrameWriter.blocked} until the owner, told by the stream's
+ * `"drain"` event, calls {@linkcode FrameWriter.drained}.
  *
  * @example Two frames, one write
  * ```ts
@@ -220,10 +303,30 @@ export class FrameWriter {
   #bytes = 0;
   #scheduled = false;
   #closed = false;
+  #blocked = false;
   readonly #flush = () => this.flush();
 
   constructor(out: Pick<Duplex, "write">) {
     this.#out = out;
+  }
+
+  /** Bytes (headers included) queued in this tick and not yet handed to the stream. */
+  get queued(): number {
+    return this.#bytes;
+  }
+
+  /** True once a write returned `false`, until {@linkcode FrameWriter.drained}: the stream will emit `"drain"`. */
+  get blocked(): boolean {
+    return this.#blocked;
+  }
+
+  /** The stream emitted `"drain"`: what it held has been sent. */
+  drained(): void {
+    this.#blocked = false;
+  }
+
+  #write(bytes: Uint8Array): void {
+    if (this.#out.write(bytes) === false) this.#blocked = true;
   }
 
   /** Queues one payload; it is framed and written at the end of this tick. Dropped once closed. */
@@ -242,7 +345,6 @@ export class FrameWriter {
     this.#scheduled = false;
     const queue = this.#queue;
     if (queue.length === 0) return;
-    const out = this.#out;
     this.#queue = [];
     const total = this.#bytes;
     this.#bytes = 0;
@@ -254,14 +356,14 @@ export class FrameWriter {
         bytes.set(p, o + HEADER_BYTES);
         o += HEADER_BYTES + p.length;
       }
-      out.write(bytes);
+      this.#write(bytes);
       return;
     }
     for (const p of queue) {
       const header = new Uint8Array(HEADER_BYTES);
       writeHeader(header, 0, p.length);
-      out.write(header);
-      out.write(p);
+      this.#write(header);
+      this.#write(p);
     }
   }
 

@@ -17,10 +17,24 @@ interface Entry {
   readonly load: Load;
 }
 
+/** The load, once: a dynamic import per attach costs a round trip to a loader hook thread on Node with tsx. */
+function once(load: Load): Load {
+  let p: Promise<TransportProvider> | undefined;
+  return () =>
+    p ??= load().catch((e) => {
+      p = undefined; // a failed load is tried again next time
+      throw e;
+    });
+}
+
 /** The transports, one line each. */
 const TRANSPORTS: readonly Entry[] = [
-  { schemes: ["shared-buffer"], via: "shared-buffer", load: async () => (await import("./shared_buffer.ts")).provider },
-  { schemes: ["unix", "tcp"], via: "socket", load: async () => (await import("./socket/provider.ts")).provider },
+  {
+    schemes: ["shared-buffer"],
+    via: "shared-buffer",
+    load: once(async () => (await import("./shared_buffer.ts")).provider),
+  },
+  { schemes: ["unix", "tcp"], via: "socket", load: once(async () => (await import("./socket/provider.ts")).provider) },
 ];
 
 const BY_SCHEME: ReadonlyMap<string, Load> = new Map(TRANSPORTS.flatMap((t) => t.schemes.map((s) => [s, t.load])));

@@ -28,14 +28,36 @@ export class SharedBufferTransport implements TransportImpl {
     this.#host = new EngineHost(options.kinds);
   }
 
+  /**
+   * A named structure is kept by the host until {@linkcode delete} or
+   * shutdown; an anonymous one only by the clients that hold its memory, so
+   * the garbage collector frees it when no thread holds it (SharedMemory and
+   * ShareableList blocks excepted: the host keeps them until shutdown, as it
+   * unlinks their names then).
+   */
   open(kind: string, name: string | undefined, params: readonly unknown[]): Promise<Handle> {
     try {
-      const { id } = this.#host.open(kind, name, params);
-      const { spec, engine } = this.#host.entry(id);
+      const { spec, engine } = name === undefined
+        ? this.#host.make(kind, params)
+        : this.#host.entry(this.#host.open(kind, name, params).id);
       return Promise.resolve({ ...spec.share(engine), kind, via: VIA, registry: registryBuffer() });
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /** Forgets the name: its structure lives on in the threads that hold it. */
+  delete(name: string): Promise<boolean> {
+    try {
+      return Promise.resolve(this.#host.delete(name));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** How many structures the host keeps (named ones, and SharedMemory blocks). */
+  get size(): number {
+    return this.#host.size;
   }
 
   close(): Promise<void> {

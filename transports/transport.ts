@@ -29,6 +29,18 @@ export interface TransportImpl {
    * or when `name` is undefined.
    */
   open(kind: string, name: string | undefined, params: readonly unknown[]): Promise<Handle>;
+  /**
+   * Forgets the name `name`: the structure is freed once no thread or
+   * connection holds it. Resolves true when the name existed.
+   */
+  delete(name: string): Promise<boolean>;
+  /**
+   * Gives back the reference `open` took for the manager's own connection,
+   * once the structure is attached (socket transports; absent elsewhere).
+   */
+  release?(handle: Handle): void;
+  /** How many structures the host keeps, when the host is in this process. */
+  readonly size?: number;
   /** Closes the transport: stops a server it started, closes connections. */
   close(): Promise<void>;
 }

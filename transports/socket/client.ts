@@ -126,6 +126,18 @@ export interface SocketClient extends AsyncDisposable {
    * address has another, so a handle can tell its server is gone.
    */
   instance(): Promise<string>;
+  /**
+   * One more reference to structure `id` for this connection: the server
+   * frees an anonymous structure when no connection holds one. Fails with
+   * `TransportError("NotFound")` when it is already gone.
+   */
+  retain(id: number): Promise<void>;
+  /**
+   * Gives back one of this connection's references to `id`, without waiting:
+   * the releases of one turn go in one request. Nothing to do once the
+   * connection has ended (the server gave them all back then).
+   */
+  release(id: number): void;
   /** Closes the connection; pending calls reject with `TransportError("Closed")`. Idempotent. */
   close(): Promise<void>;
 }
@@ -230,6 +242,10 @@ interface Pending {
   aborted: boolean;
 }
 
+const nothing = (): void => {};
+/** Most ids one release request carries (at most 9 bytes each: 9 KiB). */
+const RELEASE_BATCH = 1024;
+
 function abortError(reason: unknown): Error {
   const e = new Error("Cannot complete call as its signal was aborted", { cause: reason });
   e.name = "AbortError";
@@ -250,6 +266,7 @@ class Client implements SocketClient {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #nextId = 1;
   #instance: Promise<string> | undefined;
+  #releases: number[] = [];
   #error: TransportError | undefined;
   #settleClosed!: (e: TransportError | undefined) => void;
   #settleReady!: (error?: unknown) => void;
@@ -315,8 +332,30 @@ class Client implements SocketClient {
     });
   }
 
+  async retain(id: number): Promise<void> {
+    await this.call(HOST_ID, "retain", [id]);
+  }
+
+  release(id: number): void {
+    if (this.#error !== undefined) return;
+    if (this.#releases.length === 0) queueMicrotask(this.#flushReleases);
+    this.#releases.push(id);
+  }
+
+  #flushReleases = (): void => {
+    const ids = this.#releases;
+    this.#releases = [];
+    if (ids.length === 0 || this.#error !== undefined) return;
+    // nobody waits for the answer; a connection that ends meanwhile gave every reference back anyway.
+    // At most RELEASE_BATCH ids a request keeps it far below any sensible maxFrameBytes
+    for (let i = 0; i < ids.length; i += RELEASE_BATCH) {
+      this.call(HOST_ID, "release", [ids.slice(i, i + RELEASE_BATCH)]).catch(nothing);
+    }
+  };
+
   #request(callId: CallId, request: WireRequest, signal: AbortSignal | undefined): Promise<unknown> {
     if (this.#error !== undefined) return Promise.reject(this.#error);
+    if (this.#releases.length > 0) this.#flushReleases(); // releases keep their place before later requests
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
     let payload: Uint8Array;
     try {

@@ -11,6 +11,7 @@ import { Authkey, type Backend, type Handle } from "../../core/backend.ts";
 import { TransportError } from "../../errors.ts";
 import { toAuthkey } from "../_auth.ts";
 import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES } from "../_frame.ts";
+import { HOST_ID } from "../_host.ts";
 import { clientFor, connect as connectClient, type SocketClient } from "./client.ts";
 import { type ManagerServer, startServer } from "./server.ts";
 import { formatTransport, type SocketConfig, type TransportImpl, type TransportProvider } from "../transport.ts";
@@ -66,11 +67,33 @@ class SocketTransport implements TransportImpl {
     return h;
   }
 
+  /** Forgets the name on the server (see `EngineHost.delete`). */
+  async delete(name: string): Promise<boolean> {
+    return await this.client.call(HOST_ID, "delete", [name]) === true;
+  }
+
+  /** Gives back the reference the manager's connection took with `open`, once the handle is attached. */
+  release(handle: Handle): void {
+    const id = (handle as SocketHandle).id;
+    const retained = retaining.get(handle);
+    if (retained === undefined) this.client.release(id);
+    else retained.then(() => this.client.release(id));
+  }
+
+  /** How many structures the server keeps, when it runs in this process. */
+  get size(): number | undefined {
+    return this.server?.host.size;
+  }
+
   async close(): Promise<void> {
     await this.client.close();
     await this.server?.close();
   }
 }
+
+const nothing = (): void => {};
+/** The retain an attach sent, by handle: a reference handed over is given back once the new one is taken. */
+const retaining = new WeakMap<Handle, Promise<void>>();
 
 /** The socket provider: a manager server on a unix socket or TCP, and clients to it. */
 export const provider: TransportProvider = {
@@ -108,6 +131,27 @@ export const provider: TransportProvider = {
         `Cannot attach ${s.kind} as its manager server has been replaced since the handle was made (connect to the new one and reopen the structure by name): received ${s.address}`,
       );
     }
-    return { remote: { call: (op, args, signal) => client.call(s.id, op, args, signal && { signal }) } };
+    // this client's own reference on its connection, given back by close() or when it is collected;
+    // not awaited: the calls that follow on the connection come after it (a structure already gone
+    // fails them with NotFound), and a reference handed over waits for it (see release)
+    retaining.set(handle, client.retain(s.id).catch(nothing));
+    let released = false;
+    let pins = 0;
+    return {
+      remote: {
+        call: (op, args, signal) => client.call(s.id, op, args, signal && { signal }),
+        release(withPins) {
+          if (released) return;
+          released = true;
+          client.release(s.id);
+          for (; withPins && pins > 0; pins--) client.release(s.id);
+        },
+        pin() {
+          if (released) return;
+          pins++;
+          client.retain(s.id).catch(nothing);
+        },
+      },
+    };
   },
 };

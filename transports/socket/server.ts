@@ -26,6 +26,23 @@
  * before it is decoded (`decodeWire` in `_codec.ts`): `CodecError("Malformed")`
  * for that call, or the connection closed when no call id can be read.
  *
+ * ## Slow readers, stalled senders, churn
+ *
+ * Replies wait in the socket until the peer reads them. Once a connection's
+ * unsent replies pass `maxPendingReplyBytes` (2 × `maxFrameBytes` by
+ * default) the server stops reading its requests — they stay in the kernel
+ * and the peer's own buffers — and resumes when the socket has drained, so a
+ * client that pipelines big reads and stops reading costs the server a bounded
+ * amount of memory. A frame must arrive whole within `frameTimeoutMs` (30 s
+ * by default) of its first byte, the clock stopped while the server is not
+ * reading: an authenticated peer that stalls mid-frame is cut off.
+ *
+ * Every authenticated connection takes an id of the process's thread registry
+ * (`_runtime/threads.ts`), given back when it closes and reused safely: what
+ * a closed connection held still reads as held by a dead owner. When every id
+ * is held by a live connection or thread, a client is refused at connect with
+ * `TransportError("Connect")` saying so.
+ *
  * @example A server and a client in one process
  * ```ts
  * import { startServer } from "./server.ts";
@@ -40,7 +57,7 @@
  */
 import { TransportError } from "../../errors.ts";
 import type { Kinds } from "../../core/structure.ts";
-import { MAX_HANDSHAKE_FRAME_BYTES, randomAuthkey, ServerHandshake, toAuthkey } from "../_auth.ts";
+import { MAX_HANDSHAKE_FRAME_BYTES, randomAuthkey, refusal, ServerHandshake, toAuthkey } from "../_auth.ts";
 import type { Duplex } from "../_duplex.ts";
 import { checkMaxFrameBytes, frame, FRAME_LIMIT_HINT, FrameDecoder, FrameWriter } from "../_frame.ts";
 import { type CallContext, EngineHost } from "../_host.ts";
@@ -55,7 +72,7 @@ import {
   pathKind,
   unlinkQuiet,
 } from "../_runtime/net.ts";
-import { allocateId } from "../_runtime/threads.ts";
+import { processRegistry, tryAllocateId } from "../_runtime/threads.ts";
 import {
   type CallId,
   checkHandshakeTimeout,
@@ -102,6 +119,13 @@ export interface ServerOptions {
   readonly allowRemote?: boolean;
   /** Connections that have not completed the handshake by then are closed; 5000 by default. */
   readonly handshakeTimeoutMs?: number;
+  /**
+   * A connection whose unsent replies pass this many bytes is not read from
+   * until they are sent; 2 × `maxFrameBytes` by default.
+   */
+  readonly maxPendingReplyBytes?: number;
+  /** A frame must arrive whole within this long of its first byte, or its connection is closed; 30000 by default. */
+  readonly frameTimeoutMs?: number;
 }
 
 /**
@@ -127,6 +151,10 @@ export interface ManagerServer extends AsyncDisposable {
   readonly host: EngineHost;
   /** How many connections are open (handshaking or authenticated). */
   readonly connectionCount: number;
+  /** Bytes of replies written and not yet sent, over every connection. */
+  readonly pendingReplyBytes: number;
+  /** How many connections the server is not reading from, until their peers read what it sent. */
+  readonly pausedConnections: number;
   /** Stops the server; resolves once every connection is closed. Idempotent. */
   close(): Promise<void>;
 }
@@ -162,6 +190,8 @@ export async function startServer(options: ServerOptions): Promise<ManagerServer
   const authkey = options.authkey === undefined ? randomAuthkey() : toAuthkey(options.authkey);
   const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
   const handshakeTimeoutMs = checkHandshakeTimeout(options.handshakeTimeoutMs);
+  const maxPendingReplyBytes = checkMaxPendingReplyBytes(options.maxPendingReplyBytes, maxFrameBytes);
+  const frameTimeoutMs = checkFrameTimeout(options.frameTimeoutMs);
   if (!options.host && !options.kinds) {
     throw new TypeError("Cannot start server as neither 'host' nor 'kinds' is given: received neither");
   }
@@ -174,7 +204,7 @@ export async function startServer(options: ServerOptions): Promise<ManagerServer
   }
   if (target.kind === "unix") await clearStaleSocket(target.path, given);
   const server = new SocketServer(
-    { authkey, host, maxFrameBytes, handshakeTimeoutMs },
+    { authkey, host, maxFrameBytes, handshakeTimeoutMs, maxPendingReplyBytes, frameTimeoutMs },
     target.kind === "tcp",
     options.host === undefined,
   );
@@ -267,6 +297,18 @@ class SocketServer implements ManagerServer {
     return this.#connections.size;
   }
 
+  get pendingReplyBytes(): number {
+    let n = 0;
+    for (const c of this.#connections) n += c.pendingReplyBytes;
+    return n;
+  }
+
+  get pausedConnections(): number {
+    let n = 0;
+    for (const c of this.#connections) if (c.readPaused) n++;
+    return n;
+  }
+
   started(net: NetServer, address: string, unixPath: string | undefined): void {
     this.#net = net;
     this.address = address;
@@ -334,6 +376,10 @@ export interface ConnectionOptions {
   readonly maxFrameBytes?: number;
   /** The connection is closed if the handshake has not completed by then; 5000 by default. */
   readonly handshakeTimeoutMs?: number;
+  /** The stream is not read from while its unsent replies pass this many bytes; 2 × `maxFrameBytes` by default. */
+  readonly maxPendingReplyBytes?: number;
+  /** A frame must arrive whole within this long of its first byte; 30000 by default. */
+  readonly frameTimeoutMs?: number;
   /** Called once when the connection has ended, whichever side ended it. */
   readonly onClose?: () => void;
 }
@@ -371,13 +417,75 @@ export interface ServedConnection {
  * ```
  */
 export function serveConnection(io: Duplex, options: ConnectionOptions): ServedConnection {
+  const maxFrameBytes = checkMaxFrameBytes(options.maxFrameBytes);
   return new ServerConnection(io, {
     authkey: toAuthkey(options.authkey),
     host: options.host,
-    maxFrameBytes: checkMaxFrameBytes(options.maxFrameBytes),
+    maxFrameBytes,
     handshakeTimeoutMs: checkHandshakeTimeout(options.handshakeTimeoutMs),
+    maxPendingReplyBytes: checkMaxPendingReplyBytes(options.maxPendingReplyBytes, maxFrameBytes),
+    frameTimeoutMs: checkFrameTimeout(options.frameTimeoutMs),
     onClose: options.onClose,
   });
+}
+
+/** Default of `frameTimeoutMs`: a frame must arrive whole within 30 s of its first byte. */
+export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+
+/**
+ * Checks a `maxPendingReplyBytes` option and returns it, or 2 × `maxFrameBytes` when absent.
+ *
+ * @example
+ * ```ts
+ * import { checkMaxPendingReplyBytes } from "./server.ts";
+ * console.log(checkMaxPendingReplyBytes(undefined, 1024), checkMaxPendingReplyBytes(4096, 1024)); // 2048 4096
+ * ```
+ */
+export function checkMaxPendingReplyBytes(bytes: number | undefined, maxFrameBytes: number): number {
+  if (bytes === undefined) return 2 * maxFrameBytes;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new RangeError(`Cannot use maxPendingReplyBytes as it must be a positive integer: received ${bytes}`);
+  }
+  return bytes;
+}
+
+/**
+ * Checks a `frameTimeoutMs` option and returns it, or {@linkcode DEFAULT_FRAME_TIMEOUT_MS} when absent.
+ *
+ * @example
+ * ```ts
+ * import { checkFrameTimeout } from "./server.ts";
+ * console.log(checkFrameTimeout(undefined), checkFrameTimeout(250)); // 30000 250
+ * ```
+ */
+export function checkFrameTimeout(ms: number | undefined): number {
+  if (ms === undefined) return DEFAULT_FRAME_TIMEOUT_MS;
+  if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_TIMER_MS) {
+    throw new RangeError(`Cannot use frameTimeoutMs as it must be a number in (0, ${MAX_TIMER_MS}]: received ${ms}`);
+  }
+  return ms;
+}
+
+/** Longest delay a timer accepts (2^31 - 1 ms): beyond it, timers fire at once. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+/**
+ * What backpressure needs of a stream besides {@linkcode Duplex}: a connected
+ * `node:net` socket has it on every runtime; a stream without it is written to
+ * unbounded, as before.
+ */
+interface FlowControl {
+  readonly writableLength: number;
+  pause(): unknown;
+  resume(): unknown;
+  on(event: "drain", listener: () => void): unknown;
+}
+
+function flowControlOf(io: Duplex): FlowControl | undefined {
+  const f = io as unknown as Partial<FlowControl>;
+  return typeof f.writableLength === "number" && typeof f.pause === "function" && typeof f.resume === "function"
+    ? f as FlowControl
+    : undefined;
 }
 
 /** {@linkcode ConnectionOptions}, checked. */
@@ -386,6 +494,8 @@ interface ConnectionConfig {
   readonly host: EngineHost;
   readonly maxFrameBytes: number;
   readonly handshakeTimeoutMs: number;
+  readonly maxPendingReplyBytes: number;
+  readonly frameTimeoutMs: number;
   readonly onClose?: () => void;
 }
 
@@ -434,11 +544,17 @@ class ServerConnection implements ServedConnection {
   readonly #decoder: FrameDecoder;
   readonly #writer: FrameWriter;
   readonly #inflight = new Map<CallId, ServerCall>();
+  readonly #flow: FlowControl | undefined;
   #handshake: ServerHandshake | null;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #killTimer: ReturnType<typeof setTimeout> | undefined;
   #ownerId = 0;
   #closed = false;
+  /** Not reading from the stream until it drains (backpressure). */
+  #readPaused = false;
+  /** When the frame now arriving began (`performance.now()`), or 0 when none is partial or the clock is stopped. */
+  #frameSince = 0;
+  #frameTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(io: Duplex, config: ConnectionConfig) {
     this.#io = io;
@@ -446,6 +562,8 @@ class ServerConnection implements ServedConnection {
     this.#decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME_BYTES);
     this.#writer = new FrameWriter(io);
     this.#handshake = new ServerHandshake(config.authkey);
+    this.#flow = flowControlOf(io);
+    this.#flow?.on("drain", this.#onDrain);
     io.on("data", this.#onData);
     io.on("error", () => this.#teardown());
     io.on("close", () => {
@@ -460,6 +578,76 @@ class ServerConnection implements ServedConnection {
     this.#teardown();
     this.#io.destroy();
   }
+
+  /** Bytes of replies not yet sent: queued in this tick, and held by the stream. */
+  get pendingReplyBytes(): number {
+    return this.#writer.queued + (this.#flow?.writableLength ?? 0);
+  }
+
+  /** True while the server does not read from this connection, waiting for its replies to drain. */
+  get readPaused(): boolean {
+    return this.#readPaused;
+  }
+
+  /** Stops reading once the unsent replies pass the bound; the stream's `"drain"` resumes it. */
+  #checkPressure(): void {
+    if (this.#readPaused || this.#closed || this.#flow === undefined) return;
+    if (this.pendingReplyBytes <= this.#config.maxPendingReplyBytes) return;
+    this.#writer.flush(); // hand the replies to the stream now, so that its "drain" tells when they are sent
+    // a stream still under its own high-water mark will not emit "drain": keep reading
+    if (!this.#writer.blocked) return;
+    this.#readPaused = true;
+    this.#decoder.pause();
+    this.#flow.pause();
+    this.#frameSince = 0; // the peer is not late while we do not read
+  }
+
+  #onDrain = (): void => {
+    this.#writer.drained();
+    if (!this.#readPaused || this.#closed) return;
+    this.#readPaused = false;
+    this.#flow!.resume();
+    try {
+      this.#decoder.resume(this.#onFrame);
+    } catch (e) {
+      this.#onDecodeError(e);
+      return;
+    }
+    this.#watchFrame();
+  };
+
+  /** Starts the frame clock when a frame is partial, stops it when none is; one timer at a time. */
+  #watchFrame(): void {
+    if (this.#closed || this.#handshake !== null || this.#readPaused) return;
+    if (!this.#decoder.partial) {
+      this.#frameSince = 0;
+      return;
+    }
+    if (this.#frameSince !== 0) return;
+    this.#frameSince = performance.now();
+    if (this.#frameTimer === undefined) this.#armFrameTimer(this.#config.frameTimeoutMs);
+  }
+
+  #armFrameTimer(ms: number): void {
+    this.#frameTimer = setTimeout(this.#onFrameTimer, ms);
+  }
+
+  #onFrameTimer = (): void => {
+    this.#frameTimer = undefined;
+    if (this.#closed || this.#frameSince === 0) return;
+    const timeout = this.#config.frameTimeoutMs;
+    const left = this.#frameSince + timeout - performance.now();
+    if (left > 0) {
+      this.#armFrameTimer(left);
+      return;
+    }
+    this.#fail(
+      new TransportError(
+        "Protocol",
+        `Cannot receive frame as it did not arrive whole within frameTimeoutMs (${timeout}): received ${this.#decoder.buffered} bytes of it`,
+      ),
+    );
+  };
 
   /** Sends a connection-level error frame, then closes. */
   #fail(error: TransportError): void {
@@ -481,29 +669,44 @@ class ServerConnection implements ServedConnection {
     try {
       this.#decoder.push(chunk, this.#onFrame);
     } catch (e) {
-      if (this.#handshake !== null) this.destroy();
-      else if (e instanceof TransportError) this.#fail(e);
-      else this.destroy();
+      this.#onDecodeError(e);
+      return;
     }
+    this.#watchFrame();
   };
+
+  #onDecodeError(e: unknown): void {
+    if (this.#handshake !== null) this.destroy();
+    else if (e instanceof TransportError) this.#fail(e);
+    else this.destroy();
+  }
 
   #onFrame = (payload: Uint8Array): boolean => {
     if (this.#closed) return false;
     if (this.#handshake !== null) {
       const { accepted, reply } = this.#handshake.check(payload);
-      this.#io.write(frame(reply));
-      if (!accepted) {
+      // the connection's owner id, before it is welcomed: a full registry is a refusal the client reads at connect
+      const ownerId = accepted ? tryAllocateId() : 0;
+      if (accepted && ownerId === 0) {
+        const registry = processRegistry();
+        this.#io.write(frame(refusal(
+          `Cannot connect to manager as all ${registry.slots} connection and thread ids of its process are held ` +
+            `by live ones (close connections or start another manager): received ${registry.alive()} alive`,
+        )));
+      } else this.#io.write(frame(reply));
+      if (ownerId === 0) {
         this.#endGracefully();
         return false;
       }
       this.#handshake = null;
       clearTimeout(this.#timer);
       this.#timer = undefined;
-      this.#ownerId = allocateId();
+      this.#ownerId = ownerId;
       this.#decoder.maxFrameBytes = this.#config.maxFrameBytes;
       return true;
     }
     this.#onMessage(payload);
+    this.#checkPressure();
     return !this.#closed;
   };
 
@@ -524,7 +727,10 @@ class ServerConnection implements ServedConnection {
         return;
       case "open":
         try {
-          this.#replyOk(request[0], this.#config.host.open(request[2], request[3] ?? undefined, request[4]));
+          this.#replyOk(
+            request[0],
+            this.#config.host.open(request[2], request[3] ?? undefined, request[4], this.#ownerId),
+          );
         } catch (e) {
           this.#replyError(request[0], e);
         }
@@ -549,14 +755,14 @@ class ServerConnection implements ServedConnection {
       return;
     }
     if (!isThenable(result)) {
-      this.#replyOk(callId, result);
+      this.#replyOk(callId, result, id, op);
       return;
     }
     this.#inflight.set(callId, ctx);
     result.then(
       (value) => {
         if (this.#inflight.get(callId) === ctx) this.#inflight.delete(callId);
-        this.#replyOk(callId, value);
+        this.#replyOk(callId, value, id, op);
       },
       (error) => {
         if (this.#inflight.get(callId) === ctx) this.#inflight.delete(callId);
@@ -565,7 +771,8 @@ class ServerConnection implements ServedConnection {
     );
   }
 
-  #replyOk(callId: CallId, value: unknown): void {
+  /** Answers a call, or an open when `op` is absent; a result over maxFrameBytes is an error naming the op. */
+  #replyOk(callId: CallId, value: unknown, id?: number, op?: string): void {
     if (this.#closed) return;
     let bytes: Uint8Array;
     try {
@@ -580,17 +787,32 @@ class ServerConnection implements ServedConnection {
         callId,
         new TransportError(
           "FrameTooLarge",
-          `Cannot send result as it exceeds maxFrameBytes (${max}; ${FRAME_LIMIT_HINT}): received ${bytes.length}`,
+          `Cannot send the result of ${
+            this.#opName(id, op)
+          } as it exceeds maxFrameBytes (${max}; ${FRAME_LIMIT_HINT}, ` +
+            `or read it in parts: keys() then get() per key, slices of a list): received ${bytes.length} bytes`,
         ),
       );
       return;
     }
     this.#writer.send(bytes);
+    this.#checkPressure();
+  }
+
+  /** `dict.entries` for a call, `open` for an open. */
+  #opName(id: number | undefined, op: string | undefined): string {
+    if (id === undefined || op === undefined) return "open";
+    try {
+      return `${this.#config.host.entry(id).spec.kind}.${op}`;
+    } catch {
+      return String(op); // the structure is gone meanwhile
+    }
   }
 
   #replyError(callId: CallId, error: unknown): void {
     if (this.#closed) return;
     this.#writer.send(encodeReply([callId, STATUS_ERROR, toWireError(error)]));
+    this.#checkPressure();
   }
 
   /** Ends the connection's life on the server: calls aborted, owner released. Idempotent. */
@@ -598,6 +820,7 @@ class ServerConnection implements ServedConnection {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#frameTimer !== undefined) clearTimeout(this.#frameTimer);
     this.#writer.close();
     this.#config.onClose?.();
     if (this.#inflight.size > 0) {
