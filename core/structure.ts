@@ -165,7 +165,7 @@ export abstract class Shared<E, O extends OpTable<E>> {
    * @internal
    */
   protected get engine(): E | undefined {
-    if (this.#closed) throw closedError(this.handle.kind, "use it");
+    if (this.#closed) throw closedError(this.handle.kind, `use this ${this.handle.kind}`);
     return this.#engine;
   }
 
@@ -176,7 +176,7 @@ export abstract class Shared<E, O extends OpTable<E>> {
    * @internal
    */
   protected get remote(): Remote | undefined {
-    if (this.#closed) throw closedError(this.handle.kind, "use it");
+    if (this.#closed) throw closedError(this.handle.kind, `use this ${this.handle.kind}`);
     return this.#remote;
   }
 
