@@ -10,12 +10,19 @@
  * that is emptied gets its room back.
  *
  * Every operation runs under the owning structure's writer lock; readers
- * never touch the allocator's words.
+ * never touch the allocator's words. Every operation is one journaled step
+ * (`_seqlock.ts`): a writer terminated inside it leaves the free lists as
+ * they were before it, to whoever takes the lock over. Blocks allocated by a
+ * dead writer for a change it never published stay allocated (leaked), and
+ * a merge ({@linkcode Heap.compact}) cut short leaks the free blocks it was
+ * merging: a kill costs room, never a corrupt free list. The journal's words
+ * live here, in the header, and serve the structure's own steps too.
  *
  * Layout (Int32 words, owned here; the structure owns words 0..31):
  * @module
  */
 import { CapacityError } from "../errors.ts";
+import { Journal, journalWords } from "./_seqlock.ts";
 
 /** Heap top: byte offset of the first never-allocated byte. */
 const H_TOP = 32;
@@ -34,8 +41,12 @@ const H_ARENA_END = 38;
 const H_FREE = 40;
 /** Number of size classes. */
 const N_CLASSES = 56;
-/** First byte of the data area. */
-export const DATA_START = (H_FREE + N_CLASSES) * 4 + 32;
+/** First word of the undo journal shared by the heap's and the structure's steps. */
+const H_JOURNAL = H_FREE + N_CLASSES;
+/** Entries of the journal: a merge logs N_CLASSES + 4; a structure's step must fit (see their IN_PLACE_WORDS). */
+export const JOURNAL_ENTRIES = 64;
+/** First byte of the data area (8-aligned). */
+export const DATA_START = (((H_JOURNAL + journalWords(JOURNAL_ENTRIES)) * 4 + 7) & ~7) + 32;
 /** Bytes of the block header, before the payload (keeps payloads 8-aligned). */
 const BLOCK_HEADER = 8;
 /** Granularity of buffer growth. */
@@ -91,6 +102,8 @@ export function createHeapBuffer(initialBytes: number, maxBytes: number, what: s
 export class Heap {
   i32: Int32Array;
   u8: Uint8Array;
+  /** The undo journal of this buffer: the heap's steps, and the owning structure's (pass it to its SeqLock). */
+  readonly journal: Journal = new Journal(H_JOURNAL, JOURNAL_ENTRIES);
   constructor(readonly buffer: SharedArrayBuffer, readonly what: string) {
     const len = buffer.byteLength;
     this.i32 = new Int32Array(buffer, 0, len >> 2);
@@ -131,44 +144,54 @@ export class Heap {
     }
   }
 
-  /** A block of class `c` from its free list, the arena, or the top (growing the buffer). */
+  /** A block of class `c` from its free list, the arena, or the top (growing the buffer). One step. */
   #alloc(c: number): number {
-    const i32 = this.i32;
+    const i32 = this.i32, j = this.journal;
     const head = i32[H_FREE + c];
     if (head !== 0) {
+      j.open();
+      j.log(i32, H_IN_USE);
+      j.log(i32, H_FREE + c);
+      j.arm(i32);
       i32[H_IN_USE] += CLASS_SIZES[c];
       i32[H_FREE + c] = i32[head >> 2];
+      j.commit(i32);
       return head;
     }
     if (i32[H_ARENA_END] !== 0) {
       const off = this.#fromArena(c);
       if (off !== 0) return off;
     }
-    i32[H_IN_USE] += CLASS_SIZES[c];
     const top = i32[H_TOP];
     const end = top + BLOCK_HEADER + CLASS_SIZES[c];
-    if (end > this.u8.length) {
-      try {
-        this.#grow(end);
-      } catch (e) {
-        i32[H_IN_USE] -= CLASS_SIZES[c];
-        throw e;
-      }
-    }
+    if (end > this.u8.length) this.#grow(end); // changes no journaled word
     const words = this.i32; // a fresh view if the buffer just grew
-    words[top >> 2] = c;
+    j.open();
+    j.log(words, H_IN_USE);
+    j.log(words, H_TOP);
+    j.arm(words);
+    words[top >> 2] = c; // past the top: no one reads it yet
+    words[H_IN_USE] += CLASS_SIZES[c];
     words[H_TOP] = end;
+    j.commit(words);
     return top + BLOCK_HEADER;
   }
 
-  /** Returns a block to its class's free list. */
+  /** Returns a block to its class's free list. One step. */
   free(payload: number): void {
-    const i32 = this.i32;
+    const i32 = this.i32, j = this.journal;
     const c = i32[(payload - BLOCK_HEADER) >> 2];
+    j.open();
+    j.log(i32, H_IN_USE);
+    j.log(i32, payload >> 2);
+    j.log(i32, H_FREE + c);
+    j.log(i32, H_FREES);
+    j.arm(i32);
     i32[H_IN_USE] -= CLASS_SIZES[c];
     i32[payload >> 2] = i32[H_FREE + c];
     i32[H_FREE + c] = payload;
     i32[H_FREES]++;
+    j.commit(i32);
   }
 
   /** Blocks freed since the last {@linkcode compact}. */
@@ -176,9 +199,12 @@ export class Heap {
     return this.i32[H_FREES];
   }
 
-  /** Lays `bytes` bytes at `start` out as free blocks (as few as fit exactly). `bytes` is 0 or a multiple of 8 ≥ 24. */
-  #carve(start: number, bytes: number): void {
-    const i32 = this.i32;
+  /**
+   * Lays `bytes` bytes at `start` out as free blocks (as few as fit exactly). `bytes` is 0 or a multiple of 8 ≥ 24.
+   * Inside a step: with `logged`, each word is journaled before it is written (and armed at once).
+   */
+  #carve(start: number, bytes: number, logged: boolean): void {
+    const i32 = this.i32, j = this.journal;
     let c = N_CLASSES - 1;
     while (bytes > 0) {
       // the largest block that fits and leaves 0 or a rest that can be a block (≥ 24 bytes)
@@ -187,6 +213,12 @@ export class Heap {
         rest = bytes - BLOCK_HEADER - CLASS_SIZES[--c];
       }
       const payload = start + BLOCK_HEADER;
+      if (logged) {
+        j.log(i32, start >> 2);
+        j.log(i32, payload >> 2);
+        j.log(i32, H_FREE + c);
+        j.arm(i32);
+      }
       i32[start >> 2] = c;
       i32[payload >> 2] = i32[H_FREE + c];
       i32[H_FREE + c] = payload;
@@ -195,15 +227,20 @@ export class Heap {
     }
   }
 
-  /** A block of class `c` cut from the front of the arena; 0 if it has no room. */
+  /** A block of class `c` cut from the front of the arena; 0 if it has no room. One step. */
   #fromArena(c: number): number {
-    const i32 = this.i32;
+    const i32 = this.i32, j = this.journal;
     const start = i32[H_ARENA], need = BLOCK_HEADER + CLASS_SIZES[c];
     const rest = i32[H_ARENA_END] - start - need;
     if (rest < 0 || (rest > 0 && rest < BLOCK_HEADER + CLASS_SIZES[0])) return 0;
-    i32[start >> 2] = c;
+    j.open();
+    j.log(i32, H_ARENA);
+    j.log(i32, H_IN_USE);
+    j.arm(i32);
+    i32[start >> 2] = c; // inside the arena: a word no one reads
     i32[H_ARENA] = start + need;
     i32[H_IN_USE] += CLASS_SIZES[c];
+    j.commit(i32);
     return start + BLOCK_HEADER;
   }
 
@@ -216,11 +253,17 @@ export class Heap {
       if (head === 0) continue;
       const rest = CLASS_SIZES[d] - CLASS_SIZES[c];
       if (rest !== 0 && rest < BLOCK_HEADER + CLASS_SIZES[0]) continue;
+      const start = head - BLOCK_HEADER, j = this.journal;
+      j.open();
+      j.log(i32, H_FREE + d);
+      j.log(i32, start >> 2);
+      j.log(i32, H_IN_USE);
+      j.arm(i32);
       i32[H_FREE + d] = i32[head >> 2];
-      const start = head - BLOCK_HEADER;
       i32[start >> 2] = c;
       i32[H_IN_USE] += CLASS_SIZES[c];
-      this.#carve(start + need, rest);
+      this.#carve(start + need, rest, true); // at most 14 blocks: 45 entries in all
+      j.commit(i32);
       return head;
     }
     return 0;
@@ -235,10 +278,26 @@ export class Heap {
    * the free runs.
    */
   compact(): boolean {
-    const i32 = this.i32;
+    const i32 = this.i32, j = this.journal;
     if (i32[H_FREES] === 0) return false;
+    // one step, rolled back to no free block at all (the blocks it was merging leak): logging the
+    // old free lists would take a word per free block
+    j.open();
+    for (let c = 0; c < N_CLASSES; c++) j.logAs(i32, H_FREE + c, 0);
+    j.logAs(i32, H_ARENA, 0);
+    j.logAs(i32, H_ARENA_END, 0);
+    j.log(i32, H_TOP);
+    j.logAs(i32, H_FREES, 0);
+    j.arm(i32);
+    this.#compact();
+    j.commit(i32);
+    return true;
+  }
+
+  #compact(): void {
+    const i32 = this.i32;
     i32[H_FREES] = 0;
-    this.#carve(i32[H_ARENA], i32[H_ARENA_END] - i32[H_ARENA]);
+    this.#carve(i32[H_ARENA], i32[H_ARENA_END] - i32[H_ARENA], false);
     i32[H_ARENA] = i32[H_ARENA_END] = 0;
     let n = 0;
     for (let c = 0; c < N_CLASSES; c++) for (let p = i32[H_FREE + c]; p !== 0; p = i32[p >> 2]) n++;
@@ -265,12 +324,60 @@ export class Heap {
     for (let k = 0; k < runs.length; k += 2) {
       if (best < 0 || runs[k + 1] - runs[k] > runs[best + 1] - runs[best]) best = k;
     }
-    for (let k = 0; k < runs.length; k += 2) if (k !== best) this.#carve(runs[k], runs[k + 1] - runs[k]);
+    for (let k = 0; k < runs.length; k += 2) if (k !== best) this.#carve(runs[k], runs[k + 1] - runs[k], false);
     if (best >= 0) {
       i32[H_ARENA] = runs[best];
       i32[H_ARENA_END] = runs[best + 1];
     }
-    return n > 0;
+  }
+
+  /**
+   * Checks the allocator's words (tests and soaks; under the writer lock):
+   * every free block lies in the data area with its class's header, on one
+   * list once, none overlaps the arena or a block in `live` (payload offsets
+   * the structure links), and no step is left armed. Returns the problems found.
+   */
+  check(live: readonly number[]): string[] {
+    const i32 = this.i32, top = i32[H_TOP], problems: string[] = [];
+    if (top < DATA_START || top > this.u8.length) {
+      problems.push(`top ${top} outside [${DATA_START}, ${this.u8.length}]`);
+    }
+    if (this.journal.pending(i32)) problems.push("a journal step is armed");
+    const a = i32[H_ARENA], ae = i32[H_ARENA_END];
+    if (ae !== 0 && !(a >= DATA_START && a <= ae && ae <= top)) problems.push(`arena [${a}, ${ae}) out of bounds`);
+    const free = new Set<number>();
+    for (let c = 0; c < N_CLASSES; c++) {
+      for (let p = i32[H_FREE + c], n = 0; p !== 0; p = i32[p >> 2], n++) {
+        if (p < DATA_START + BLOCK_HEADER || p + CLASS_SIZES[c] > top || (p & 7) !== 0) {
+          problems.push(`free block ${p} of class ${c} outside the data area`);
+          break;
+        }
+        if (i32[(p - BLOCK_HEADER) >> 2] !== c) {
+          problems.push(`free block ${p} on list ${c} has class ${i32[(p - 8) >> 2]}`);
+        }
+        if (free.has(p)) {
+          problems.push(`free block ${p} is on the free lists twice (a cycle)`);
+          break;
+        }
+        if (ae !== 0 && p >= a && p < ae) problems.push(`free block ${p} lies in the arena`);
+        free.add(p);
+      }
+    }
+    for (const p of live) {
+      if (free.has(p)) problems.push(`live block ${p} is on a free list`);
+      if (ae !== 0 && p >= a && p < ae) problems.push(`live block ${p} lies in the arena`);
+      if (p < DATA_START + BLOCK_HEADER || p >= top) problems.push(`live block ${p} outside the data area`);
+    }
+    return problems;
+  }
+
+  /**
+   * For a structure whose lock has no sequence window (the queue's): after
+   * taking the lock over from a dead holder, undoes the heap step it died in.
+   */
+  recover(): void {
+    const buf = this.buffer;
+    if (this.journal.pending(this.i32)) this.journal.rollback(new Int32Array(buf, 0, buf.byteLength >> 2));
   }
 
   /** Payload capacity of an allocated block. */
@@ -290,11 +397,16 @@ export class Heap {
 
   /** Forgets every block (the buffer keeps its size). */
   reset(): void {
-    const i32 = this.i32;
+    const i32 = this.i32, j = this.journal;
+    j.open();
+    for (let c = 0; c < N_CLASSES; c++) j.log(i32, H_FREE + c);
+    for (const w of [H_TOP, H_IN_USE, H_FREES, H_ARENA, H_ARENA_END]) j.log(i32, w);
+    j.arm(i32);
     i32[H_TOP] = DATA_START;
     i32[H_IN_USE] = 0;
     i32[H_FREES] = i32[H_ARENA] = i32[H_ARENA_END] = 0;
     i32.fill(0, H_FREE, H_FREE + N_CLASSES);
+    j.commit(i32);
   }
 
   #grow(end: number): void {
@@ -302,14 +414,17 @@ export class Heap {
     if (end > max) throw this.#full(end);
     const want = Math.min(max, Math.max(end, this.u8.length * 2));
     const len = Math.min(max, Math.ceil(want / GROW_STEP) * GROW_STEP);
-    try {
-      (this.buffer as unknown as { grow(n: number): void }).grow(len);
-    } catch (e) {
-      throw new CapacityError("Full", `Cannot grow ${this.what} to ${len} bytes: ${(e as Error).message}`, {
-        cause: e,
-      });
+    // a writer may have died between its growth and its store of H_LEN: never grow to less than now
+    if (len > this.buffer.byteLength) {
+      try {
+        (this.buffer as unknown as { grow(n: number): void }).grow(len);
+      } catch (e) {
+        throw new CapacityError("Full", `Cannot grow ${this.what} to ${len} bytes: ${(e as Error).message}`, {
+          cause: e,
+        });
+      }
     }
-    Atomics.store(this.i32, H_LEN, len);
+    Atomics.store(this.i32, H_LEN, this.buffer.byteLength);
     this.#remap();
   }
 

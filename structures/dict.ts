@@ -7,6 +7,13 @@
  * slots pointing into a dense entries array kept in insertion order, whose
  * entries point at blocks holding the encoded key and value. Readers take no
  * lock (see `_seqlock.ts`); writers serialise on one robust mutex.
+ *
+ * Every change of one key is all or nothing for a writer terminated at any
+ * instruction (`update` of many keys, one key after the other):
+ * new entry blocks, index and entries arrays are filled out of place (a block
+ * is invisible until linked), and each odd window is one journaled step of a
+ * few words (or of the value's words, when a value is overwritten in place),
+ * rolled back by whoever takes the lock over from the dead writer.
  * @module
  */
 import type { Backend, Handle } from "../core/backend.ts";
@@ -15,7 +22,7 @@ import { CapacityError } from "../errors.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
 import { createHeapBuffer, Heap } from "./_heap.ts";
-import { SeqLock } from "./_seqlock.ts";
+import { backlogged, type Journal, nonBlockingOps, runNonBlocking, SeqLock } from "./_seqlock.ts";
 
 /** Writer mutex word. */
 const D_LOCK = 0;
@@ -39,6 +46,11 @@ const SLOT_DUMMY = -1;
 const ENTRY_HEADER = 8;
 /** Smallest index. */
 const MIN_CAP = 8;
+/** Most words an in-place overwrite of a value journals; a larger value goes to a fresh block. */
+const IN_PLACE_WORDS = 48;
+
+/** What the engine's non-blocking `get` returns while a writer it cannot see die holds the dict inconsistent. */
+export const STUCK: unique symbol = Symbol("procshare.dict.stuck");
 
 /** Default ceiling of a dict's buffer. */
 export const DEFAULT_MAX_BYTES = 1 << 30;
@@ -103,6 +115,8 @@ function pairsOf<K, V>(other: DictUpdate<K, V>): Array<readonly [K, V]> {
 export class DictEngine {
   readonly heap: Heap;
   readonly seq: SeqLock;
+  /** The undo journal of this structure's steps (in the heap's header). */
+  readonly #j: Journal;
   #k = -1; // entry index found by the last #find
   #slot = -1; // index slot found by the last #find
 
@@ -117,7 +131,8 @@ export class DictEngine {
 
   constructor(readonly buffer: SharedArrayBuffer) {
     this.heap = new Heap(buffer, "dict");
-    this.seq = new SeqLock(this.i32, D_LOCK, D_SEQ);
+    this.seq = new SeqLock(this.i32, D_LOCK, D_SEQ, this.heap.journal);
+    this.#j = this.heap.journal;
   }
 
   /** Lays out a fresh dict in a new buffer. */
@@ -180,15 +195,18 @@ export class DictEngine {
   /**
    * The value of `key`, read without a lock: find the entry, decode small
    * values straight from shared memory (else copy the bytes), and retry if
-   * a writer was inside meanwhile.
+   * a writer was inside meanwhile. With `nonBlocking`, returns
+   * {@linkcode STUCK} instead of napping while a writer not known dead keeps
+   * its window open.
    */
-  get(key: unknown, dflt?: unknown): unknown {
+  get(key: unknown, dflt?: unknown, nonBlocking?: boolean): unknown {
     let kb = K_SCRATCH, klen = encodeFast(key, K_SCRATCH);
     if (klen < 0) klen = (kb = encode(key)).length;
     const h = hashBytes(kb, klen);
     const seq = this.seq;
     for (;;) {
-      const s = seq.readBegin();
+      const s = nonBlocking ? seq.tryReadBegin() : seq.readBegin();
+      if (s < 0) return STUCK;
       this.heap.sync();
       let v: unknown = dflt, bytes: Uint8Array | undefined;
       try {
@@ -303,6 +321,12 @@ export class DictEngine {
         j++;
       }
     }
+    this.#open();
+    this.#j.log(i32, D_INDEX);
+    this.#j.log(i32, D_CAP);
+    this.#j.log(i32, D_ENTRIES);
+    this.#j.log(i32, D_ECAP);
+    this.#j.log(i32, D_ELEN);
     this.seq.begin();
     i32[D_INDEX] = newIndex;
     i32[D_CAP] = cap;
@@ -319,18 +343,26 @@ export class DictEngine {
     const i32 = this.i32;
     if (off !== 0) {
       const need = ENTRY_HEADER + klen + vlen;
-      if (need <= this.heap.capacity(off)) {
+      const p = off + ENTRY_HEADER + klen;
+      if (need <= this.heap.capacity(off) && ((p + vlen + 3) >> 2) - (p >> 2) < IN_PLACE_WORDS) {
+        const j = this.heap.journal;
+        j.open();
+        j.log(i32, (off >> 2) + 1);
+        j.logBytes(i32, p, p + vlen);
         this.seq.begin();
         i32[(off >> 2) + 1] = vlen;
-        copyInto(this.u8, off + ENTRY_HEADER + klen, vb, vlen);
+        copyInto(this.u8, p, vb, vlen);
         this.seq.end();
         return;
       }
       const k = this.#k;
       const fresh = this.#newEntry(kb, klen, vb, vlen);
       const words = this.i32; // the allocation may have grown the buffer
+      const at = (words[D_ENTRIES] >> 2) + 2 * k + 1;
+      this.#open();
+      this.#j.log(words, at);
       this.seq.begin();
-      words[(words[D_ENTRIES] >> 2) + 2 * k + 1] = fresh;
+      words[at] = fresh;
       this.seq.end();
       this.heap.free(off);
       return;
@@ -352,6 +384,12 @@ export class DictEngine {
     let i = h & mask;
     while (i32[ix0 + i] > 0) i = (i + 1) & mask;
     const k = i32[D_ELEN];
+    this.#open();
+    this.#j.log(i32, e0 + 2 * k);
+    this.#j.log(i32, e0 + 2 * k + 1);
+    this.#j.log(i32, ix0 + i);
+    this.#j.log(i32, D_ELEN);
+    this.#j.log(i32, D_COUNT);
     this.seq.begin();
     i32[e0 + 2 * k] = h;
     i32[e0 + 2 * k + 1] = fresh;
@@ -365,9 +403,15 @@ export class DictEngine {
   #remove(off: number): void {
     const i32 = this.i32;
     const k = this.#k, slot = this.#slot;
+    const at = (i32[D_ENTRIES] >> 2) + 2 * k + 1, ix = (i32[D_INDEX] >> 2) + slot;
+    this.#open();
+    this.#j.log(i32, at);
+    this.#j.log(i32, ix);
+    this.#j.log(i32, D_COUNT);
+    this.#j.log(i32, D_ELEN);
     this.seq.begin();
-    i32[(i32[D_ENTRIES] >> 2) + 2 * k + 1] = 0;
-    i32[(i32[D_INDEX] >> 2) + slot] = SLOT_DUMMY;
+    i32[at] = 0;
+    i32[ix] = SLOT_DUMMY;
     Atomics.store(i32, D_COUNT, i32[D_COUNT] - 1);
     if (k === i32[D_ELEN] - 1) i32[D_ELEN] = k;
     this.seq.end();
@@ -380,6 +424,11 @@ export class DictEngine {
         if (!(e instanceof CapacityError)) throw e; // shrinking is optional
       }
     }
+  }
+
+  /** Opens a step of the journal: the caller logs its words, then makes its odd window. */
+  #open(): void {
+    this.#j.open();
   }
 
   #write<T>(fn: () => T): T {
@@ -474,19 +523,44 @@ export class DictEngine {
 
   clear(): void {
     this.#write(() => {
-      const i32 = this.i32, e0 = i32[D_ENTRIES] >> 2, n = i32[D_ELEN];
+      let i32 = this.i32;
+      const e0 = i32[D_ENTRIES] >> 2, n = i32[D_ELEN];
       const offs: number[] = [];
       for (let k = 0; k < n; k++) {
         const off = i32[e0 + 2 * k + 1];
         if (off > 0) offs.push(off);
       }
+      // an empty table made aside, swapped in by one step; then the old blocks are freed
+      const heap = this.heap, ecap = (MIN_CAP * 2) / 3 | 0;
+      const newIndex = heap.alloc(MIN_CAP * 4);
+      let newEntries: number;
+      try {
+        newEntries = heap.alloc(ecap * 8);
+      } catch (e) {
+        heap.free(newIndex);
+        throw e;
+      }
+      i32 = this.i32;
+      i32.fill(0, newIndex >> 2, (newIndex >> 2) + MIN_CAP);
+      const oldIndex = i32[D_INDEX], oldEntries = i32[D_ENTRIES];
+      this.#open();
+      this.#j.log(i32, D_INDEX);
+      this.#j.log(i32, D_CAP);
+      this.#j.log(i32, D_ENTRIES);
+      this.#j.log(i32, D_ECAP);
+      this.#j.log(i32, D_ELEN);
+      this.#j.log(i32, D_COUNT);
       this.seq.begin();
-      i32.fill(0, e0, e0 + 2 * n);
+      i32[D_INDEX] = newIndex;
+      i32[D_CAP] = MIN_CAP;
+      i32[D_ENTRIES] = newEntries;
+      i32[D_ECAP] = ecap;
       i32[D_ELEN] = 0;
       Atomics.store(i32, D_COUNT, 0);
       this.seq.end();
-      for (const off of offs) this.heap.free(off);
-      this.#rebuild(MIN_CAP);
+      for (const off of offs) heap.free(off);
+      if (oldIndex !== 0) heap.free(oldIndex);
+      if (oldEntries !== 0) heap.free(oldEntries);
     });
   }
 
@@ -595,6 +669,38 @@ export class DictEngine {
     return out;
   }
 
+  /**
+   * Checks the table and the heap under the writer lock (tests and soaks):
+   * the count is the live entries', every index slot points at a live entry
+   * holding its hash, and the heap is sound. Returns the problems found.
+   */
+  check(): string[] {
+    return this.#write(() => {
+      const i32 = this.i32, problems: string[] = [];
+      const cap = i32[D_CAP], ix0 = i32[D_INDEX] >> 2, e0 = i32[D_ENTRIES] >> 2, elen = i32[D_ELEN];
+      const live = [i32[D_INDEX], i32[D_ENTRIES]];
+      let count = 0;
+      if (elen > i32[D_ECAP]) problems.push(`${elen} entries used of ${i32[D_ECAP]}`);
+      for (let k = 0; k < Math.min(elen, i32[D_ECAP]); k++) {
+        const off = i32[e0 + 2 * k + 1];
+        if (off === 0) continue;
+        count++;
+        live.push(off);
+      }
+      if (count !== i32[D_COUNT]) problems.push(`count ${i32[D_COUNT]} but ${count} live entries`);
+      let linked = 0;
+      for (let i = 0; i < cap; i++) {
+        const ix = i32[ix0 + i];
+        if (ix <= 0) continue;
+        const off = i32[e0 + 2 * (ix - 1) + 1];
+        if (ix > elen || off === 0) problems.push(`index slot ${i} points at entry ${ix - 1}, not live`);
+        else linked++;
+      }
+      if (linked !== count) problems.push(`${linked} index slots for ${count} live entries`);
+      return problems.concat(this.heap.check(live));
+    });
+  }
+
   /** Memory figures: bytes held by live blocks and the buffer's whole size. */
   stats(): { count: number; bytesInUse: number; byteLength: number } {
     return { count: this.size(), bytesInUse: this.heap.inUse(), byteLength: this.heap.byteLength() };
@@ -602,7 +708,7 @@ export class DictEngine {
 }
 
 /** The operations of a Dict, local and remote. */
-const /** @internal */ dictOps = {
+const /** @internal */ dictOps = nonBlockingOps({
   get: (e: DictEngine, [k, d]: [unknown, unknown?]): unknown => e.get(k, d),
   set: (e: DictEngine, [k, v]: [unknown, unknown]): void => e.set(k, v),
   has: (e: DictEngine, [k]: [unknown]): boolean => e.has(k),
@@ -617,7 +723,7 @@ const /** @internal */ dictOps = {
   popItem: (e: DictEngine): [unknown, unknown] | undefined => e.popItem(),
   update: (e: DictEngine, [pairs]: [DictUpdate<unknown, unknown>]): void => e.update(pairsOf(pairs)),
   compareAndSet: (e: DictEngine, [k, x, n]: [unknown, unknown, unknown]): boolean => e.compareAndSet(k, x, n),
-};
+});
 
 /**
  * A dictionary shared by threads (shared buffer), processes or machines
@@ -629,7 +735,13 @@ const /** @internal */ dictOps = {
  * when their encodings are. Iteration follows insertion order.
  *
  * **Visibility**: a write is visible to every reader once its call returned;
- * readers never see a half-written entry.
+ * readers never see a half-written entry, also when the writer thread was
+ * terminated in the middle of its write: the next thread to find it dead
+ * undoes the write (a kill can leak a block of memory, never corrupt one).
+ * The async methods never block the event loop waiting for a writer; a sync
+ * read that waits over 2 s for a writer that is not known dead (a thread
+ * whose exit this very thread has yet to process) fails with
+ * `LockError("Timeout")`.
  *
  * **Transports**: shared buffer (sync twins, lock-free reads; `compute`
  * runs under the writer lock) and socket (async; `compute` runs in the
@@ -658,13 +770,19 @@ export class Dict<K = unknown, V = unknown> extends Shared<DictEngine, typeof di
   async get(key: K, dflt?: V): Promise<V | undefined> {
     // the hot path: what the op does, without the generic dispatch (which costs ~15% here)
     const e = this.engine;
-    if (e !== undefined) return e.get(key, dflt) as V | undefined;
+    if (e !== undefined) {
+      if (!backlogged()) {
+        const v = e.get(key, dflt, true);
+        if (v !== STUCK) return v as V | undefined;
+      }
+      return runNonBlocking(() => e.get(key, dflt)) as V | undefined;
+    }
     return this.call("get", [key, dflt]) as V | undefined;
   }
   /** Sets `key` to `value`. Fails with `CapacityError` at `maxBytes`, storing nothing. */
   async set(key: K, value: V): Promise<void> {
     const e = this.engine;
-    if (e !== undefined) return e.set(key, value);
+    if (e !== undefined) return runNonBlocking(() => e.set(key, value));
     return this.exec("set", [key, value]);
   }
   /** True when `key` is present. */
@@ -722,7 +840,8 @@ export class Dict<K = unknown, V = unknown> extends Shared<DictEngine, typeof di
    * caller until a `compareAndSet` succeeds, so it must be pure.
    */
   async compute(key: K, fn: (current: V | undefined) => V | undefined): Promise<V | undefined> {
-    if (this.engine) return this.engine.compute(key, fn);
+    const e = this.engine;
+    if (e) return runNonBlocking(() => e.compute(key, fn));
     for (;;) {
       const cur = await this.call("get", [key]) as V | undefined;
       const next = fn(cur);

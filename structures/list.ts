@@ -20,7 +20,7 @@ import { CapacityError } from "../errors.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
 import { createHeapBuffer, Heap } from "./_heap.ts";
-import { SeqLock } from "./_seqlock.ts";
+import { type Journal, nonBlockingOps, runNonBlocking, SeqLock } from "./_seqlock.ts";
 
 /** Writer mutex word. */
 const L_LOCK = 0;
@@ -38,6 +38,11 @@ const ENTRY_HEADER = 4;
 const MIN_CAP = 8;
 /** Entry blocks up to this size are overwritten in place by any value that fits. */
 const SMALL_BLOCK = 64;
+/**
+ * Most slots (or words of an item overwritten in place) one odd window journals; a larger change is
+ * made out of place, in a fresh slot array or block swapped in.
+ */
+const IN_PLACE_WORDS = 64;
 /** Lock-free attempts of a long read (scan, slice) before it takes the writer lock. */
 const READ_ATTEMPTS = 3;
 
@@ -196,6 +201,8 @@ function encodeSlow(values: readonly unknown[]): Array<Uint8Array | undefined> {
 export class ListEngine {
   readonly heap: Heap;
   readonly seq: SeqLock;
+  /** The undo journal of this structure's steps (in the heap's header). */
+  readonly #j: Journal;
   /** Bytes of the item a read (or a removal) could not decode on the fast path. */
   #bytes: Uint8Array | undefined;
 
@@ -210,7 +217,8 @@ export class ListEngine {
 
   constructor(readonly buffer: SharedArrayBuffer) {
     this.heap = new Heap(buffer, "list");
-    this.seq = new SeqLock(this.i32, L_LOCK, L_SEQ);
+    this.seq = new SeqLock(this.i32, L_LOCK, L_SEQ, this.heap.journal);
+    this.#j = this.heap.journal;
   }
 
   /** Lays out an empty list in a new buffer. */
@@ -419,9 +427,54 @@ export class ListEngine {
     const i32 = heap.i32; // after the allocation
     const old = i32[L_SLOTS], n = i32[L_COUNT];
     i32.copyWithin(fresh >> 2, old >> 2, (old >> 2) + n);
+    this.#open();
+    this.#j.log(i32, L_SLOTS);
+    this.#j.log(i32, L_CAP);
     this.seq.begin();
     i32[L_SLOTS] = fresh;
     i32[L_CAP] = heap.capacity(fresh) >> 2;
+    this.seq.end();
+    heap.free(old);
+  }
+
+  /** Opens a step of the journal: the caller logs its words, then makes its odd window. */
+  #open(): void {
+    this.#j.open();
+  }
+
+  /**
+   * Makes slots `[k, k + vals.length)` hold `vals` and the length `count`,
+   * in one odd window that is one journaled step. A change of more than
+   * {@linkcode IN_PLACE_WORDS} slots is made in a fresh slot array swapped
+   * in (so fails with `CapacityError` having changed nothing).
+   */
+  #commitSlots(k: number, vals: ArrayLike<number>, count: number): void {
+    const heap = this.heap, j = heap.journal, m = vals.length;
+    let i32 = heap.i32;
+    const old = i32[L_SLOTS], base = old >> 2;
+    if (m < IN_PLACE_WORDS) {
+      j.open();
+      for (let x = 0; x < m; x++) j.log(i32, base + k + x);
+      j.log(i32, L_COUNT);
+      this.seq.begin();
+      for (let x = 0; x < m; x++) i32[base + k + x] = vals[x];
+      Atomics.store(i32, L_COUNT, count);
+      this.seq.end();
+      return;
+    }
+    const fresh = heap.alloc(i32[L_CAP] * 4);
+    i32 = heap.i32; // after the allocation
+    const nb = fresh >> 2;
+    i32.copyWithin(nb, base, base + k);
+    for (let x = 0; x < m; x++) i32[nb + k + x] = vals[x];
+    this.#open();
+    this.#j.log(i32, L_SLOTS);
+    this.#j.log(i32, L_CAP);
+    this.#j.log(i32, L_COUNT);
+    this.seq.begin();
+    i32[L_SLOTS] = fresh;
+    i32[L_CAP] = heap.capacity(fresh) >> 2;
+    Atomics.store(i32, L_COUNT, count);
     this.seq.end();
     heap.free(old);
   }
@@ -454,6 +507,8 @@ export class ListEngine {
       const off = this.#newEntry(vb, vlen);
       const i32 = this.heap.i32;
       i32[(i32[L_SLOTS] >> 2) + n] = off; // past the end: no reader looks there
+      this.#open();
+      this.#j.log(i32, L_COUNT);
       this.seq.begin();
       Atomics.store(i32, L_COUNT, n + 1);
       this.seq.end();
@@ -517,11 +572,25 @@ export class ListEngine {
       removed[j] = v;
     }
     const freed = d === 0 ? undefined : i32.slice(base + k, base + k + d);
-    this.seq.begin();
-    if (m !== d && k + d < n) i32.copyWithin(base + k + m, base + k + d, base + n);
-    if (!atEnd) { for (let j = 0; j < m; j++) i32[base + k + j] = offs[j]; }
-    Atomics.store(i32, L_COUNT, n - d + m);
-    this.seq.end();
+    if (atEnd) {
+      this.#open();
+      this.#j.log(i32, L_COUNT);
+      this.seq.begin();
+      Atomics.store(i32, L_COUNT, n + m);
+      this.seq.end();
+    } else {
+      // the final content of the slots from k: the new items, then the shifted tail (if it moves)
+      const tail = m !== d ? n - k - d : 0;
+      const vals = new Int32Array(m + tail);
+      for (let j = 0; j < m; j++) vals[j] = offs[j];
+      if (tail > 0) vals.set(i32.subarray(base + k + d, base + n), m);
+      try {
+        this.#commitSlots(k, vals, n - d + m);
+      } catch (e) {
+        for (const off of offs) heap.free(off);
+        throw e;
+      }
+    }
     if (freed) {
       for (let j = 0; j < d; j++) heap.free(freed[j]);
       this.#trim();
@@ -586,10 +655,7 @@ export class ListEngine {
     const heap = this.heap, i32 = heap.i32, base = i32[L_SLOTS] >> 2;
     const off = i32[base + k];
     const v = this.#peek(off);
-    this.seq.begin();
-    if (k < n - 1) i32.copyWithin(base + k, base + k + 1, base + n);
-    Atomics.store(i32, L_COUNT, n - 1);
-    this.seq.end();
+    this.#commitSlots(k, i32.slice(base + k + 1, base + n), n - 1);
     heap.free(off);
     this.#trim();
     return v;
@@ -641,8 +707,11 @@ export class ListEngine {
       const slot = (heap.i32[L_SLOTS] >> 2) + k;
       const off = heap.i32[slot];
       const need = ENTRY_HEADER + vlen, cap = heap.capacity(off);
-      if (need <= cap && (cap <= SMALL_BLOCK || need * 2 > cap)) {
+      if (need <= cap && (cap <= SMALL_BLOCK || need * 2 > cap) && (need + 3) >> 2 < IN_PLACE_WORDS) {
         // fits, and wastes at most half the block: overwrite in place
+        const j = heap.journal;
+        j.open();
+        j.logBytes(heap.i32, off, off + need);
         this.seq.begin();
         heap.i32[off >> 2] = vlen;
         copyInto(heap.u8, off + ENTRY_HEADER, vb, vlen);
@@ -651,6 +720,8 @@ export class ListEngine {
       }
       const fresh = this.#newEntry(vb, vlen);
       const i32 = heap.i32; // the allocation may have grown the buffer
+      this.#open();
+      this.#j.log(i32, slot);
       this.seq.begin();
       i32[slot] = fresh;
       this.seq.end();
@@ -665,6 +736,8 @@ export class ListEngine {
     const id = this.#lock();
     try {
       const heap = this.heap, i32 = heap.i32, n = i32[L_COUNT], base = i32[L_SLOTS] >> 2;
+      this.#open();
+      this.#j.log(i32, L_COUNT);
       this.seq.begin();
       Atomics.store(i32, L_COUNT, 0);
       this.seq.end();
@@ -680,9 +753,7 @@ export class ListEngine {
     const id = this.#lock();
     try {
       const i32 = this.heap.i32, base = i32[L_SLOTS] >> 2, n = i32[L_COUNT];
-      this.seq.begin();
-      i32.subarray(base, base + n).reverse();
-      this.seq.end();
+      this.#commitSlots(0, i32.slice(base, base + n).reverse(), n);
     } finally {
       this.seq.unlock(id);
     }
@@ -691,10 +762,9 @@ export class ListEngine {
   /** Writes the slots in `order` (a permutation of 0..n-1) in one odd window. */
   #permute(order: readonly number[]): void {
     const i32 = this.heap.i32, base = i32[L_SLOTS] >> 2;
-    const old = i32.slice(base, base + order.length);
-    this.seq.begin();
-    for (let j = 0; j < order.length; j++) i32[base + j] = old[order[j]];
-    this.seq.end();
+    const old = i32.slice(base, base + order.length), vals = new Int32Array(order.length);
+    for (let j = 0; j < order.length; j++) vals[j] = old[order[j]];
+    this.#commitSlots(0, vals, order.length);
   }
 
   /**
@@ -755,6 +825,25 @@ export class ListEngine {
     return Atomics.load(this.seq.i32, L_LOCK) !== 0;
   }
 
+  /**
+   * Checks the slots and the heap under the writer lock (tests and soaks):
+   * the length fits the slot array, no item block is linked twice, and the
+   * heap is sound. Returns the problems found.
+   */
+  check(): string[] {
+    const id = this.#lock();
+    try {
+      const i32 = this.heap.i32, n = i32[L_COUNT], base = i32[L_SLOTS] >> 2, problems: string[] = [];
+      if (n < 0 || n > i32[L_CAP]) problems.push(`length ${n} past the ${i32[L_CAP]} slots`);
+      const live = Array.from(i32.subarray(base, base + Math.max(0, Math.min(n, i32[L_CAP]))));
+      if (new Set(live).size !== live.length) problems.push("an item block is linked twice");
+      live.push(i32[L_SLOTS]);
+      return problems.concat(this.heap.check(live));
+    } finally {
+      this.seq.unlock(id);
+    }
+  }
+
   /** Memory figures: items, bytes held by live blocks and the buffer's whole size. */
   stats(): { length: number; bytesInUse: number; byteLength: number } {
     return { length: this.length(), bytesInUse: this.heap.inUse(), byteLength: this.heap.byteLength() };
@@ -774,7 +863,7 @@ function initialItems(initial: unknown): readonly unknown[] {
 type Opt = number | undefined | null;
 
 /** The operations of a List, local and remote. */
-const /** @internal */ listOps = {
+const /** @internal */ listOps = nonBlockingOps({
   get: (e: ListEngine, [i]: [number]): unknown => e.get(i),
   set: (e: ListEngine, [i, v]: [number, unknown]): void => e.set(i, v),
   append: (e: ListEngine, [v]: [unknown]): void => e.append(v),
@@ -796,7 +885,7 @@ const /** @internal */ listOps = {
   sort: (e: ListEngine): void => e.sort(),
   versioned: (e: ListEngine): [number, unknown[]] => e.versioned(),
   permuteIf: (e: ListEngine, [version, order]: [number, readonly number[]]): boolean => e.permuteIf(version, order),
-};
+});
 
 /**
  * A list shared by threads (shared buffer), processes or machines
@@ -954,7 +1043,8 @@ export class List<T = unknown> extends Shared<ListEngine, typeof listOps> {
    */
   async sort(compare?: (a: T, b: T) => number): Promise<void> {
     if (compare === undefined) return this.call("sort", []);
-    if (this.engine) return this.engine.sort(compare as (a: unknown, b: unknown) => number);
+    const e = this.engine;
+    if (e) return runNonBlocking(() => e.sort(compare as (a: unknown, b: unknown) => number));
     for (;;) {
       const [version, items] = await this.call("versioned", []);
       const order = sortedOrder(items, compare as (a: unknown, b: unknown) => number);

@@ -29,7 +29,7 @@ import {
   type WaitOptions,
   wake,
 } from "../sync/_kernel.ts";
-import { lockSync, tryLock, unlock } from "../sync/_mutex.ts";
+import { ACQUIRED_OWNER_DIED, lockSync, tryLock, unlock } from "../sync/_mutex.ts";
 import { createHeapBuffer, Heap } from "./_heap.ts";
 
 // ---- header words (first cache line: read-mostly) ----
@@ -166,7 +166,9 @@ export class QueueEngine {
 
   #lock(): number {
     const id = threadId();
-    if (!tryLock(this.#hdr, Q_LOCK, id)) lockSync(this.#hdr, Q_LOCK, id, Infinity);
+    if (!tryLock(this.#hdr, Q_LOCK, id) && lockSync(this.#hdr, Q_LOCK, id, Infinity) === ACQUIRED_OWNER_DIED) {
+      this.heap.recover(); // its holder died inside a heap step: undo it (_heap.ts)
+    }
     this.heap.sync();
     return id;
   }

@@ -16,15 +16,19 @@
  * the slots' data, every slot 8-byte aligned):
  * {@linkcode L_MAGIC}, {@linkcode L_LOCK} and {@linkcode L_SEQ} (the writer
  * mutex and sequence counter of `_seqlock.ts`: readers take no lock),
- * {@linkcode L_COUNT}, {@linkcode L_DATA}; per slot {@linkcode ST_TAG},
- * {@linkcode ST_CAP}, {@linkcode ST_LEN}, {@linkcode ST_OFF}.
+ * {@linkcode L_COUNT}, {@linkcode L_DATA}, {@linkcode L_JOURNAL},
+ * {@linkcode L_JENTRIES}; per slot {@linkcode ST_TAG}, {@linkcode ST_CAP},
+ * {@linkcode ST_LEN}, {@linkcode ST_OFF}; after the data, the undo journal
+ * (`_seqlock.ts`), with room for the words of the largest slot: a writer
+ * terminated inside a `set` is undone by whoever takes the lock over, so an
+ * item is always the old one or the new one, whole.
  * @module
  */
 import type { Backend, Handle } from "../core/backend.ts";
 import { defineStructure, Shared } from "../core/structure.ts";
 import { CapacityError, SharedMemoryError } from "../errors.ts";
 import { registryBuffer } from "../transports/_runtime/threads.ts";
-import { SeqLock } from "./_seqlock.ts";
+import { Journal, journalWords, nonBlockingOps, SeqLock } from "./_seqlock.ts";
 import { describe, elementIndex } from "./_typecodes.ts";
 import {
   type AttachOptions,
@@ -47,6 +51,10 @@ const L_SEQ = 2;
 const L_COUNT = 3;
 /** Word: byte offset of the data area. */
 const L_DATA = 4;
+/** Word: index of the journal's first word. */
+const L_JOURNAL = 5;
+/** Word: entries of the journal. */
+const L_JENTRIES = 6;
 /** Bytes of the header, before the slot table. */
 const HEADER_BYTES = 32;
 /** Marks a ShareableList block ("PSL1"). */
@@ -177,12 +185,20 @@ export class ShareableListEngine {
     this.f64 = new Float64Array(shm.buffer, 0, size / 8);
     if (Atomics.load(this.i32, L_MAGIC) !== LIST_MAGIC) throw notAList(shm.name);
     this.length = this.i32[L_COUNT];
-    this.seq = new SeqLock(this.i32, L_LOCK, L_SEQ);
+    const jw = this.i32[L_JOURNAL], je = this.i32[L_JENTRIES];
+    if (!(jw > 0 && je > 0 && jw + journalWords(je) <= size / 4)) throw notAList(shm.name);
+    this.seq = new SeqLock(this.i32, L_LOCK, L_SEQ, new Journal(jw, je));
+  }
+
+  /** Journal entries a list of these items needs: a slot's tag and length, and the words of the largest. */
+  static #journalEntries(items: readonly Encoded[]): number {
+    return 2 + items.reduce((n, e) => Math.max(n, roomOf(e) / 4), SCALAR_BYTES / 4);
   }
 
   /** Bytes of the block a list of these items needs. */
   static bytesFor(items: readonly Encoded[]): number {
-    return HEADER_BYTES + items.length * ST_WORDS * 4 + items.reduce((n, e) => n + roomOf(e), 0);
+    const journal = Math.ceil(journalWords(ShareableListEngine.#journalEntries(items)) / 2) * 8;
+    return HEADER_BYTES + items.length * ST_WORDS * 4 + items.reduce((n, e) => n + roomOf(e), 0) + journal;
   }
 
   /** Checks the items of a new list (before any memory is taken). */
@@ -208,6 +224,8 @@ export class ShareableListEngine {
       i32[w + ST_OFF] = off;
       off += roomOf(e);
     });
+    i32[L_JOURNAL] = off / 4;
+    i32[L_JENTRIES] = ShareableListEngine.#journalEntries(items);
     Atomics.store(i32, L_MAGIC, LIST_MAGIC);
     const list = new ShareableListEngine(shm);
     items.forEach((e, i) => list.#write(i, e));
@@ -297,6 +315,11 @@ export class ShareableListEngine {
     }
     const id = this.seq.lock();
     try {
+      const i32 = this.i32, w = this.#slot(j), off = i32[w + ST_OFF], journal = this.seq.journal!;
+      journal.open();
+      journal.log(i32, w + ST_TAG);
+      journal.log(i32, w + ST_LEN);
+      journal.logBytes(i32, off, off + (e.bytes ? e.bytes.length : SCALAR_BYTES));
       this.seq.begin();
       this.#write(j, e);
       this.seq.end();
@@ -410,7 +433,7 @@ function createForManager([sequence, options]: readonly unknown[]): ShareableLis
 }
 
 /** The operations of a ShareableList, local and remote; `read`, `write` and `unlink` serve its remote `shm`. */
-const /** @internal */ shareableListOps = {
+const /** @internal */ shareableListOps = nonBlockingOps({
   describe: (e: ShareableListEngine): ShareableListDescription => e.describe(),
   get: (e: ShareableListEngine, [i]: [number]): ShareableItem => e.get(i),
   set: (e: ShareableListEngine, [i, v]: [number, ShareableItem]): void => e.set(i, v),
@@ -421,7 +444,7 @@ const /** @internal */ shareableListOps = {
     e.shm.read(offset, length),
   write: (e: ShareableListEngine, [offset, bytes]: [number, Uint8Array]): void => e.shm.write(offset, bytes),
   unlink: (e: ShareableListEngine): void => e.shm.unlink(),
-};
+});
 
 /**
  * A fixed-length list of numbers, bigints, booleans, nulls, strings and
