@@ -15,6 +15,13 @@ import { isTaggedErrorName, reviveError, STANDARD_ERRORS as STANDARD } from "../
 
 /** Tag of every message of this protocol (user code may post its own). */
 export const REPORT_TAG = "procshare:spawn-report";
+/**
+ * The message a parent posts to a thread it terminates on Deno, whose
+ * `terminate()` does not stop a thread that never yields: a thread whose
+ * event loop is free marks its id dead and exits at once; a busy one halts
+ * at its next procshare call (the stop bit of its id).
+ */
+export const STOP_MESSAGE = "procshare:stop";
 
 /** Environment variable naming the child process's exchange directory. */
 export const SPAWN_ENV = "PROCSHARE_SPAWN";

@@ -16,7 +16,8 @@ import * as path from "node:path";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { fromWire, toWire } from "../attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
-import { adoptRegistry, setThreadId } from "../transports/_runtime/threads.ts";
+import { adoptRegistry, markDead, setThreadId } from "../transports/_runtime/threads.ts";
+import { runtime } from "../transports/_runtime/runtime.ts";
 import {
   errorReport,
   type FailurePhase,
@@ -29,6 +30,7 @@ import {
   SPAWN_ENV,
   START_FILE,
   type StartCommon,
+  STOP_MESSAGE,
   type ThreadStart,
 } from "./_protocol.ts";
 
@@ -144,6 +146,14 @@ if (!isMainThread && isThreadStart(workerData)) {
   const start = workerData;
   adoptRegistry(start.registry);
   setThreadId(start.id);
+  if (runtime === "deno") {
+    // see STOP_MESSAGE: the exit that follows is real, so the id is dead
+    parentPort!.on("message", (m: unknown) => {
+      if (m !== STOP_MESSAGE) return;
+      markDead(start.id);
+      process.exit(1);
+    });
+  }
   await run(start, threadFinish, () => Atomics.store(new Int32Array(start.phase), 0, PHASE_RUNNING));
 } else if (process.env[SPAWN_ENV]) {
   const dir = process.env[SPAWN_ENV]!;

@@ -28,7 +28,13 @@ import { fromWire, toWire } from "../attach.ts";
 import { hasHandle } from "../core/backend.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { isTypeScript, runtime, runtimeCommand } from "../transports/_runtime/runtime.ts";
-import { markDead, registryBuffer, reserveWorkerId } from "../transports/_runtime/threads.ts";
+import {
+  markDead,
+  registryBuffer,
+  requestStop,
+  reserveWorkerId,
+  stopRequested,
+} from "../transports/_runtime/threads.ts";
 import {
   findSharedBuffer,
   isReport,
@@ -41,6 +47,7 @@ import {
   REPORT_TAG,
   SPAWN_ENV,
   START_FILE,
+  STOP_MESSAGE,
   type ThreadStart,
 } from "./_protocol.ts";
 
@@ -393,6 +400,13 @@ class SpawnedWorker<R> implements Spawned<R> {
   }
 }
 
+/**
+ * How long a thread terminated on Deno has to read {@linkcode STOP_MESSAGE}
+ * before `terminate()` is called anyway (it then ends the thread's event
+ * loop; a thread busy in a loop halts at its next procshare call).
+ */
+const DENO_STOP_GRACE_MS = 250;
+
 function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
   // a worker may create or attach SharedMemory by name before this thread did: answer it
   listenForNames();
@@ -441,10 +455,23 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
     else w.spawnFailed(e);
   });
   worker.on("exit", (code: number) => {
-    markDead(id);
+    // On Deno an exit after terminate() may be a lie (a busy thread keeps running):
+    // such a thread marks itself dead when it stops (STOP_MESSAGE, or its next procshare call)
+    if (!stopRequested(id)) markDead(id);
     w.exited(code);
   });
-  w.started(() => void worker.terminate(), c.signal);
+  w.started(() => {
+    if (runtime !== "deno") return void worker.terminate();
+    requestStop(id);
+    try {
+      worker.postMessage(STOP_MESSAGE);
+    } catch {
+      // the worker is already gone
+    }
+    // a thread busy in a loop never reads the message: terminate() at least ends its event loop
+    const later = setTimeout(() => void worker.terminate(), DENO_STOP_GRACE_MS);
+    worker.once("exit", () => clearTimeout(later));
+  }, c.signal);
 }
 
 function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {

@@ -157,11 +157,22 @@ export function runSync<T>(loop: WaitLoop<T>): T {
   let r = loop.next(true);
   while (!r.done) {
     const s = r.value;
-    r = loop.next(
-      (s.spin === true && spinWhile(s.i32, s.index, s.expected)) || waitSlice(s.i32, s.index, s.expected, s.deadline),
-    );
+    const slept = (s.spin === true && spinWhile(s.i32, s.index, s.expected)) ||
+      waitSlice(s.i32, s.index, s.expected, s.deadline);
+    sliceHook?.();
+    r = loop.next(slept);
   }
   return r.value;
+}
+
+let sliceHook: (() => void) | undefined;
+
+/**
+ * Sets the function run after every wait slice of this thread (the thread
+ * registry's stop check: a thread asked to stop halts while it waits).
+ */
+export function onWaitSlice(hook: () => void): void {
+  sliceHook = hook;
 }
 
 /**
@@ -181,6 +192,7 @@ export async function runAsync<T>(loop: WaitLoop<T>, signal: AbortSignal | undef
       const s = r.value;
       const slept = (s.spin === true && spinWhile(s.i32, s.index, s.expected)) ||
         await waitSliceAsync(s.i32, s.index, s.expected, s.deadline, signal);
+      sliceHook?.();
       if (signal?.aborted) {
         loop.return(undefined as T);
         return onAbort();

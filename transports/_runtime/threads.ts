@@ -40,6 +40,7 @@
  * ```
  * @module
  */
+import { nap, onWaitSlice } from "../../sync/_kernel.ts";
 
 /** Word holding the last fresh slot handed out. */
 const R_NEXT_SLOT = 0;
@@ -60,6 +61,13 @@ export const MAX_GENERATIONS = 1 << 14;
 const GEN_MASK = MAX_GENERATIONS - 1;
 /** Set in a slot's state word once its current id is dead. */
 const DEAD_BIT = 1 << 14;
+/**
+ * Set in a slot's state word when the id's thread was asked to stop but may
+ * still run (Deno's `terminate()` does not stop a thread busy in a loop that
+ * never yields): the thread halts, and marks itself dead, at its next
+ * procshare call or wait slice (see {@linkcode threadId}).
+ */
+const STOP_BIT = 1 << 15;
 
 /** State of an id that is alive (or never used), in generation 0. */
 export const ID_ALIVE = 0;
@@ -159,11 +167,38 @@ export class IdRegistry {
    * never kills the slot's next owner), and for 0.
    */
   markDead(id: number): void {
+    this.#setBit(id, DEAD_BIT);
+  }
+
+  /** Asks the id's thread to stop: it halts at its next procshare call (a no-op for a dead or reused id). */
+  requestStop(id: number): void {
+    this.#setBit(id, STOP_BIT);
+  }
+
+  /** True when the id's thread was asked to stop and its slot is still its own. */
+  stopRequested(id: number): boolean {
+    const s = id & SLOT_MASK;
+    if (id <= 0 || s === 0 || s > this.#slots) return false;
+    const w = Atomics.load(this.#i32, R_STATES + s);
+    return (w & STOP_BIT) !== 0 && (w & GEN_MASK) === id >>> SLOT_BITS;
+  }
+
+  /** The registry words and the index of the id's state word (for a thread's own fast stop check). */
+  stateWord(id: number): [Int32Array, number] {
+    return [this.#i32, R_STATES + (id & SLOT_MASK)];
+  }
+
+  /** Sets `bit` in the state of exactly this generation of the id's slot, unless it is dead. */
+  #setBit(id: number, bit: number): void {
     const s = id & SLOT_MASK;
     if (id <= 0 || s === 0 || s > this.#slots) return;
     const gen = id >>> SLOT_BITS;
-    // only the live state of exactly this generation becomes dead
-    Atomics.compareExchange(this.#i32, R_STATES + s, gen, gen | DEAD_BIT);
+    const i = R_STATES + s;
+    for (;;) {
+      const w = Atomics.load(this.#i32, i);
+      if ((w & GEN_MASK) !== gen || (w & DEAD_BIT) !== 0 || (w & bit) !== 0) return;
+      if (Atomics.compareExchange(this.#i32, i, w, w | bit) === w) return;
+    }
   }
 
   /** True when the id's thread or connection is known to have ended (its slot dead, or reused since). */
@@ -204,10 +239,42 @@ export function tryAllocateId(): number {
   return processRegistry().tryAllocate();
 }
 
-/** This thread's id. */
+/** This thread's state word, once it has an id: where a stop request shows. */
+let myState: Int32Array | undefined;
+let myStateIndex = 0;
+
+/**
+ * This thread's id. Every procshare operation that takes a lock or writes
+ * asks for it, so this is where a thread that was asked to stop (and kept
+ * running: Deno's `terminate()` of a busy thread) halts before it can touch
+ * shared state again: see {@linkcode haltIfStopped}.
+ */
 export function threadId(): number {
-  if (myId === 0) myId = allocateId();
+  if (myId === 0) setThreadId(allocateId());
+  else if (myState !== undefined && (Atomics.load(myState, myStateIndex) & STOP_BIT) !== 0) haltIfStopped();
   return myId;
+}
+
+/**
+ * If this thread was asked to stop: marks its id dead (what it held passes
+ * on, told `ownerDied`) and blocks this thread for good, so that a thread
+ * its runtime failed to stop never writes shared state again.
+ */
+export function haltIfStopped(): void {
+  if (myId === 0 || !processRegistry().stopRequested(myId)) return;
+  processRegistry().markDead(myId);
+  const forever = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) nap(forever, 0, 0, 60_000);
+}
+
+/** Asks the thread of `id` to stop at its next procshare call or wait slice. */
+export function requestStop(id: number): void {
+  processRegistry().requestStop(id);
+}
+
+/** True when the thread of `id` was asked to stop and has not marked itself dead yet. */
+export function stopRequested(id: number): boolean {
+  return processRegistry().stopRequested(id);
 }
 
 /** Marks an id dead: locks it holds become free for the taking, and its slot may be reused. */
@@ -231,4 +298,6 @@ export function reserveWorkerId(): number {
 /** Sets this thread's id (a spawned worker gets the one its parent reserved). */
 export function setThreadId(id: number): void {
   myId = id;
+  [myState, myStateIndex] = processRegistry().stateWord(id);
+  onWaitSlice(haltIfStopped);
 }
