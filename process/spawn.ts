@@ -133,6 +133,12 @@ export interface Spawned<R = unknown> extends AsyncDisposable {
    * resolves once it has exited; `join()` then rejects with reason
    * `"Terminated"` unless a result or error had already arrived. Does nothing
    * to a worker that has exited.
+   *
+   * On Deno, whose `terminate()` does not stop a thread busy in a loop or
+   * blocked in a wait, a terminated thread that is not idle halts at its next
+   * procshare call (or wait slice) and only then counts as dead: what it
+   * holds passes on from there. Use `as: "process"` for work that may have to
+   * be killed while it computes.
    */
   terminate(): Promise<void>;
 }
