@@ -202,6 +202,12 @@ export const array = <C extends TypeCode>(
 export const sharedMemory: Factory<"sharedMemory"> = factory("sharedMemory");
 /** Creates or opens a shareable list (`Manager.shareableList`). */
 export const shareableList: Factory<"shareableList"> = factory("shareableList");
+/**
+ * Forgets the structure named `name` (`Manager.delete`): succeeds with true
+ * when there was one. Exported as `delete` (`P.delete("scores")`).
+ */
+const deleteNamed: Factory<"delete"> = factory("delete");
+export { deleteNamed as delete };
 /** Creates or opens a shared lock (`Manager.lock`). */
 export const lock: Factory<"lock"> = factory("lock");
 /** Creates or opens a re-entrant lock (`Manager.rlock`). */
