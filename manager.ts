@@ -53,6 +53,21 @@ export interface ManagerStartOptions {
    * other threads and processes carry it. The shared buffer has no such limit.
    */
   readonly maxFrameBytes?: number;
+  /**
+   * Socket server: a client whose unsent replies pass this many bytes is
+   * not read from until it reads them (default 2 × `maxFrameBytes`).
+   */
+  readonly maxPendingReplyBytes?: number;
+  /**
+   * Socket server: a message must arrive whole within this many ms of its
+   * first byte, or its client is cut off (default 30000).
+   */
+  readonly frameTimeoutMs?: number;
+  /**
+   * Socket server: most anonymous structures it holds at once (default
+   * 16384); one more fails with `CapacityError` until some are closed.
+   */
+  readonly maxAnonymous?: number;
 }
 
 /** Options of `Manager.connect`. */
@@ -134,6 +149,9 @@ export class Manager implements AsyncDisposable {
         kinds: KINDS,
         authkey: options?.authkey,
         maxFrameBytes: options?.maxFrameBytes,
+        maxPendingReplyBytes: options?.maxPendingReplyBytes,
+        frameTimeoutMs: options?.frameTimeoutMs,
+        maxAnonymous: options?.maxAnonymous,
       }),
     );
   }

@@ -53,6 +53,12 @@ export interface StartOptions {
   readonly authkey?: Uint8Array | string;
   /** Largest message, in bytes, a socket connection carries either way (default 64 MiB). */
   readonly maxFrameBytes?: number;
+  /** Server only: unsent reply bytes past which a connection is not read (default 2 × maxFrameBytes). */
+  readonly maxPendingReplyBytes?: number;
+  /** Server only: how long a frame may take to arrive whole (default 30 s). */
+  readonly frameTimeoutMs?: number;
+  /** Server only: most anonymous structures held at once (default 16,384). */
+  readonly maxAnonymous?: number;
 }
 
 /** How a manager joins a running transport. */

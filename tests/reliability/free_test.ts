@@ -241,4 +241,26 @@ describe("structures are freed when nobody holds them: socket server", () => {
     await settle();
     assert.equal(server.host.size, base, "nothing is left");
   });
+
+  it("Manager.start's maxAnonymous bounds a server's anonymous structures; closing one makes room", async () => {
+    await using m = await Manager.start({ transport: `unix:${join(dir, "cap.sock")}`, maxAnonymous: 3 });
+    const held = [await m.dict(), await m.list(), await m.lock()];
+    await assert.rejects(m.event(), (e) => e instanceof CapacityError);
+    const named = await m.dict(undefined, { name: "named-ones-do-not-count" });
+    await named.set("ok", 1);
+    held[0].close();
+    for (let i = 0;; i++) {
+      // the release travels after this turn: the next open may still see the old count
+      try {
+        await m.event();
+        break;
+      } catch (e) {
+        assert.ok(e instanceof CapacityError && i < 100, String(e));
+      }
+    }
+    await assert.rejects(
+      () => Manager.start({ transport: `unix:${join(dir, "bad.sock")}`, frameTimeoutMs: -1 }),
+      RangeError,
+    );
+  });
 });

@@ -106,6 +106,9 @@ export const provider: TransportProvider = {
       authkey: options.authkey,
       kinds: options.kinds,
       maxFrameBytes,
+      maxPendingReplyBytes: options.maxPendingReplyBytes,
+      frameTimeoutMs: options.frameTimeoutMs,
+      maxAnonymous: options.maxAnonymous,
     });
     try {
       const client = await connectClient(server.address, { authkey: server.authkey, maxFrameBytes });

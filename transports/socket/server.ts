@@ -126,6 +126,11 @@ export interface ServerOptions {
   readonly maxPendingReplyBytes?: number;
   /** A frame must arrive whole within this long of its first byte, or its connection is closed; 30000 by default. */
   readonly frameTimeoutMs?: number;
+  /**
+   * Most anonymous structures a fresh host holds at once (16,384 by
+   * default): one more is refused with `CapacityError`. Ignored with `host`.
+   */
+  readonly maxAnonymous?: number;
 }
 
 /**
@@ -195,7 +200,7 @@ export async function startServer(options: ServerOptions): Promise<ManagerServer
   if (!options.host && !options.kinds) {
     throw new TypeError("Cannot start server as neither 'host' nor 'kinds' is given: received neither");
   }
-  const host = options.host ?? new EngineHost(options.kinds!);
+  const host = options.host ?? new EngineHost(options.kinds!, { maxAnonymous: options.maxAnonymous });
   if (target.kind === "tcp" && !isLoopback(target.host) && options.allowRemote !== true) {
     throw new TransportError(
       "Unsupported",
