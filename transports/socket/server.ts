@@ -541,6 +541,15 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 
 /** A peer that does not close its side after a failure is cut off after this long. */
 const GRACEFUL_END_MS = 1000;
+/**
+ * Fair share (issue 8 item 4): a connection whose data took longer than this
+ * to handle in one go (reassembling, checking, decoding and running its
+ * frames) is not read from for as long as that took, so a client sending
+ * expensive frames — hostile or not — gets at most about half of the
+ * server's thread while others wait, and the others' throughput stays within
+ * 2×. Cheap calls never pay it.
+ */
+const FAIR_SLICE_MS = 2;
 
 /** One connection: handshake, then requests until it closes. */
 class ServerConnection implements ServedConnection {
@@ -557,6 +566,9 @@ class ServerConnection implements ServedConnection {
   #closed = false;
   /** Not reading from the stream until it drains (backpressure). */
   #readPaused = false;
+  /** True while the connection rests after an expensive turn (see FAIR_SLICE_MS). */
+  #resting = false;
+  #restTimer: ReturnType<typeof setTimeout> | undefined;
   /** When the frame now arriving began (`performance.now()`), or 0 when none is partial or the clock is stopped. */
   #frameSince = 0;
   #frameTimer: ReturnType<typeof setTimeout> | undefined;
@@ -611,6 +623,7 @@ class ServerConnection implements ServedConnection {
     this.#writer.drained();
     if (!this.#readPaused || this.#closed) return;
     this.#readPaused = false;
+    if (this.#resting) return; // the end of the rest resumes
     this.#flow!.resume();
     try {
       this.#decoder.resume(this.#onFrame);
@@ -623,7 +636,7 @@ class ServerConnection implements ServedConnection {
 
   /** Starts the frame clock when a frame is partial, stops it when none is; one timer at a time. */
   #watchFrame(): void {
-    if (this.#closed || this.#handshake !== null || this.#readPaused) return;
+    if (this.#closed || this.#handshake !== null || this.#readPaused || this.#resting) return;
     if (!this.#decoder.partial) {
       this.#frameSince = 0;
       return;
@@ -671,12 +684,40 @@ class ServerConnection implements ServedConnection {
 
   #onData = (chunk: Uint8Array): void => {
     if (this.#closed) return;
+    const started = performance.now();
     try {
       this.#decoder.push(chunk, this.#onFrame);
     } catch (e) {
       this.#onDecodeError(e);
       return;
     }
+    this.#restAfter(performance.now() - started);
+    this.#watchFrame();
+  };
+
+  /** After a turn that cost `ms` of this thread: a rest as long, if it was expensive (FAIR_SLICE_MS). */
+  #restAfter(ms: number): void {
+    if (ms <= FAIR_SLICE_MS || this.#resting || this.#closed || this.#handshake !== null) return;
+    this.#resting = true;
+    this.#decoder.pause();
+    this.#flow?.pause();
+    this.#frameSince = 0; // the peer is not late while we do not read
+    this.#restTimer = setTimeout(this.#onRested, Math.ceil(ms));
+  }
+
+  #onRested = (): void => {
+    this.#restTimer = undefined;
+    this.#resting = false;
+    if (this.#closed || this.#readPaused) return; // backpressure's "drain" resumes
+    this.#flow?.resume();
+    const started = performance.now();
+    try {
+      this.#decoder.resume(this.#onFrame);
+    } catch (e) {
+      this.#onDecodeError(e);
+      return;
+    }
+    this.#restAfter(performance.now() - started);
     this.#watchFrame();
   };
 
@@ -826,6 +867,7 @@ class ServerConnection implements ServedConnection {
     this.#closed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     if (this.#frameTimer !== undefined) clearTimeout(this.#frameTimer);
+    if (this.#restTimer !== undefined) clearTimeout(this.#restTimer);
     this.#writer.close();
     this.#config.onClose?.();
     if (this.#inflight.size > 0) {
