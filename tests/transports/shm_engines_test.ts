@@ -7,7 +7,9 @@
  * same increments without the lock lose updates; Event: a
  * ping-pong between this process (async) and another (sync, async); Semaphore:
  * a strict P/Q hand-off between 2 processes counts exactly; ShareableList: a
- * reader process never sees a torn item while a writer process writes. Each
+ * reader process never sees a torn item while a writer process writes;
+ * Queue: a bounded queue streams items in order between 2 processes;
+ * Barrier: 3 processes pass rounds together. Each
  * hand-off needs a cross-process wake-up: a lost one costs a 200 ms wait
  * slice, so the rates asserted here fail on lost wake-ups. Prints hand-offs/s.
  * @module
@@ -25,6 +27,8 @@ import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
 import { LockEngine } from "../../sync/lock.ts";
 import { EventEngine } from "../../sync/event.ts";
 import { SemaphoreEngine } from "../../sync/semaphore.ts";
+import { QueueEngine } from "../../structures/queue.ts";
+import { BarrierEngine } from "../../sync/barrier.ts";
 import { ShareableListEngine } from "../../structures/shareable_list.ts";
 import { Registry, SharedMemoryEngine } from "../../structures/shared_memory.ts";
 
@@ -79,10 +83,11 @@ let ffi: Ffi;
 const made: ShmRegion[] = [];
 
 /** A fully committed region holding a copy of `initial` (a fresh engine's buffer) at its start. */
-function region(initial?: ArrayBufferLike): ShmRegion {
-  const r = ShmRegion.create(ffi, { maxBytes: REGION_BYTES, initialBytes: REGION_BYTES });
+function region(initial?: ArrayBufferLike, bytes = REGION_BYTES): ShmRegion {
+  const r = ShmRegion.create(ffi, { maxBytes: bytes, initialBytes: bytes });
   made.push(r);
-  if (initial !== undefined) {
+  if (initial !== undefined && bytes > REGION_BYTES) r.u8.set(new Uint8Array(initial));
+  else if (initial !== undefined) {
     assert.ok(initial.byteLength <= GATE * 4, `an engine of ${initial.byteLength} bytes overlaps the fixture's words`);
     r.u8.set(new Uint8Array(initial));
   }
@@ -185,6 +190,38 @@ describe(`engines over shm regions on ${runtime}`, () => {
       console.log(`# ${runtime} Semaphore ${how} hand-offs between 2 processes: ${(rate / 1000).toFixed(0)}k/s`);
     });
   }
+
+  for (const how of ["sync", "async"] as const) {
+    it(`Queue (${how}): a bounded queue streams N items from a producer process to a consumer process in order`, async () => {
+      // a heap structure runs over a region as large as its maxBytes, committed whole: its growth is a no-op there
+      const maxBytes = 256 * 1024;
+      const q = QueueEngine.create({ maxsize: 8, maxBytes });
+      const r = region(q.buffer, maxBytes);
+      const ctl = region();
+      const N = how === "sync" ? 20_000 : 5_000;
+      const [put, get] = await Promise.all([
+        run("self", ["queue", r.name, ctl.name, "put", 6001, N, how]),
+        run("self", ["queue", r.name, ctl.name, "get", 6002, N, how]),
+      ]);
+      assert.equal(get.outOfOrder, 0);
+      assert.equal(get.sum, (N * (N - 1)) / 2);
+      const ms = Math.max(Number(put.ms), Number(get.ms));
+      assert.equal(new QueueEngine(r.buffer as unknown as SharedArrayBuffer).qsize(), 0);
+      const rate = N / (ms / 1000);
+      assert.ok(rate > 500, `${rate.toFixed(0)} items/s: wake-ups were lost`);
+      console.log(`# ${runtime} Queue(maxsize 8) ${how} between 2 processes: ${(rate / 1000).toFixed(0)}k items/s`);
+    });
+  }
+
+  it("Barrier(3): 3 processes (sync, async, sync) pass R rounds together; nobody passes early", async () => {
+    const r = region(BarrierEngine.create(3).buffer);
+    const R = 300;
+    const res = await Promise.all(
+      (["sync", "async", "sync"] as const).map((how, k) => run("self", ["barrier", r.name, 3, 7001 + k, R, how])),
+    );
+    assert.deepEqual(res.map((x) => x.early), [0, 0, 0]);
+    assert.equal(Atomics.load(r.i32, COUNT), 3 * R);
+  });
 
   it("kernel: wait and wake on views at a byteOffset reach the same word in another process", async () => {
     const r = region();
