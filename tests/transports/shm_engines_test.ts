@@ -9,7 +9,8 @@
  * a strict P/Q hand-off between 2 processes counts exactly; ShareableList: a
  * reader process never sees a torn item while a writer process writes;
  * Queue: a bounded queue streams items in order between 2 processes;
- * Barrier: 3 processes pass rounds together. Each
+ * Barrier: 3 processes pass rounds together; timeouts and aborts end waits
+ * over a region. Each
  * hand-off needs a cross-process wake-up: a lost one costs a 200 ms wait
  * slice, so the rates asserted here fail on lost wake-ups. Prints hand-offs/s.
  * @module
@@ -23,6 +24,7 @@ import { ShmRegion } from "../../transports/shm/_region.ts";
 import { waitAsync } from "../../transports/shm/_relay.ts";
 import { regionWaiter } from "../../transports/shm/_waiter.ts";
 import { registerForeignBuffer, waitSliceAsync, wake } from "../../sync/_kernel.ts";
+import type { LockError } from "../../errors.ts";
 import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
 import { LockEngine } from "../../sync/lock.ts";
 import { EventEngine } from "../../sync/event.ts";
@@ -248,6 +250,27 @@ describe(`engines over shm regions on ${runtime}`, () => {
     assert.ok(Number(naps) <= 3 * R && waits <= 3 * R, `${naps} naps there, ${waits} waits here for ${R} rounds`);
     assert.equal(Atomics.load(r.i32, 259), 2 * R);
     assert.ok(R / s > 50, `${(R / s).toFixed(0)} round trips/s: wake-ups were lost`);
+  });
+
+  it("Lock over a region: timeouts (sync and async) and an abort end waits on a held lock", async () => {
+    const r = region(new LockEngine().buffer);
+    const lock = new LockEngine(r.buffer as unknown as SharedArrayBuffer);
+    lock.acquireSync(8001);
+    let t0 = performance.now();
+    assert.throws(() => lock.acquireSync(8002, { timeout: 50 }), (e: LockError) => e.reason === "Timeout");
+    assert.ok(performance.now() - t0 >= 49, "the sync timeout came early");
+    t0 = performance.now();
+    await assert.rejects(lock.acquire(8002, { timeout: 50 }), (e: LockError) => e.reason === "Timeout");
+    assert.ok(performance.now() - t0 >= 49, "the async timeout came early");
+    const ac = new AbortController();
+    const waiting = lock.acquire(8002, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 20);
+    t0 = performance.now();
+    await assert.rejects(waiting, (e: LockError) => e.reason === "Aborted");
+    // the abort ends the wait at once, not at the end of a 200 ms slice
+    assert.ok(performance.now() - t0 < 150, `the abort took ${(performance.now() - t0).toFixed(0)} ms`);
+    lock.release(8001);
+    assert.equal(lock.locked(), false);
   });
 
   it("kernel: a SharedArrayBuffer cannot be registered as foreign", () => {
