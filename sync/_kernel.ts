@@ -14,6 +14,15 @@
  * Waits are cut into slices of at most {@linkcode SLICE_MS} so that callers
  * can re-check for dead owners and so that an abandoned `waitAsync` never
  * outlives its caller by more than one slice.
+ *
+ * **Foreign memory**: a word whose buffer is not a `SharedArrayBuffer` (a
+ * `/dev/shm` mapping of `shm:`, shared between processes) is waited on and
+ * woken through the {@linkcode ForeignWaiter} registered for its buffer
+ * ({@linkcode registerForeignBuffer}); `Atomics.wait` would throw there and
+ * `Atomics.notify` would silently wake nobody. The lookup happens only once
+ * some buffer was registered, and only for a buffer that is not a
+ * `SharedArrayBuffer`: the shared-buffer path is unchanged. This module
+ * imports no FFI: `shm:` registers its buffers itself.
  * @module
  */
 import { LockError } from "../errors.ts";
@@ -22,6 +31,63 @@ import { LockError } from "../errors.ts";
 export const SLICE_MS = 200;
 /** Spins before a waiter blocks. */
 export const SPINS = 64;
+
+/** How a wait on a word ended, as `Atomics.wait` says it. */
+export type WaitResult = "ok" | "timed-out" | "not-equal";
+
+/**
+ * Waits and wakes on the words of a buffer that is not a
+ * `SharedArrayBuffer` (memory shared between processes): what `Atomics`
+ * does for a `SharedArrayBuffer`. `i32` is a view of the registered buffer,
+ * at any `byteOffset`; `index` counts from the view's start.
+ */
+export interface ForeignWaiter {
+  /** Blocks while `i32[index] === expected`, at most `ms`, until a `notify` (from any process). */
+  wait(i32: Int32Array, index: number, expected: number, ms: number): WaitResult;
+  /** The same without blocking the event loop; `"ok"` also when `signal` aborts (callers re-check). */
+  waitAsync(i32: Int32Array, index: number, expected: number, ms: number, signal?: AbortSignal): Promise<WaitResult>;
+  /** Wakes up to `count` waiters on `i32[index]`, in every process; returns how many woke. */
+  notify(i32: Int32Array, index: number, count: number): number;
+}
+
+/** The waiters of foreign buffers; undefined until one is registered, so that the SAB path pays nothing. */
+let foreign: WeakMap<ArrayBufferLike, ForeignWaiter> | undefined;
+
+/**
+ * Makes the kernel wait and wake on views of `buffer` (not a
+ * `SharedArrayBuffer`) through `waiter`. A buffer registered again gets the
+ * new waiter.
+ *
+ * @example A waiter for a plain buffer (one thread: nothing to wait for)
+ * ```ts
+ * import { registerForeignBuffer, wake, type WaitResult } from "./_kernel.ts";
+ * const buffer = new ArrayBuffer(64);
+ * let woken = 0;
+ * registerForeignBuffer(buffer, {
+ *   wait: (i32, i, v): WaitResult => Atomics.load(i32, i) === v ? "timed-out" : "not-equal",
+ *   waitAsync: (i32, i, v) => Promise.resolve<WaitResult>(Atomics.load(i32, i) === v ? "timed-out" : "not-equal"),
+ *   notify: () => (woken++, 0),
+ * });
+ * wake(new Int32Array(buffer), 0);
+ * console.log(woken); // 1
+ * ```
+ */
+export function registerForeignBuffer(buffer: ArrayBuffer, waiter: ForeignWaiter): void {
+  if (buffer instanceof SharedArrayBuffer) {
+    throw new TypeError(
+      "Cannot register foreign buffer as a SharedArrayBuffer is waited on with Atomics: received a SharedArrayBuffer",
+    );
+  }
+  foreign ??= new WeakMap();
+  foreign.set(buffer, waiter);
+}
+
+/** The waiter of `i32`'s buffer when it is a registered foreign one, else undefined (use `Atomics`). */
+function foreignOf(i32: Int32Array): ForeignWaiter | undefined {
+  if (foreign === undefined) return undefined;
+  const buffer = i32.buffer;
+  return buffer instanceof SharedArrayBuffer ? undefined : foreign.get(buffer);
+}
 
 /** A point in time after which a blocking call gives up. */
 export type Deadline = number;
@@ -58,7 +124,9 @@ export function sliceLeft(deadline: Deadline): number {
 export function waitSlice(i32: Int32Array, index: number, expected: number, deadline: Deadline): boolean {
   const ms = sliceLeft(deadline);
   if (ms <= 0) return false;
-  Atomics.wait(i32, index, expected, ms);
+  const f = foreignOf(i32);
+  if (f !== undefined) f.wait(i32, index, expected, ms);
+  else Atomics.wait(i32, index, expected, ms);
   return true;
 }
 
@@ -81,6 +149,12 @@ export async function waitSliceAsync(
 ): Promise<boolean> {
   const ms = sliceLeft(deadline);
   if (ms <= 0) return false;
+  const f = foreignOf(i32);
+  if (f !== undefined) {
+    // the waiter settles on its own timeout or on the signal, and leaves no wait behind
+    await f.waitAsync(i32, index, expected, ms, signal);
+    return true;
+  }
   const r = waitAsyncImpl(i32, index, expected, ms);
   if (!r.async) return true;
   // A pending waitAsync does not keep Node's event loop alive; a timer of the
@@ -216,12 +290,16 @@ export function spinWhile(i32: Int32Array, index: number, expected: number): boo
 
 /** Blocks at most `ms` while `i32[index] === expected`, with no deadline or signal (short naps in spin loops). */
 export function nap(i32: Int32Array, index: number, expected: number, ms: number): void {
-  Atomics.wait(i32, index, expected, ms);
+  const f = foreignOf(i32);
+  if (f !== undefined) f.wait(i32, index, expected, ms);
+  else Atomics.wait(i32, index, expected, ms);
 }
 
 /** Wakes up to `count` waiters on `i32[index]`. */
 export function wake(i32: Int32Array, index: number, count = 1): void {
-  Atomics.notify(i32, index, count);
+  const f = foreignOf(i32);
+  if (f !== undefined) f.notify(i32, index, count);
+  else Atomics.notify(i32, index, count);
 }
 
 /** Throws the typed abort error when the signal has fired. */

@@ -314,7 +314,9 @@ describe(`shm FFI on ${runtime}`, () => {
     // The FFI modules copied outside the repository, where the package 'koffi' cannot be resolved.
     const dir = mkdtempSync(path.join(tmpdir(), "procshare-nokoffi-"));
     try {
-      for (const file of ["errors.ts", "transports/_runtime/env.ts", "transports/_runtime/runtime.ts"]) {
+      // sync/_kernel.ts: a region registers its mapping with the waiting kernel
+      const files = ["errors.ts", "sync/_kernel.ts", "transports/_runtime/env.ts", "transports/_runtime/runtime.ts"];
+      for (const file of files) {
         cpSync(path.join(ROOT, file), path.join(dir, file));
       }
       cpSync(path.join(ROOT, "transports/shm"), path.join(dir, "transports/shm"), { recursive: true });

@@ -22,7 +22,10 @@
  * they work across processes and runtimes, and replace `Atomics.wait`/
  * `notify`, which do nothing across processes (the buffer is not a
  * `SharedArrayBuffer`). Every index is checked against the mapping before it
- * becomes an address.
+ * becomes an address. The mapping is registered with the waiting kernel
+ * (sync/_kernel.ts), so the engines' waits and wakes on any view of
+ * {@linkcode ShmRegion.buffer} are these futex calls (sync) and the relay's
+ * (async): every engine runs over a region unchanged.
  *
  * **Trust.** Any process of the same user can write the region: offsets read
  * from it must be validated before use, as `wait`/`notify` do.
@@ -43,6 +46,8 @@
 import { CapacityError, SharedMemoryError, TransportError } from "../../errors.ts";
 import { Errno, type Ffi, type FutexWaitResult, MAX_MAP_BYTES } from "./_ffi.ts";
 import { selfIdentity } from "./_liveness.ts";
+import { registerForeignBuffer } from "../../sync/_kernel.ts";
+import { regionWaiter } from "./_waiter.ts";
 
 /** Where region files live. */
 export const SHM_DIR = "/dev/shm";
@@ -149,6 +154,8 @@ export class ShmRegion implements Disposable {
     this.#i32 = new Int32Array(mapping.buffer, 0, maxBytes / 4);
     this.#u8 = new Uint8Array(mapping.buffer);
     this.#committed = committed;
+    // the engines' waits and wakes on views of this mapping go through the futex (transports/shm/_waiter.ts)
+    registerForeignBuffer(mapping.buffer, regionWaiter(this));
   }
 
   /** The default name: `procshare-<pid>-<starttime>-<random>`, which lets a sweeper tell a dead creator's files. */
