@@ -13,6 +13,9 @@
  *   B4  Uncontended Lock acquireSync/releaseSync and tryAcquireSync/releaseSync.
  *   B5  Contended Lock hand-off between two workers against ping-pongs.
  *   B6  Dict getSync from 2 reader threads against 1.
+ *   C   Between OS processes (processes.ts): dict get, queue stream,
+ *       ping-pong, Value add, seed 000's 4 readers, against Python's
+ *       multiprocessing in separate processes (python_processes.py).
  *
  * Usage:
  *   npm run bench                          Node (tsx); ~50 s
@@ -52,11 +55,13 @@ import {
   timeSync,
 } from "./_harness.ts";
 import { rawWorker } from "./_raw_worker.ts";
+import { sectionC } from "./processes.ts";
 import { KEY_MASK, KEY_RING, KEYS } from "./workers/_keys.ts";
 import type client from "./workers/client.ts";
 import type { OwnerRequest } from "./workers/pm_client.ts";
 import type contender from "./workers/lock_contender.ts";
 import { type ContenderRound, S_COUNTER } from "./workers/lock_contender.ts";
+import type attacker from "./workers/attacker.ts";
 import type reader from "./workers/dict_reader.ts";
 import type { ReaderRound } from "./workers/dict_reader.ts";
 
@@ -204,6 +209,8 @@ const SECTIONS: Record<string, string> = {
   B4: "B4. Uncontended Lock in one thread",
   B5: "B5. Contended Lock hand-off between two worker threads",
   B6: "B6. Dict getSync from 2 reader threads against 1",
+  C: "C. Between OS processes (procshare unix: now, shm: later; Python multiprocessing baselines)",
+  D: "D. A socket manager while another client sends hostile frames",
 };
 
 function printSection(key: string): void {
@@ -433,6 +440,50 @@ async function sectionA(o: BenchOptions, py: PythonResults | string): Promise<{ 
     note("A", `Python ${py.python} (${py.start_method}): this process is a client of the Manager's server process`);
   }
   return { sb };
+}
+
+// ---- D: a socket manager under attack ----
+
+/**
+ * Issue 8 item 4: "other clients' throughput stays within 2× during an
+ * attack". A client in a worker thread measures `dict.get` on a unix-socket
+ * manager served by this thread, first alone, then while a separate OS
+ * process sends hostile frames to the same server in a loop (each is refused
+ * with a CodecError before cbor-x sees it).
+ */
+async function sectionD(o: BenchOptions): Promise<void> {
+  await using m = await Manager.start({ transport: `unix:${socketPath()}` });
+  const dict = await m.dict<string, number>(new Map(KEYS.map((k, i) => [k, i])));
+  const queue = await m.queue<number>();
+  const lock = await m.lock();
+  const answered = await m.value("i32", 0);
+  const underWay = await m.event();
+  const measure = () => spawn<typeof client>(worker("client"), { args: [dict, queue, lock, false, o] }).join();
+  const calm = await measure();
+  const bad = spawn<typeof attacker>(worker("attacker"), {
+    args: [m.address!, m.authkey!.toHex(), (dict.handle as unknown as { id: number }).id, answered, underWay],
+    as: "process",
+  });
+  // the attack is under way once its first hostile frame was answered
+  if (!(await underWay.wait({ timeout: 60_000 }))) throw new Error("the attacker never got an answer");
+  const before = await answered.load();
+  const attacked = await measure();
+  const frames = (await answered.load()) - before;
+  await bad.terminate();
+  row({
+    section: "D",
+    name: "dict.get unix socket, under attack",
+    figure: attacked.get.median,
+    unit: "ops/s",
+    samples: attacked.get.samples,
+    baseline: "the same, no attack",
+    baselineFigure: calm.get.median,
+    baselineSamples: calm.get.samples,
+    target: "≥ 0.5×",
+    met: attacked.get.median / calm.get.median >= 0.5,
+  });
+  note("D", `the attacker (a separate process) had ${frames} hostile frames refused while the client measured`);
+  note("D", "hostile frames: a value-sharing bomb, a 256 KiB bignum, 4 MiB of empty maps, 100,000 nested arrays");
 }
 
 // ---- B2: dict reads in one thread ----
@@ -872,6 +923,8 @@ async function main(): Promise<number> {
     ["B4", () => sectionB4(o)],
     ["B5", () => sectionB5(o)],
     ["B6", () => sectionB6(o)],
+    ["C", () => sectionC(o, cli.python, { row, note: (text) => note("C", text) })],
+    ["D", () => sectionD(o)],
   ];
   const failures: Record<string, string> = {};
   for (const [key, step] of steps) {
