@@ -70,6 +70,27 @@ export function classSize(c: number): number {
   return CLASS_SIZES[c];
 }
 
+/**
+ * How a heap over a buffer that is not a growable SharedArrayBuffer — a
+ * whole mmap reservation of an `shm:` region — makes room: `commit(bytes)`
+ * backs the first `bytes` of the buffer with memory (`posix_fallocate`), or
+ * throws `CapacityError`. The buffer's `byteLength` is the reservation, not
+ * what is usable: `H_LEN` says that, for every process.
+ */
+export interface ForeignGrowth {
+  commit(bytes: number): void;
+}
+
+const growers = new WeakMap<ArrayBufferLike, ForeignGrowth>();
+
+/** Tells heaps over `buffer` (not a SharedArrayBuffer) how to grow: the region registers its mapping. */
+export function registerForeignGrowth(buffer: ArrayBufferLike, growth: ForeignGrowth): void {
+  if (buffer instanceof SharedArrayBuffer) {
+    throw new TypeError("Cannot register foreign growth for a SharedArrayBuffer: it grows by itself");
+  }
+  growers.set(buffer, growth);
+}
+
 /** Creates a growable buffer laid out for a heap. */
 export function createHeapBuffer(initialBytes: number, maxBytes: number, what: string): SharedArrayBuffer {
   if (!Number.isInteger(maxBytes) || maxBytes < DATA_START + 1024 || maxBytes > 2 ** 31 - GROW_STEP) {
@@ -414,6 +435,17 @@ export class Heap {
     if (end > max) throw this.#full(end);
     const want = Math.min(max, Math.max(end, this.u8.length * 2));
     const len = Math.min(max, Math.ceil(want / GROW_STEP) * GROW_STEP);
+    const growth = this.buffer instanceof SharedArrayBuffer ? undefined : growers.get(this.buffer);
+    if (growth !== undefined) {
+      // a region: the mapping is the whole reservation; commit, then publish the new length
+      const now = Atomics.load(this.i32, H_LEN);
+      if (len > now) {
+        growth.commit(len);
+        Atomics.store(this.i32, H_LEN, len);
+      }
+      this.#remap();
+      return;
+    }
     // a writer may have died between its growth and its store of H_LEN: never grow to less than now
     if (len > this.buffer.byteLength) {
       try {

@@ -32,6 +32,8 @@ import { LockEngine } from "../../sync/lock.ts";
 import { EventEngine } from "../../sync/event.ts";
 import { SemaphoreEngine } from "../../sync/semaphore.ts";
 import { QueueEngine } from "../../structures/queue.ts";
+import { DictEngine } from "../../structures/dict.ts";
+import { CapacityError } from "../../errors.ts";
 import { BarrierEngine } from "../../sync/barrier.ts";
 import { ShareableListEngine } from "../../structures/shareable_list.ts";
 import { Registry, SharedMemoryEngine } from "../../structures/shared_memory.ts";
@@ -45,6 +47,8 @@ const GATE = 512;
 const COUNT = 513;
 const TURN = 514;
 const DONE = 515;
+/** The value the dict test writes under key `k<i>` (the fixture's `dict-read` checks the same). */
+const valueOfKey = (i: number): string => String(i % 10).repeat(20 + (i % 100));
 /** Bytes of a region; the engines use the first 2 KiB, the fixture's words follow. */
 const REGION_BYTES = 4096;
 
@@ -252,6 +256,26 @@ describe(`engines over shm regions on ${runtime}`, () => {
     assert.ok(Number(naps) <= 3 * R && waits <= 3 * R, `${naps} naps there, ${waits} waits here for ${R} rounds`);
     assert.equal(Atomics.load(r.i32, 259), 2 * R);
     assert.ok(R / s > 50, `${(R / s).toFixed(0)} round trips/s: wake-ups were lost`);
+  });
+
+  it("Dict over a region grows by committing pages (Heap → region.grow); another process reads every entry", async () => {
+    const maxBytes = 8 << 20;
+    const r = ShmRegion.create(ffi, { maxBytes, initialBytes: 64 * 1024 });
+    made.push(r);
+    r.u8.set(new Uint8Array(DictEngine.create({ maxBytes, initialBytes: 64 * 1024 }).buffer));
+    const d = new DictEngine(r.buffer as unknown as SharedArrayBuffer);
+    const N = 20_000;
+    for (let i = 0; i < N; i++) d.set("k" + i, valueOfKey(i));
+    assert.ok(r.committed > 1 << 20, `the region committed more as the dict grew: ${r.committed}`);
+    assert.ok(r.committed <= maxBytes);
+    const seen = await run("self", ["dict-read", r.name, N]);
+    assert.deepEqual([seen.size, seen.wrong], [N, 0]);
+    // past maxBytes: CapacityError, and what was there stays
+    assert.throws(() => {
+      for (let i = 0;; i++) d.set("big" + i, "x".repeat(60_000));
+    }, (e) => e instanceof CapacityError);
+    assert.ok(r.committed <= maxBytes);
+    assert.equal(d.get("k123"), valueOfKey(123));
   });
 
   it("Lock over a region: timeouts (sync and async) and an abort end waits on a held lock", async () => {

@@ -47,6 +47,7 @@ import { CapacityError, SharedMemoryError, TransportError } from "../../errors.t
 import { Errno, type Ffi, type FutexWaitResult, MAX_MAP_BYTES } from "./_ffi.ts";
 import { selfIdentity } from "./_liveness.ts";
 import { registerForeignBuffer } from "../../sync/_kernel.ts";
+import { registerForeignGrowth } from "../../structures/_heap.ts";
 import { regionWaiter } from "./_waiter.ts";
 
 /** Where region files live. */
@@ -156,6 +157,7 @@ export class ShmRegion implements Disposable {
     this.#committed = committed;
     // the engines' waits and wakes on views of this mapping go through the futex (transports/shm/_waiter.ts)
     registerForeignBuffer(mapping.buffer, regionWaiter(this));
+    registerForeignGrowth(mapping.buffer, { commit: (bytes) => this.grow(bytes) });
   }
 
   /** The default name: `procshare-<pid>-<starttime>-<random>`, which lets a sweeper tell a dead creator's files. */
