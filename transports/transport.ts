@@ -89,6 +89,7 @@ export type TransportConfig =
   | { readonly kind: "unix"; readonly path: string }
   | { readonly kind: "tcp"; readonly host: string; readonly port: number }
   | { readonly kind: "pipe" }
+  | { readonly kind: "shm"; readonly name?: string }
   | { readonly kind: "redis"; readonly url: string };
 
 /** Options object form of a transport choice. */
@@ -99,8 +100,9 @@ export type SocketConfig = Extract<TransportConfig, { kind: "unix" | "tcp" }>;
 
 /**
  * Parses a transport URL (`shared-buffer:`, `unix:/path`,
- * `tcp://127.0.0.1:7070`; `pipe:` and `redis://host:6379/0?prefix=app:` are
- * parsed but not built yet), an options object, or — when `spec` is
+ * `tcp://127.0.0.1:7070`; `shm:` / `shm:/name`, `pipe:` and
+ * `redis://host:6379/0?prefix=app:` are parsed but not built yet), an
+ * options object, or — when `spec` is
  * undefined — the `PROCSHARE_TRANSPORT` environment variable, defaulting to
  * the shared buffer.
  *
@@ -121,6 +123,17 @@ export function parseTransport(spec?: string | TransportOptions): TransportConfi
   }
   if (spec === "shared-buffer:" || spec === "shared-buffer") return { kind: "shared-buffer" };
   if (spec === "pipe:" || spec === "pipe") return { kind: "pipe" };
+  if (spec === "shm:" || spec === "shm") return { kind: "shm" };
+  if (spec.startsWith("shm:/")) {
+    const name = spec.slice("shm:/".length);
+    if (!/^[A-Za-z0-9._-]{1,200}$/.test(name) || name === "." || name === "..") {
+      throw new TransportError(
+        "BadUrl",
+        `Cannot parse transport as an shm name is 1 to 200 letters, digits, '.', '_' or '-': received ${spec}`,
+      );
+    }
+    return { kind: "shm", name };
+  }
   if (spec.startsWith("unix:")) {
     const path = spec.slice("unix:".length).replace(/^\/\/(?=\/)/, "");
     if (!path) throw new TransportError("BadUrl", `Cannot parse transport as the unix path is empty: received ${spec}`);
@@ -153,6 +166,8 @@ export function formatTransport(config: TransportConfig): string {
       return `tcp://${config.host.includes(":") ? `[${config.host}]` : config.host}:${config.port}`;
     case "redis":
       return config.url;
+    case "shm":
+      return config.name === undefined ? "shm:" : `shm:/${config.name}`;
     default:
       return `${config.kind}:`;
   }
