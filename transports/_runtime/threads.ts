@@ -21,7 +21,7 @@
  *
  * Ids fit the 30 owner bits of a lock word (`OWNER_MASK` in `sync/_mutex.ts`)
  * and are never 0. The generation wraps after {@linkcode MAX_GENERATIONS}
- * reuses of one slot (about 10^9 allocations when every slot churns): only a
+ * reuses of one slot (about 5 × 10^8 allocations when every slot churns): only a
  * lock word untouched for that long by anyone but its dead owner could then
  * be mistaken for the slot's new owner's.
  *
@@ -56,7 +56,7 @@ export const SLOT_MASK = (1 << SLOT_BITS) - 1;
 /** How many slots a process registry has (ids are alive in slots 1..MAX_IDS-1). */
 export const MAX_IDS = 1 << SLOT_BITS;
 /** Generations one slot goes through before its generation wraps (ids stay below 2^30). */
-export const MAX_GENERATIONS = 1 << 14;
+export const MAX_GENERATIONS = 1 << 13;
 /** The generation bits of a slot's state word. */
 const GEN_MASK = MAX_GENERATIONS - 1;
 /** Set in a slot's state word once its current id is dead. */
@@ -68,6 +68,33 @@ const DEAD_BIT = 1 << 14;
  * procshare call or wait slice (see {@linkcode threadId}).
  */
 const STOP_BIT = 1 << 15;
+
+/**
+ * Set in ids handed out by a registry shared between processes (an `shm:`
+ * region, `transports/shm/_owners.ts`): `isDead` and `markDead` ask that
+ * registry about them. Process-local ids never have it (their generation
+ * has 13 bits).
+ */
+export const FOREIGN_ID_BIT = 1 << 29;
+
+/** A registry of ids shared with other processes (see {@linkcode useForeignIds}). */
+export interface ForeignIds {
+  allocate(): number;
+  isDead(id: number): boolean;
+  markDead(id: number): void;
+}
+
+let foreign: ForeignIds | undefined;
+
+/**
+ * From now on this thread's id (if it has none yet) and the ids of the
+ * threads it spawns come from `ids`, a registry shared with other processes,
+ * and ids carrying {@linkcode FOREIGN_ID_BIT} are resolved there. Lock words
+ * already written with process-local ids keep being resolved locally.
+ */
+export function useForeignIds(ids: ForeignIds): void {
+  foreign = ids;
+}
 
 /** State of an id that is alive (or never used), in generation 0. */
 export const ID_ALIVE = 0;
@@ -250,7 +277,7 @@ let myStateIndex = 0;
  * shared state again: see {@linkcode haltIfStopped}.
  */
 export function threadId(): number {
-  if (myId === 0) setThreadId(allocateId());
+  if (myId === 0) setThreadId(foreign !== undefined ? foreign.allocate() : allocateId());
   else if (myState !== undefined && (Atomics.load(myState, myStateIndex) & STOP_BIT) !== 0) haltIfStopped();
   return myId;
 }
@@ -279,11 +306,13 @@ export function stopRequested(id: number): boolean {
 
 /** Marks an id dead: locks it holds become free for the taking, and its slot may be reused. */
 export function markDead(id: number): void {
-  processRegistry().markDead(id);
+  if ((id & FOREIGN_ID_BIT) !== 0) foreign?.markDead(id);
+  else processRegistry().markDead(id);
 }
 
 /** True when the id's thread or connection is known to have ended. */
 export function isDead(id: number): boolean {
+  if ((id & FOREIGN_ID_BIT) !== 0) return foreign !== undefined && foreign.isDead(id);
   return processRegistry().isDead(id);
 }
 
@@ -298,6 +327,7 @@ export function reserveWorkerId(): number {
 /** Sets this thread's id (a spawned worker gets the one its parent reserved). */
 export function setThreadId(id: number): void {
   myId = id;
-  [myState, myStateIndex] = processRegistry().stateWord(id);
+  if ((id & FOREIGN_ID_BIT) !== 0) myState = undefined; // a stop request is a local slot's bit
+  else [myState, myStateIndex] = processRegistry().stateWord(id);
   onWaitSlice(haltIfStopped);
 }
