@@ -170,7 +170,11 @@ export class Manager implements AsyncDisposable {
       throw new TypeError("Cannot connect to manager as 'authkey' is missing: received undefined");
     }
     return new Manager(
-      await provider.connect(config, { authkey: options?.authkey ?? "", maxFrameBytes: options?.maxFrameBytes, kinds: KINDS }),
+      await provider.connect(config, {
+        authkey: options?.authkey ?? "",
+        maxFrameBytes: options?.maxFrameBytes,
+        kinds: KINDS,
+      }),
     );
   }
 

@@ -74,6 +74,14 @@ interface Joined {
 
 /** This thread's mappings, by file name (a mapping is per thread: SHM.md §1). */
 const regions = new Map<string, ShmRegion>();
+/** The reference of each mapping's buffer, so that an engine over a region shares it as that region. */
+const refs = new WeakMap<ArrayBuffer, RegionRef>();
+
+function remember(r: ShmRegion, bytes: number): ShmRegion {
+  regions.set(r.name, r);
+  if (!refs.has(r.buffer)) refs.set(r.buffer, { shm: r.name, bytes });
+  return r;
+}
 /** The managers this thread joined, by region name. */
 const managers = new Map<string, Joined>();
 let ffiPromise: Promise<Ffi> | undefined;
@@ -89,10 +97,7 @@ function ffi(): Promise<Ffi> {
 /** The mapping of `name` in this thread (opened once). */
 function mapped(f: Ffi, name: string, minBytes: number): ShmRegion {
   let r = regions.get(name);
-  if (r === undefined || r.closed) {
-    r = ShmRegion.open(f, name, { minBytes });
-    regions.set(name, r);
-  }
+  if (r === undefined || r.closed) r = remember(ShmRegion.open(f, name, { minBytes }), minBytes);
   return r;
 }
 
@@ -159,6 +164,7 @@ function joinManager(f: Ffi, name: string): Joined {
 
 /** `fields` with every SharedArrayBuffer (one level into plain objects and arrays) copied into a new region. */
 function toRegions(f: Ffi, v: unknown, made: string[], depth = 0): unknown {
+  if (v instanceof ArrayBuffer && refs.has(v)) return refs.get(v); // an engine over a region already (a given Lock)
   if (v instanceof SharedArrayBuffer) {
     const growable = (v as { growable?: boolean }).growable === true;
     const max = growable ? (v as unknown as { maxByteLength: number }).maxByteLength : v.byteLength;
@@ -166,8 +172,7 @@ function toRegions(f: Ffi, v: unknown, made: string[], depth = 0): unknown {
     const r = ShmRegion.create(f, { maxBytes, initialBytes: Math.min(maxBytes, Math.ceil(v.byteLength / 4) * 4) });
     made.push(r.name);
     r.u8.set(new Uint8Array(v));
-    regions.set(r.name, r);
-    return { shm: r.name, bytes: v.byteLength } satisfies RegionRef;
+    return refs.get(remember(r, v.byteLength).buffer);
   }
   if (depth > 4 || typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
   if (Array.isArray(v)) return v.map((x) => toRegions(f, x, made, depth + 1));
@@ -215,9 +220,24 @@ export class ShmTransport implements TransportImpl {
     return this.#kinds[kind];
   }
 
+  /**
+   * A handle of this manager among the parameters (one level into plain
+   * objects) as its fields over this thread's mappings, the form
+   * `spec.create` takes a Lock in (a Value's or a Condition's lock).
+   */
+  #resolve(p: unknown, deep: boolean): unknown {
+    if (typeof p !== "object" || p === null || Array.isArray(p) || ArrayBuffer.isView(p)) return p;
+    if (isHandle(p)) {
+      if (p.via !== VIA || p.manager !== this.#m.region.name) return p;
+      return { ...(fromRegions(this.#ffi, p) as Handle), via: "shared-buffer" };
+    }
+    if (!deep || Object.getPrototypeOf(p) !== Object.prototype) return p;
+    return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, this.#resolve(v, false)]));
+  }
+
   #create(kind: string, params: readonly unknown[]): Handle {
     const spec = this.#spec(kind);
-    const engine = spec.create(params);
+    const engine = spec.create(Array.isArray(params) ? params.map((p) => this.#resolve(p, true)) : params);
     const made: string[] = [];
     try {
       const fields = toRegions(this.#ffi, spec.share(engine), made) as Record<string, unknown>;
@@ -243,7 +263,9 @@ export class ShmTransport implements TransportImpl {
         if (!isHandle(existing)) {
           throw new TransportError("Protocol", `Cannot open '${name}' as its entry is not a handle`);
         }
-        if (existing.kind !== kind) throw new TypeError(`Cannot open '${name}' as a ${kind} as it is a ${existing.kind}`);
+        if (existing.kind !== kind) {
+          throw new TypeError(`Cannot open '${name}' as a ${kind} as it is a ${existing.kind}`);
+        }
         return existing;
       }
       const handle = this.#create(kind, params);
