@@ -156,8 +156,8 @@ export class Manager implements AsyncDisposable {
     );
   }
 
-  /** Joins the manager serving at `address` (`unix:/path` or `tcp://host:port`). */
-  static async connect(address: string, options: ManagerConnectOptions): Promise<Manager> {
+  /** Joins the manager serving at `address` (`unix:/path` or `tcp://host:port`; `shm:/name` needs no authkey). */
+  static async connect(address: string, options?: ManagerConnectOptions): Promise<Manager> {
     const config = parseTransport(address);
     const provider = await providerFor(config.kind);
     if (!provider.connect) {
@@ -166,11 +166,15 @@ export class Manager implements AsyncDisposable {
         `Cannot connect to manager as the address is not a server's: received ${address}`,
       );
     }
-    if (!options || options.authkey === undefined) {
+    if (config.kind !== "shm" && (!options || options.authkey === undefined)) {
       throw new TypeError("Cannot connect to manager as 'authkey' is missing: received undefined");
     }
     return new Manager(
-      await provider.connect(config, { authkey: options.authkey, maxFrameBytes: options.maxFrameBytes }),
+      await provider.connect(config, {
+        authkey: options?.authkey ?? "",
+        maxFrameBytes: options?.maxFrameBytes,
+        kinds: KINDS,
+      }),
     );
   }
 

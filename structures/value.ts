@@ -88,7 +88,7 @@ export function lockBufferOf(lock: unknown, what: string): SharedArrayBuffer | u
   const h = lock instanceof Lock ? lock.handle : lock;
   if (
     typeof h === "object" && h !== null && (h as Handle).kind === "lock" && (h as Handle).via === "shared-buffer" &&
-    (h as Handle).buffer instanceof SharedArrayBuffer
+    ((h as Handle).buffer instanceof SharedArrayBuffer || (h as Handle).buffer instanceof ArrayBuffer) // ArrayBuffer: shm:
   ) {
     return (h as Handle).buffer as SharedArrayBuffer;
   }

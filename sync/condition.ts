@@ -104,7 +104,7 @@ function openLock(h: unknown, what: string): LockEngineOf | undefined {
   if (!isHandle(h) || (h.kind !== "lock" && h.kind !== "rlock")) {
     throw new TypeError(`Cannot ${what} as 'lock' must be a Lock or RLock: received ${describe(h)}`);
   }
-  if (!(h.buffer instanceof SharedArrayBuffer)) return undefined;
+  if (!(h.buffer instanceof SharedArrayBuffer || h.buffer instanceof ArrayBuffer)) return undefined; // ArrayBuffer: an shm: region
   return h.kind === "rlock" ? rlockSpec.open(h) : lockSpec.open(h);
 }
 
@@ -154,12 +154,12 @@ export class ConditionEngine {
 
   /** Opens the condition of a shared-buffer handle (its fields). */
   static open(h: SharedFields): ConditionEngine {
-    if (!(h.buffer instanceof SharedArrayBuffer)) {
+    if (!(h.buffer instanceof SharedArrayBuffer || h.buffer instanceof ArrayBuffer)) {
       throw new TypeError(`Cannot attach condition as its handle carries no buffer: received ${describe(h.buffer)}`);
     }
     const lock = openLock(h.lock, "attach condition");
     if (!lock) throw new TypeError("Cannot attach condition as its lock's handle carries no buffer: received none");
-    return new ConditionEngine(h.buffer, lock);
+    return new ConditionEngine(h.buffer as SharedArrayBuffer, lock);
   }
 
   /** What a shared-buffer handle of this condition carries. */

@@ -63,8 +63,10 @@ export interface StartOptions {
 
 /** How a manager joins a running transport. */
 export interface TransportConnectOptions {
-  /** The authkey the server expects. */
+  /** The authkey the server expects (ignored by `shm:`: the regions' 0600 mode is its access control). */
   readonly authkey: Uint8Array | string;
+  /** Every kind the transport may host (`shm:`, where the joining process creates structures itself). */
+  readonly kinds?: Kinds;
   /** Largest message, in bytes, a socket connection carries either way (default 64 MiB). */
   readonly maxFrameBytes?: number;
 }
