@@ -290,18 +290,26 @@ export class DictEngine {
     return off;
   }
 
-  /** Builds a fresh index and entries array of `cap` slots, compacting holes; swaps them in. */
-  #rebuild(cap: number): void {
+  /**
+   * Allocates an index of `cap` slots and an entries array of two thirds of
+   * them, made aside (nothing points at them yet); neither when one fails.
+   */
+  #allocTable(cap: number): [newIndex: number, newEntries: number, ecap: number] {
     const heap = this.heap;
     const ecap = (cap * 2) / 3 | 0;
     const newIndex = heap.alloc(cap * 4);
-    let newEntries: number;
     try {
-      newEntries = heap.alloc(ecap * 8);
+      return [newIndex, heap.alloc(ecap * 8), ecap];
     } catch (e) {
       heap.free(newIndex);
       throw e;
     }
+  }
+
+  /** Builds a fresh index and entries array of `cap` slots, compacting holes; swaps them in. */
+  #rebuild(cap: number): void {
+    const heap = this.heap;
+    const [newIndex, newEntries, ecap] = this.#allocTable(cap);
     const i32 = this.i32; // after the allocations, which may have grown the buffer
     const ni = newIndex >> 2, ne = newEntries >> 2, mask = cap - 1;
     i32.fill(0, ni, ni + cap);
@@ -531,15 +539,8 @@ export class DictEngine {
         if (off > 0) offs.push(off);
       }
       // an empty table made aside, swapped in by one step; then the old blocks are freed
-      const heap = this.heap, ecap = (MIN_CAP * 2) / 3 | 0;
-      const newIndex = heap.alloc(MIN_CAP * 4);
-      let newEntries: number;
-      try {
-        newEntries = heap.alloc(ecap * 8);
-      } catch (e) {
-        heap.free(newIndex);
-        throw e;
-      }
+      const heap = this.heap;
+      const [newIndex, newEntries, ecap] = this.#allocTable(MIN_CAP);
       i32 = this.i32;
       i32.fill(0, newIndex >> 2, (newIndex >> 2) + MIN_CAP);
       const oldIndex = i32[D_INDEX], oldEntries = i32[D_ENTRIES];
