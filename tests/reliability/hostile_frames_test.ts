@@ -14,6 +14,7 @@ import { CodecError } from "../../errors.ts";
 import { ClientHandshake } from "../../transports/_auth.ts";
 import { decode, encode } from "../../transports/_codec.ts";
 import { frame, FrameDecoder } from "../../transports/_frame.ts";
+import { concat, headOf, setRequest, valueSharingBomb } from "../fixtures/hostile_frames.ts";
 import { KINDS } from "../../kinds.ts";
 import { connectTo, type NetSocket } from "../../transports/_runtime/net.ts";
 import { socketAddress } from "../../transports/socket/address.ts";
@@ -94,48 +95,6 @@ class Raw {
   close(): void {
     this.socket.destroy();
   }
-}
-
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-/** CBOR head of major type `major` with argument `n` (up to 2^32 - 1, or `big` for an 8-byte one). */
-function headOf(major: number, n: number, big = false): number[] {
-  const m = major << 5;
-  if (big) return [m | 27, ...new Array(8).fill(0xff)];
-  if (n < 24) return [m | n];
-  if (n < 256) return [m | 24, n];
-  if (n < 65536) return [m | 25, n >> 8, n & 255];
-  return [m | 26, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255];
-}
-
-/** `[callId, "call", id, "set", ["k", <value>]]` with `value` spliced in as raw bytes. */
-function setRequest(callId: number, id: number, value: Uint8Array): Uint8Array {
-  const prefix = encode([callId, "call", id, "set", ["k"]]);
-  // the args array is the last item: bump its count from 1 to 2, then append the value
-  const p = prefix.slice();
-  assert.equal(p[p.length - 3], 0x81);
-  p[p.length - 3] = 0x82;
-  return concat(p, value);
-}
-
-/**
- * Tags 28/29 (value sharing): `levels` shared arrays, each holding two
- * references to the one before — a few hundred bytes that decode to a DAG
- * whose walk (the Dict encoding the value to store it) visits 2^levels nodes.
- */
-function valueSharingBomb(levels: number): Uint8Array {
-  const ref = (id: number): number[] => [0xd8, 29, ...headOf(0, id)];
-  const parts: number[] = [...headOf(4, levels + 1), 0xd8, 28, 0x81, 0x00];
-  for (let k = 1; k <= levels; k++) parts.push(0xd8, 28, 0x82, ...ref(k - 1), ...ref(k - 1));
-  return new Uint8Array(parts);
 }
 
 const HOSTILE: [string, Uint8Array][] = [

@@ -8,42 +8,10 @@
  */
 import type { Event, Value } from "../../../mod.ts";
 import { ClientHandshake } from "../../../transports/_auth.ts";
-import { encode } from "../../../transports/_codec.ts";
 import { frame, FrameDecoder } from "../../../transports/_frame.ts";
 import { connectTo, type NetSocket } from "../../../transports/_runtime/net.ts";
 import { socketAddress } from "../../../transports/socket/address.ts";
-
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-function headOf(major: number, n: number): number[] {
-  const m = major << 5;
-  if (n < 24) return [m | n];
-  if (n < 256) return [m | 24, n];
-  if (n < 65536) return [m | 25, n >> 8, n & 255];
-  return [m | 26, n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255];
-}
-
-function valueSharingBomb(levels: number): Uint8Array {
-  const ref = (id: number): number[] => [0xd8, 29, ...headOf(0, id)];
-  const parts: number[] = [...headOf(4, levels + 1), 0xd8, 28, 0x81, 0x00];
-  for (let k = 1; k <= levels; k++) parts.push(0xd8, 28, 0x82, ...ref(k - 1), ...ref(k - 1));
-  return new Uint8Array(parts);
-}
-
-/** `[callId, "call", id, "set", ["k", <value>]]` with `value` spliced in as raw bytes. */
-function setRequest(callId: number, id: number, value: Uint8Array): Uint8Array {
-  const p = encode([callId, "call", id, "set", ["k"]]).slice();
-  p[p.length - 3] = 0x82;
-  return concat(p, value);
-}
+import { concat, headOf, setRequest, valueSharingBomb } from "../../../tests/fixtures/hostile_frames.ts";
 
 class Conn {
   readonly #frames: Uint8Array[] = [];
