@@ -156,7 +156,7 @@ export class Manager implements AsyncDisposable {
     );
   }
 
-  /** Joins the manager serving at `address` (`unix:/path` or `tcp://host:port`; `shm:/name` needs no authkey). */
+  /** Joins the manager serving at `address` (`unix:/path` or `tcp://host:port`; `shm:/name` needs an authkey only if it was started with one). */
   static async connect(address: string, options?: ManagerConnectOptions): Promise<Manager> {
     const config = parseTransport(address);
     const provider = await providerFor(config.kind);

@@ -63,7 +63,7 @@ export interface StartOptions {
 
 /** How a manager joins a running transport. */
 export interface TransportConnectOptions {
-  /** The authkey the server expects (ignored by `shm:`: the regions' 0600 mode is its access control). */
+  /** The authkey the server expects (`shm:`: checked only when the manager was started with one; the regions' 0600 mode is its access control). */
   readonly authkey: Uint8Array | string;
   /** Every kind the transport may host (`shm:`, where the joining process creates structures itself). */
   readonly kinds?: Kinds;

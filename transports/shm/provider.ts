@@ -22,9 +22,11 @@
  * thread and calls `spec.open` over the mappings.
  * @module
  */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { type Handle, isHandle } from "../../core/backend.ts";
 import type { Kinds, StructureSpec } from "../../core/structure.ts";
 import { SharedMemoryError, TransportError } from "../../errors.ts";
+import { toAuthkey } from "../_auth.ts";
 import { LockEngine } from "../../sync/lock.ts";
 import { DictEngine } from "../../structures/dict.ts";
 import { threadId, useForeignIds } from "../_runtime/threads.ts";
@@ -32,6 +34,7 @@ import type { StartOptions, TransportConfig, TransportImpl, TransportProvider } 
 import { type Ffi, loadFfi } from "./_ffi.ts";
 import { ShmOwners } from "./_owners.ts";
 import { ShmRegion } from "./_region.ts";
+import { sweepWith } from "./_sweep.ts";
 
 /** The `via` of shm handles. */
 export const VIA = "shm";
@@ -44,6 +47,15 @@ const MAGIC = 0x70734d47;
 /** Word holding the length of the names region's file name; its bytes follow from byte 72. */
 const W_NAMES_LEN = 17;
 const NAMES_AT = 72;
+/** Word (byte 316, after the longest names-region name): 1 when the manager was started with an authkey, whose salted HMAC follows. */
+const W_AUTH = 79;
+/** Bytes of the authkey's salt, then of its HMAC-SHA256 under that salt. */
+const AUTH_SALT_AT = 320;
+const AUTH_SALT_BYTES = 16;
+const AUTH_MAC_AT = AUTH_SALT_AT + AUTH_SALT_BYTES;
+const AUTH_MAC_BYTES = 32;
+/** How long a process opening `shm:/name` waits for its creator to finish laying it out. */
+const LAYOUT_WAIT_MS = 2000;
 /** First word of the owner registry, and its slots. */
 const OWNERS_BASE = 128;
 const OWNER_SLOTS = 1024;
@@ -52,6 +64,8 @@ const NAMES_MAX_BYTES = 64 << 20;
 const NAMES_INITIAL_BYTES = 64 * 1024;
 /** Key prefix of the names dict's entries that list the regions made for the manager. */
 const REGION_KEY = "\0region:";
+/** Key prefix of the entry listing the regions made for a named structure (unlinked by `delete`). */
+const MADE_KEY = "\0made:";
 
 /** A buffer of a handle, in a region: what replaces each SharedArrayBuffer. */
 interface RegionRef {
@@ -108,12 +122,48 @@ function useIds(f: Ffi, name: string, region: ShmRegion): void {
   idsFrom = name;
 }
 
+/** HMAC-SHA256 of `salt` under the authkey: what a manager region keeps of its authkey. */
+function authMac(authkey: Uint8Array | string, salt: Uint8Array): Uint8Array {
+  return createHmac("sha256", toAuthkey(authkey)).update("procshare:shm").update(salt).digest();
+}
+
+/**
+ * Refuses to join a manager started with an authkey unless `authkey` is
+ * the same (a manager started without one takes any, or none).
+ */
+function checkAuth(region: ShmRegion, authkey: Uint8Array | string | undefined): void {
+  if (Atomics.load(region.i32, W_AUTH) !== 1) return;
+  if (authkey === undefined || authkey === "") {
+    throw new TransportError(
+      "Auth",
+      `Cannot join shm manager as it was started with an authkey and none was given: received shm:/${region.name}`,
+    );
+  }
+  const salt = region.u8.slice(AUTH_SALT_AT, AUTH_SALT_AT + AUTH_SALT_BYTES);
+  const mac = region.u8.slice(AUTH_MAC_AT, AUTH_MAC_AT + AUTH_MAC_BYTES);
+  if (!timingSafeEqual(authMac(authkey, salt), mac)) {
+    throw new TransportError(
+      "Auth",
+      `Cannot join shm manager as the authkey was refused: received shm:/${region.name}`,
+    );
+  }
+}
+
 /** Lays out a new manager region and its names region. */
-function createManager(f: Ffi, name: string | undefined): Joined {
+function createManager(f: Ffi, name: string | undefined, authkey: Uint8Array | string | undefined): Joined {
+  const mac = authkey === undefined ? undefined : (() => {
+    const salt = new Uint8Array(randomBytes(AUTH_SALT_BYTES));
+    return { salt, mac: authMac(authkey, salt) };
+  })();
   const region = ShmRegion.create(f, { name, maxBytes: MANAGER_BYTES, initialBytes: MANAGER_BYTES });
   let namesRegion: ShmRegion | undefined;
   try {
     region.u8.set(new Uint8Array(new LockEngine().buffer));
+    if (mac !== undefined) {
+      region.u8.set(mac.salt, AUTH_SALT_AT);
+      region.u8.set(mac.mac, AUTH_MAC_AT);
+      Atomics.store(region.i32, W_AUTH, 1);
+    }
     const dict = DictEngine.create({ maxBytes: NAMES_MAX_BYTES, initialBytes: NAMES_INITIAL_BYTES });
     namesRegion = ShmRegion.create(f, { maxBytes: NAMES_MAX_BYTES, initialBytes: dict.buffer.byteLength });
     namesRegion.u8.set(new Uint8Array(dict.buffer));
@@ -141,6 +191,33 @@ function joinedOver(region: ShmRegion, namesRegion: ShmRegion): Joined {
     lock: new LockEngine(region.buffer as unknown as SharedArrayBuffer),
     names: new DictEngine(namesRegion.buffer as unknown as SharedArrayBuffer),
   };
+}
+
+/**
+ * Opens `shm:/name`, made by another process, for `Manager.start`: waits
+ * (up to {@linkcode LAYOUT_WAIT_MS}) for its creator to finish laying it
+ * out, checks the authkey, and joins it.
+ */
+async function openNamedManager(f: Ffi, name: string, authkey: Uint8Array | string | undefined): Promise<Joined> {
+  const region = mapped(f, name, MANAGER_BYTES);
+  const deadline = Date.now() + LAYOUT_WAIT_MS;
+  while (Atomics.load(region.i32, W_MAGIC) !== MAGIC && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  checkAuth(region, authkey);
+  return joinManager(f, name);
+}
+
+let swept = false;
+/** Removes, once per process, the region files of dead creators (`_sweep.ts`); never fails a start. */
+function sweepOnce(f: Ffi): void {
+  if (swept) return;
+  swept = true;
+  try {
+    sweepWith(f);
+  } catch {
+    // a sweep is housekeeping: a listing that fails leaves files for the next start
+  }
 }
 
 /** Joins the manager of region `name` in this thread (once). */
@@ -193,6 +270,15 @@ function fromRegions(f: Ffi, v: unknown, depth = 0): unknown {
   return out;
 }
 
+/** Unlinks the region file `file`; one already gone is no error. */
+function unlinkQuietly(f: Ffi, file: string): void {
+  try {
+    (regions.get(file) ?? mapped(f, file, 4)).unlink();
+  } catch (e) {
+    if (!(e instanceof SharedMemoryError)) throw e;
+  }
+}
+
 /** The `shm:` transport of one manager, as started or joined by this process. */
 export class ShmTransport implements TransportImpl {
   readonly url: string;
@@ -235,13 +321,14 @@ export class ShmTransport implements TransportImpl {
     return Object.fromEntries(Object.entries(p).map(([k, v]) => [k, this.#resolve(v, false)]));
   }
 
-  #create(kind: string, params: readonly unknown[]): Handle {
+  #create(kind: string, params: readonly unknown[], name?: string): Handle {
     const spec = this.#spec(kind);
     const engine = spec.create(Array.isArray(params) ? params.map((p) => this.#resolve(p, true)) : params);
     const made: string[] = [];
     try {
       const fields = toRegions(this.#ffi, spec.share(engine), made) as Record<string, unknown>;
       for (const r of made) this.#m.names.set(REGION_KEY + r, 1);
+      if (name !== undefined) this.#m.names.set(MADE_KEY + name, made);
       return { ...fields, kind, via: VIA, manager: this.#m.region.name };
     } catch (e) {
       for (const r of made) regions.get(r)?.unlink();
@@ -268,7 +355,7 @@ export class ShmTransport implements TransportImpl {
         }
         return existing;
       }
-      const handle = this.#create(kind, params);
+      const handle = this.#create(kind, params, name);
       this.#m.names.set(name, handle);
       return handle;
     } finally {
@@ -283,6 +370,15 @@ export class ShmTransport implements TransportImpl {
     const me = threadId();
     await this.#m.lock.acquire(me);
     try {
+      const made = this.#m.names.get(MADE_KEY + name);
+      if (Array.isArray(made)) {
+        this.#m.names.delete(MADE_KEY + name);
+        for (const file of made) {
+          if (typeof file !== "string") continue;
+          this.#m.names.delete(REGION_KEY + file);
+          unlinkQuietly(this.#ffi, file);
+        }
+      }
       return this.#m.names.delete(name);
     } finally {
       this.#m.lock.release(me);
@@ -304,12 +400,7 @@ export class ShmTransport implements TransportImpl {
     this.#closed = true;
     for (const k of this.#m.names.keys()) {
       if (typeof k !== "string" || !k.startsWith(REGION_KEY)) continue;
-      const file = k.slice(REGION_KEY.length);
-      try {
-        (regions.get(file) ?? mapped(this.#ffi, file, 4)).unlink();
-      } catch (e) {
-        if (!(e instanceof SharedMemoryError)) throw e;
-      }
+      unlinkQuietly(this.#ffi, k.slice(REGION_KEY.length));
     }
     this.#m.namesRegion.unlink();
     this.#m.region.unlink();
@@ -324,15 +415,37 @@ export const provider: TransportProvider = {
   via: VIA,
   async start(config: TransportConfig, options: StartOptions): Promise<TransportImpl> {
     const f = await ffi();
+    sweepOnce(f);
     const name = config.kind === "shm" ? config.name : undefined;
-    return new ShmTransport(f, options.kinds, createManager(f, name), true);
+    if (options.authkey !== undefined) toAuthkey(options.authkey); // a bad authkey fails before any file is made
+    try {
+      return new ShmTransport(f, options.kinds, createManager(f, name, options.authkey), true);
+    } catch (e) {
+      // `shm:/name` opens the manager when another process made it first
+      if (name === undefined || !(e instanceof SharedMemoryError) || e.reason !== "Exists") throw e;
+      let joined: Joined;
+      try {
+        joined = await openNamedManager(f, name, options.authkey);
+      } catch (e) {
+        // a manager whose creator died before laying it out, or whose names region was swept: made anew
+        if (
+          !(e instanceof SharedMemoryError && e.reason === "NotFound") &&
+          !(e instanceof TransportError && e.reason === "BadUrl")
+        ) throw e;
+        unlinkQuietly(f, name);
+        return new ShmTransport(f, options.kinds, createManager(f, name, options.authkey), true);
+      }
+      return new ShmTransport(f, options.kinds, joined, false);
+    }
   },
   async connect(config: TransportConfig, options): Promise<TransportImpl> {
     const f = await ffi();
     if (config.kind !== "shm" || config.name === undefined) {
       throw new TransportError("BadUrl", `Cannot connect to shm manager as the address has no name: received shm:`);
     }
-    return new ShmTransport(f, (options as { kinds?: Kinds }).kinds ?? {}, joinManager(f, config.name), false);
+    const joined = joinManager(f, config.name);
+    checkAuth(joined.region, options.authkey);
+    return new ShmTransport(f, (options as { kinds?: Kinds }).kinds ?? {}, joined, false);
   },
   async backend<E>(handle: Handle, spec: StructureSpec<E>) {
     const f = await ffi();

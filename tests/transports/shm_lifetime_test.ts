@@ -1,0 +1,99 @@
+/**
+ * Lifetimes and access on `shm:`: an authkey given at start must be
+ * presented by every process that joins by address (none, or another, is a
+ * `TransportError("Auth")`); `Manager.start({ transport: "shm:/name" })`
+ * creates the manager or, when another manager already has the name, joins
+ * it (its shutdown leaves the regions to the creator's); a name whose
+ * region was left by a dead creator (garbage, no manager layout) is made
+ * anew; `m.delete(name)` unlinks the regions made for that structure while
+ * clients already attached keep working.
+ * @module
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { Manager, TransportError } from "../../mod.ts";
+
+/** A fresh `shm:/name` for one test. */
+const fresh = () => `procshare-test-${process.pid}-${randomBytes(6).toString("hex")}`;
+
+/** The region files a handle names (its buffers, at any depth). */
+function regionsOf(h: unknown, out: string[] = []): string[] {
+  if (typeof h !== "object" || h === null) return out;
+  if (typeof (h as { shm?: unknown }).shm === "string") out.push((h as { shm: string }).shm);
+  else for (const v of Object.values(h)) regionsOf(v, out);
+  return out;
+}
+
+describe("shm: lifetimes and access", () => {
+  it("checks the authkey a manager was started with", async () => {
+    await using m = await Manager.start({ transport: "shm:", authkey: "open sesame" });
+    await (await m.value("i", 7, { name: "v" })).store(8);
+    for (const authkey of [undefined, "", "wrong key"]) {
+      await assert.rejects(
+        Manager.connect(m.address!, authkey === undefined ? undefined : { authkey }),
+        (e: unknown) => e instanceof TransportError && e.reason === "Auth",
+        `authkey ${JSON.stringify(authkey)}`,
+      );
+    }
+    const joined = await Manager.connect(m.address!, { authkey: "open sesame" });
+    assert.equal(await (await joined.value("i", 0, { name: "v" })).load(), 8);
+    await joined.shutdown();
+  });
+
+  it("takes any authkey, or none, when started without one", async () => {
+    await using m = await Manager.start({ transport: "shm:" });
+    for (const options of [undefined, { authkey: "anything" }]) {
+      const joined = await Manager.connect(m.address!, options);
+      await joined.shutdown();
+    }
+  });
+
+  it("opens shm:/name when another manager has the name, and leaves its regions to the creator", async () => {
+    const name = fresh();
+    const first = await Manager.start({ transport: `shm:/${name}` });
+    assert.equal(first.address, `shm:/${name}`);
+    const d = await first.dict<string, number>(undefined, { name: "d" });
+    await d.set("a", 1);
+    const second = await Manager.start({ transport: `shm:/${name}` });
+    assert.equal(second.address, first.address);
+    const same = await second.dict<string, number>(undefined, { name: "d" });
+    assert.equal(await same.get("a"), 1);
+    await same.set("b", 2);
+    await second.shutdown();
+    assert.ok(existsSync(`/dev/shm/${name}`), "a joining start's shutdown unlinks nothing");
+    assert.equal(await d.get("b"), 2);
+    await first.shutdown();
+    assert.ok(!existsSync(`/dev/shm/${name}`), "the creator's shutdown unlinks the manager region");
+  });
+
+  it("makes shm:/name anew over a file that holds no manager", async () => {
+    const name = fresh();
+    writeFileSync(`/dev/shm/${name}`, new Uint8Array(64 * 1024), { mode: 0o600 });
+    try {
+      await using m = await Manager.start({ transport: `shm:/${name}` });
+      const v = await m.value("i", 41, { name: "v" });
+      assert.equal(await v.add(1), 41);
+      assert.equal(await v.load(), 42);
+    } finally {
+      assert.ok(!existsSync(`/dev/shm/${name}`), "the new manager's shutdown unlinks the name");
+    }
+  });
+
+  it("unlinks a deleted structure's regions; attached clients keep working", async () => {
+    await using m = await Manager.start({ transport: "shm:" });
+    const q = await m.queue<number>(10, { name: "q" });
+    const files = regionsOf(q.handle);
+    assert.ok(files.length > 0);
+    for (const f of files) assert.ok(existsSync(`/dev/shm/${f}`), f);
+    assert.equal(await m.delete("q"), true);
+    for (const f of files) assert.ok(!existsSync(`/dev/shm/${f}`), `${f} unlinked`);
+    await q.put(5);
+    assert.equal(await q.get(), 5);
+    const again = await m.queue<number>(10, { name: "q" });
+    assert.equal(await again.qsize(), 0, "the name makes a new queue");
+    assert.equal(await m.delete("q"), true);
+    assert.equal(await m.delete("q"), false);
+  });
+});
