@@ -6,14 +6,20 @@
  * it (its shutdown leaves the regions to the creator's); a name whose
  * region was left by a dead creator (garbage, no manager layout) is made
  * anew; `m.delete(name)` unlinks the regions made for that structure while
- * clients already attached keep working.
+ * clients already attached keep working; a start sweeps the region files
+ * of dead creators.
  * @module
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { Manager, TransportError } from "../../mod.ts";
+import { runtimeCommand } from "../../transports/_runtime/runtime.ts";
+import { loadFfi } from "../../transports/shm/_ffi.ts";
+import { selfIdentity } from "../../transports/shm/_liveness.ts";
 
 /** A fresh `shm:/name` for one test. */
 const fresh = () => `procshare-test-${process.pid}-${randomBytes(6).toString("hex")}`;
@@ -27,6 +33,22 @@ function regionsOf(h: unknown, out: string[] = []): string[] {
 }
 
 describe("shm: lifetimes and access", () => {
+  it("a start in a new process sweeps the region files of dead creators", async () => {
+    const me = selfIdentity(await loadFfi());
+    // this pid with another start time: the file of a dead predecessor
+    const leaked = `procshare-${me.pid}-${me.startTime + 1}-${randomBytes(4).toString("hex")}`;
+    const live = `procshare-${me.pid}-${me.startTime}-${randomBytes(4).toString("hex")}`;
+    for (const f of [leaked, live]) writeFileSync(`/dev/shm/${f}`, "x", { mode: 0o600 });
+    try {
+      const { command, args } = runtimeCommand(new URL("../fixtures/shm_start_and_exit.ts", import.meta.url));
+      execFileSync(command, args, { cwd: fileURLToPath(new URL("../../", import.meta.url)), timeout: 30_000 });
+      assert.ok(!existsSync(`/dev/shm/${leaked}`), "a dead creator's file is swept");
+      assert.ok(existsSync(`/dev/shm/${live}`), "a live creator's file stays");
+    } finally {
+      for (const f of [leaked, live]) rmSync(`/dev/shm/${f}`, { force: true });
+    }
+  });
+
   it("checks the authkey a manager was started with", async () => {
     await using m = await Manager.start({ transport: "shm:", authkey: "open sesame" });
     await (await m.value("i", 7, { name: "v" })).store(8);
