@@ -193,15 +193,19 @@ describe(`SharedMemory and ShareableList on shm: (${runtime})`, () => {
 describe(`shm: shutdown (${runtime})`, () => {
   it("unlinks the regions of the manager's blocks and lists", async () => {
     const other = await Manager.start({ transport: "shm:" });
-    const blocks: (SharedMemory | ShareableList)[] = [
-      await other.sharedMemory(32, { name: "x" }),
-      await other.sharedMemory(8),
-      await other.shareableList(["a", 1], { name: "l" }),
-    ];
-    const files = blocks.flatMap((s) => regionsOf(s.handle));
-    assert.equal(files.length, 3, `regions: ${files}`);
-    for (const f of files) assert.ok(existsSync(`/dev/shm/${f}`), f);
-    await other.shutdown();
+    let files: string[];
+    try {
+      const blocks: (SharedMemory | ShareableList)[] = [
+        await other.sharedMemory(32, { name: "x" }),
+        await other.sharedMemory(8),
+        await other.shareableList(["a", 1], { name: "l" }),
+      ];
+      files = blocks.flatMap((s) => regionsOf(s.handle));
+      assert.equal(files.length, 3, `regions: ${files}`);
+      for (const f of files) assert.ok(existsSync(`/dev/shm/${f}`), f);
+    } finally {
+      await other.shutdown(); // also when an assertion failed: no files left behind
+    }
     assert.deepEqual(files.filter((f) => existsSync(`/dev/shm/${f}`)), []);
   });
 });
