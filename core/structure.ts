@@ -62,6 +62,14 @@ export interface StructureSpec<E, O extends OpTable<E> = OpTable<E>, C = unknown
   readonly kind: string;
   /** Creates a fresh engine from the manager factory's parameters (positional, then options). */
   create(params: readonly unknown[]): E;
+  /**
+   * For a transport that copies the memory of `share` out of the process
+   * and keeps names itself (`shm:` maps it in every process, names live in
+   * the manager): creates an engine as `create` does, without process-local
+   * side effects (a SharedMemory's name in the process's registry). Absent:
+   * `create` serves.
+   */
+  createPortable?(params: readonly unknown[]): E;
   /** What a shared-buffer handle carries so another thread can open the same engine. */
   share(engine: E): SharedFields;
   /** Opens the engine of a shared-buffer handle in this thread. */

@@ -8,6 +8,11 @@
  * Nothing happens at import: a thread opens the channel on first use — when
  * it creates or adopts the registry, or asks the other threads for
  * something — and from then on answers the others' requests.
+ *
+ * These names live within one process. The blocks of a manager on `shm:`
+ * take none of them: the manager names them for every process, and their
+ * `unlink` reaches it through {@linkcode registerForeignNames}, the hook the
+ * `shm:` transport registers when it loads.
  * @module
  */
 import { abortedError, CapacityError, SharedMemoryError } from "../errors.ts";
@@ -515,6 +520,35 @@ export async function fetchBlock(
   if (!r.isLive(entry.slot, entry.gen)) throw notFound(what, name);
   blocks.set(key(entry.slot, entry.gen), buffer);
   return buffer;
+}
+
+/**
+ * How a transport that keeps block names itself (`shm:`: in its manager's
+ * names dict, shared by every process) forgets one when its block is
+ * unlinked.
+ *
+ * @example A transport's hook
+ * ```ts
+ * import { type ForeignNames, registerForeignNames } from "./_shm_names.ts";
+ * const names: ForeignNames = { forget: (_manager, _name, _buffer) => false };
+ * registerForeignNames(names);
+ * ```
+ */
+export interface ForeignNames {
+  /** Forgets `name` in the manager `manager` if it still names the block over `buffer`; true when it did. */
+  forget(manager: string, name: string, buffer: ArrayBufferLike): boolean;
+}
+
+let foreignNames: ForeignNames | undefined;
+
+/** Called once by the `shm:` transport when it loads (this module imports no transport). */
+export function registerForeignNames(names: ForeignNames): void {
+  foreignNames = names;
+}
+
+/** Forgets `name` in the manager that keeps it, if it still names the block over `buffer`. */
+export function forgetForeignName(manager: string, name: string, buffer: ArrayBufferLike): boolean {
+  return foreignNames?.forget(manager, name, buffer) ?? false;
 }
 
 /** `SharedMemoryError("NotFound")` for `name`. */

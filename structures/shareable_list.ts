@@ -32,12 +32,14 @@ import { Journal, journalWords, nonBlockingOps, SeqLock } from "./_seqlock.ts";
 import { describe, elementIndex } from "./_typecodes.ts";
 import {
   type AttachOptions,
+  type BlockFields,
   engineFromHandle,
   markCreated,
   SharedMemory,
   SharedMemoryEngine,
   type SharedMemoryHandle,
   sharedMemoryHandle,
+  sharedMemorySpec,
   unlinkCreated,
 } from "./shared_memory.ts";
 
@@ -372,14 +374,26 @@ function notAList(name: string): TypeError {
  */
 export interface ShareableListHandle extends Handle {
   readonly kind: "shareable-list";
-  /** The block holding the list. */
-  readonly shm: SharedMemoryHandle;
+  /** The block holding the list: its handle, or on `shm:` its fields (the list's handle names the manager). */
+  readonly shm: SharedMemoryHandle | BlockFields;
   readonly registry: SharedArrayBuffer;
 }
 
-/** What a shared-buffer handle of a list carries besides `kind`, `via` and `registry`: its block's handle. */
-function share(e: ShareableListEngine): { shm: SharedMemoryHandle } {
-  return { shm: sharedMemoryHandle(e.shm) };
+/** What a handle of a list carries besides `kind`, `via` and `registry`: its block's handle (`shm:`: fields). */
+function share(e: ShareableListEngine): { shm: SharedMemoryHandle | BlockFields } {
+  return { shm: e.shm.registry ? sharedMemoryHandle(e.shm) : sharedMemorySpec.share(e.shm) as unknown as BlockFields };
+}
+
+/** The block's engine of a list's handle (a portable block's manager is the list's). */
+function blockOf(h: ShareableListHandle): SharedMemoryEngine {
+  const shm = h.shm as BlockFields & { names?: unknown };
+  return engineFromHandle(shm.names === undefined ? { ...shm, manager: h.manager as string | undefined } : shm);
+}
+
+/** The handle of a list's block, for its `shm` (on `shm:`, made of the list's handle). */
+function blockHandle(h: ShareableListHandle): Handle | undefined {
+  if (h.shm === undefined || h.via === "shared-buffer") return h.shm as SharedMemoryHandle | undefined;
+  return { ...h.shm, kind: "shared-memory", via: h.via, manager: h.manager };
 }
 
 function listHandle(e: ShareableListEngine): ShareableListHandle {
@@ -457,8 +471,10 @@ const /** @internal */ shareableListOps = nonBlockingOps({
  * **Visibility**: a `set` is visible to every reader once it returned;
  * readers take no lock and never see a half-written item.
  *
- * **Transports**: shared buffer (`Sync` twins), and through a manager on a
- * socket (async; `shm` reads and writes remotely).
+ * **Transports**: shared buffer (`Sync` twins); a manager on `shm:` (the
+ * same in every process that connects: `m.shareableList(undefined, { name })`
+ * attaches the list by name); and through a manager on a socket (async;
+ * `shm` reads and writes remotely).
  *
  * @example Items of every type, and a string that outgrows its slot
  * ```ts
@@ -484,7 +500,9 @@ export class ShareableList extends Shared<ShareableListEngine, typeof shareableL
     const e = backend.engine;
     if (e) {
       this.length = e.length;
-      this.#shm = new SharedMemory((handle as ShareableListHandle).shm ?? sharedMemoryHandle(e.shm), { engine: e.shm });
+      this.#shm = new SharedMemory(blockHandle(handle as ShareableListHandle) ?? sharedMemoryHandle(e.shm), {
+        engine: e.shm,
+      });
     } else {
       if (!described) {
         throw new TypeError("Cannot attach shareable list as its length and block are unknown: received none");
@@ -656,8 +674,14 @@ async function remoteClient(handle: Handle, backend: Backend<ShareableListEngine
 export const shareableListSpec = defineStructure({
   kind: "shareable-list",
   create: createForManager,
+  // shm: the list's block is portable (its name lives in the manager)
+  createPortable: ([sequence, options]) => {
+    const items = ShareableListEngine.encodeAll(sequence ?? []);
+    const name = (options as { name?: unknown } | undefined)?.name;
+    return ShareableListEngine.layOut(SharedMemoryEngine.portable(name, ShareableListEngine.bytesFor(items)), items);
+  },
   share,
-  open: (h) => new ShareableListEngine(engineFromHandle((h as ShareableListHandle).shm)),
+  open: (h) => new ShareableListEngine(blockOf(h as ShareableListHandle)),
   ops: shareableListOps,
   // the manager's shutdown unlinks the block of a list it created
   dispose: (e) => unlinkCreated(e.shm),

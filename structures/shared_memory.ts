@@ -32,11 +32,29 @@
  * happens at import): the main thread when it creates the registry, a worker
  * when it adopts it or first asks for something.
  *
- * Limits: names live within one process (a child process has its own); an
- * attach of a block this thread has never held waits for some holder's event
- * loop to answer (the main thread's, normally), so it is asynchronous, and it
- * fails with `SharedMemoryError("Timeout")` when every holder is blocked or
- * gone (its `timeout`, 5 s by default); `attachSync` works only for blocks the
+ * ## Across processes: a manager on `shm:`
+ *
+ * A block made by `Manager.sharedMemory` (or `Manager.shareableList`) on a
+ * manager started with `{ transport: "shm:" }` is *portable*
+ * ({@linkcode SharedMemoryEngine.portable}): its memory is one region of
+ * `/dev/shm` that every process using it maps (no copies), and its name
+ * lives in the manager's names, shared by every process, never in the
+ * process registry above. So a process that `Manager.connect`s attaches it
+ * by name with `m.sharedMemory(undefined, { name })` (Python's
+ * `SharedMemory(name)`), and a block passed to
+ * `spawn(url, { as: "process", args })` attaches in the child. A word after
+ * the block's bytes records `unlink()`: the first one, in any process, frees
+ * the manager's name (if it still names this block) and a second fails with
+ * `"NotFound"`; instances attached keep the memory. The manager's shutdown
+ * unlinks the regions.
+ *
+ * Limits: the names of `SharedMemory.create` and `attach` live within one
+ * process (a child process has its own: across processes, use a manager on
+ * `shm:`, whose blocks `SharedMemory.attach` does not see); an attach of a
+ * block this thread has never held waits for some holder's event loop to
+ * answer (the main thread's, normally), so it is asynchronous, and it fails
+ * with `SharedMemoryError("Timeout")` when every holder is blocked or gone
+ * (its `timeout`, 5 s by default); `attachSync` works only for blocks the
  * thread already holds; and a worker that asks for the registry before the
  * main thread ever used shared memory gets no answer (`"Timeout"`), as the
  * main thread is not listening yet.
@@ -53,6 +71,7 @@ import {
   announceUnlinked,
   type AttachOptions,
   fetchBlock,
+  forgetForeignName,
   heldBlock,
   holdBlock,
   lookupOrThrow,
@@ -101,8 +120,28 @@ function randomName(): string {
 }
 
 /**
+ * Byte offset of a portable block's trailer word, after its `size` bytes
+ * (rounded up to 4): {@linkcode TRAILER_LIVE} until the first `unlink`
+ * stores {@linkcode TRAILER_UNLINKED}, so a second one fails in any process.
+ */
+function trailerAt(size: number): number {
+  return Math.ceil(size / 4) * 4;
+}
+/** Bytes of the trailer. */
+const TRAILER_BYTES = 4;
+/** Trailer word: the block was never unlinked. */
+const TRAILER_LIVE = 0;
+/** Trailer word: the block was unlinked. */
+const TRAILER_UNLINKED = 1;
+
+/**
  * The shared-memory engine of a block: its registry entry and its bytes.
  * The manager server hosts it; {@linkcode SharedMemory} wraps it.
+ *
+ * A *portable* engine ({@linkcode SharedMemoryEngine.portable}, no
+ * registry) is the block of a manager on `shm:`: its name lives in the
+ * manager (`manager`, the region of its names), its memory is a region
+ * every process maps, and a trailer word after the bytes records `unlink`.
  *
  * @example Using the engine directly
  * ```ts
@@ -118,12 +157,32 @@ function randomName(): string {
 export class SharedMemoryEngine {
   readonly u8: Uint8Array;
   constructor(
-    readonly registry: Registry,
+    /** The process's name registry; undefined for a portable block (named by its manager). */
+    readonly registry: Registry | undefined,
     readonly name: string,
     readonly entry: RegistryEntry,
-    readonly buffer: SharedArrayBuffer,
+    readonly buffer: ArrayBufferLike,
+    /** A portable block's manager (the `manager` of its handle), which keeps its name. */
+    readonly manager?: string,
   ) {
     this.u8 = new Uint8Array(buffer, 0, entry.size);
+  }
+
+  /**
+   * A portable block, in no registry: `size` bytes and a trailer word, named
+   * `name` or (undefined) a fresh `psm_…` name. The `shm:` transport copies
+   * it into a region and opens it over the mappings (see
+   * {@linkcode engineFromHandle}).
+   */
+  static portable(name: unknown, size: unknown): SharedMemoryEngine {
+    const n = checkSize(size, "create shared memory");
+    if (name !== undefined) nameBytes(name, "create shared memory");
+    const buffer = allocate(trailerAt(n) + TRAILER_BYTES, "create shared memory");
+    return new SharedMemoryEngine(undefined, (name as string | undefined) ?? randomName(), {
+      slot: -1,
+      gen: 0,
+      size: n,
+    }, buffer);
   }
 
   /** Creates a block, named or (`name` undefined) with a fresh `psm_…` name. */
@@ -199,8 +258,20 @@ export class SharedMemoryEngine {
     return [offset, offset + len];
   }
 
-  /** Frees the name; the memory stays with every instance still attached. */
+  /**
+   * Frees the name; the memory stays with every instance still attached. A
+   * portable block's first unlink (in any process) marks its trailer and
+   * has its manager forget the name, if it still names this block.
+   */
   unlink(): void {
+    if (this.registry === undefined) {
+      const trailer = new Int32Array(this.buffer, trailerAt(this.entry.size), 1);
+      if (Atomics.compareExchange(trailer, 0, TRAILER_LIVE, TRAILER_UNLINKED) !== TRAILER_LIVE) {
+        throw notFound("unlink shared memory", this.name, "it is already unlinked");
+      }
+      if (this.manager !== undefined) forgetForeignName(this.manager, this.name, this.buffer);
+      return;
+    }
     const { slot, gen } = this.entry;
     if (!this.registry.release(slot, gen)) throw notFound("unlink shared memory", this.name, "it is already unlinked");
     announceUnlinked(slot, gen);
@@ -244,14 +315,35 @@ export interface SharedMemoryHandle extends Handle {
   readonly registry: SharedArrayBuffer;
 }
 
-/** What a shared-buffer handle of a block carries besides `kind`, `via` and `registry`. */
+/**
+ * The fields of a portable block's handle (`shm:`): its name, its size and
+ * its memory (with the trailer), and the manager that keeps its name. In a
+ * handle the buffer is the transport's reference to a region; `open` gets
+ * this thread's mapping of it.
+ *
+ * @example The fields of a block of 8 bytes
+ * ```ts
+ * import type { BlockFields } from "./shared_memory.ts";
+ * const fields: BlockFields = { name: "frame", size: 8, buffer: new ArrayBuffer(12), manager: "procshare-1-2-abcdef01" };
+ * console.log(fields.buffer.byteLength); // 12
+ * ```
+ */
+export interface BlockFields {
+  readonly name: string;
+  readonly size: number;
+  readonly buffer: ArrayBufferLike;
+  readonly manager?: string;
+}
+
+/** What a handle of a block carries besides `kind`, `via` and `registry` (and `manager` on `shm:`). */
 function share(e: SharedMemoryEngine) {
+  if (e.registry === undefined) return { name: e.name, size: e.entry.size, buffer: e.buffer };
   return {
     name: e.name,
     size: e.entry.size,
     slot: e.entry.slot,
     gen: e.entry.gen,
-    buffer: e.buffer,
+    buffer: e.buffer as SharedArrayBuffer,
     names: e.registry.buffer,
   };
 }
@@ -267,7 +359,7 @@ function share(e: SharedMemoryEngine) {
  * ```
  */
 export function sharedMemoryHandle(e: SharedMemoryEngine): SharedMemoryHandle {
-  return { kind: "shared-memory", via: "shared-buffer", ...share(e), registry: registryBuffer() };
+  return { kind: "shared-memory", via: "shared-buffer", ...share(e), registry: registryBuffer() } as SharedMemoryHandle;
 }
 
 /**
@@ -283,7 +375,8 @@ export function sharedMemoryHandle(e: SharedMemoryEngine): SharedMemoryHandle {
  * shm.unlinkSync();
  * ```
  */
-export function engineFromHandle(h: SharedMemoryHandle): SharedMemoryEngine {
+export function engineFromHandle(h: SharedMemoryHandle | BlockFields): SharedMemoryEngine {
+  if (!("names" in h) || h.names === undefined) return portableFromFields(h);
   const mine = adoptNames(h.names);
   // a handle from another registry (never, within one process) still carries its memory
   const r = mine && mine.buffer === h.names ? mine : new Registry(h.names);
@@ -294,6 +387,21 @@ export function engineFromHandle(h: SharedMemoryHandle): SharedMemoryEngine {
   }
   holdBlock(r, h.slot, h.gen, h.buffer);
   return new SharedMemoryEngine(r, h.name, { slot: h.slot, gen: h.gen, size: h.size }, h.buffer);
+}
+
+/** The engine of a portable block over the memory its fields carry (this thread's mapping, on `shm:`). */
+function portableFromFields(h: BlockFields): SharedMemoryEngine {
+  const what = "attach shared memory";
+  nameBytes(h.name, what);
+  const size = checkSize(h.size, what);
+  const b: unknown = h.buffer;
+  if (
+    !(b instanceof ArrayBuffer || b instanceof SharedArrayBuffer) || b.byteLength < trailerAt(size) + TRAILER_BYTES
+  ) {
+    throw new TypeError(`Cannot ${what} as its handle carries no memory of its size: received ${describe(b)}`);
+  }
+  const manager = typeof h.manager === "string" ? h.manager : undefined;
+  return new SharedMemoryEngine(undefined, h.name, { slot: -1, gen: 0, size }, b, manager);
 }
 
 /**
@@ -336,7 +444,7 @@ export function markCreated(e: SharedMemoryEngine): SharedMemoryEngine {
 export function unlinkCreated(e: SharedMemoryEngine): void {
   if (!createdByManager.delete(e)) return;
   const { slot, gen } = e.entry;
-  if (e.registry.release(slot, gen)) announceUnlinked(slot, gen);
+  if (e.registry?.release(slot, gen)) announceUnlinked(slot, gen);
 }
 
 /** The operations of a SharedMemory, local and remote. */
@@ -379,9 +487,11 @@ export interface SharedMemoryCreateOptions extends AttachOptions {
  * operation (on an `Int32Array` over `buf.buffer`) or a lock that the reader
  * then observes.
  *
- * **Transports**: shared buffer (`buf`, the `Sync` calls), and through a
- * manager on a socket (`read`, `write` and `unlink` are remote calls; `buf`
- * is unavailable).
+ * **Transports**: shared buffer (`buf`, the `Sync` calls); a manager on
+ * `shm:` (the same, in every process that connects: `buf` is the block's
+ * region, names resolve through the manager); and through a manager on a
+ * socket (`read`, `write` and `unlink` are remote calls; `buf` is
+ * unavailable).
  *
  * @example Creating, attaching by name, unlinking
  * ```ts
@@ -585,6 +695,9 @@ async function remoteClient(handle: Handle, backend: Backend<SharedMemoryEngine>
 export const sharedMemorySpec = defineStructure({
   kind: "shared-memory",
   create: ([size, options]) => createForManager(size, (options as { name?: unknown } | undefined)?.name),
+  // shm: the block's name lives in the manager, its memory in a region every process maps
+  createPortable: ([size, options]) =>
+    SharedMemoryEngine.portable((options as { name?: unknown } | undefined)?.name, size),
   share,
   open: (h) => engineFromHandle(h as SharedMemoryHandle),
   ops: sharedMemoryOps,

@@ -15,11 +15,13 @@
  * `\0region:<file>` key per region made for the manager, which `shutdown`
  * unlinks.
  *
- * A structure is made on SharedArrayBuffers by its spec, then each buffer of
- * `spec.share(engine)` is copied into a new region (reserving a growable
- * buffer's `maxByteLength`, committing its `byteLength`) and replaced in the
- * handle by `{ shm: file, bytes }`. Attaching maps each region once per
- * thread and calls `spec.open` over the mappings.
+ * A structure is made on SharedArrayBuffers by its spec (`createPortable`
+ * when it has one: a SharedMemory's name lives in the manager, not in the
+ * process), then each buffer of `spec.share(engine)` is copied into a new
+ * region (reserving a growable buffer's `maxByteLength`, committing its
+ * `byteLength`) and replaced in the handle by `{ shm: file, bytes }`.
+ * Attaching maps each region once per thread and calls `spec.open` over the
+ * mappings.
  * @module
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
@@ -29,6 +31,7 @@ import { SharedMemoryError, TransportError } from "../../errors.ts";
 import { toAuthkey } from "../_auth.ts";
 import { LockEngine } from "../../sync/lock.ts";
 import { DictEngine } from "../../structures/dict.ts";
+import { registerForeignNames } from "../../structures/_shm_names.ts";
 import { threadId, useForeignIds } from "../_runtime/threads.ts";
 import type { StartOptions, TransportConfig, TransportImpl, TransportProvider } from "../transport.ts";
 import { type Ffi, loadFfi } from "./_ffi.ts";
@@ -279,6 +282,29 @@ function unlinkQuietly(f: Ffi, file: string): void {
   }
 }
 
+/** True when `v` (a handle, to depth 4) refers to the region `file`. */
+function refersTo(v: unknown, file: string, depth = 0): boolean {
+  if (isRegionRef(v)) return v.shm === file;
+  if (depth > 4 || typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return false;
+  return Object.values(v).some((x) => refersTo(x, file, depth + 1));
+}
+
+// A SharedMemory's (or ShareableList's) block is named in its manager's names
+// dict: its unlink forgets the name there, if it still names a structure on the block.
+registerForeignNames({
+  forget(manager: string, name: string, buffer: ArrayBufferLike): boolean {
+    const m = managers.get(manager), ref = refs.get(buffer as ArrayBuffer);
+    if (m === undefined || ref === undefined) return false;
+    const me = threadId();
+    m.lock.acquireSync(me);
+    try {
+      return refersTo(m.names.get(name), ref.shm) && m.names.delete(name);
+    } finally {
+      m.lock.release(me);
+    }
+  },
+});
+
 /** The `shm:` transport of one manager, as started or joined by this process. */
 export class ShmTransport implements TransportImpl {
   readonly url: string;
@@ -323,7 +349,8 @@ export class ShmTransport implements TransportImpl {
 
   #create(kind: string, params: readonly unknown[], name?: string): Handle {
     const spec = this.#spec(kind);
-    const engine = spec.create(Array.isArray(params) ? params.map((p) => this.#resolve(p, true)) : params);
+    const ps = Array.isArray(params) ? params.map((p) => this.#resolve(p, true)) : params;
+    const engine = spec.createPortable ? spec.createPortable(ps) : spec.create(ps);
     const made: string[] = [];
     try {
       const fields = toRegions(this.#ffi, spec.share(engine), made) as Record<string, unknown>;
