@@ -209,7 +209,7 @@ const SECTIONS: Record<string, string> = {
   B4: "B4. Uncontended Lock in one thread",
   B5: "B5. Contended Lock hand-off between two worker threads",
   B6: "B6. Dict getSync from 2 reader threads against 1",
-  C: "C. Between OS processes (procshare unix: now, shm: later; Python multiprocessing baselines)",
+  C: "C. Between OS processes (procshare unix: and shm:; Python multiprocessing baselines)",
   D: "D. A socket manager while another client sends hostile frames",
 };
 
