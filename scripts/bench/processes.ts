@@ -312,7 +312,7 @@ export async function sectionC(o: BenchOptions, python: boolean, out: ProcessOut
   if (ours && threads) {
     row("dict.getSync, shm:", "ops/s", ours.dictGet, pyGet, { ratio: 100, note: perOp(ours.dictGet) });
     row("dict.getSync, shm:", "ops/s", ours.dictGet, {
-      baseline: "dict.getSync, worker thread, shared-buffer:",
+      baseline: "dict.getSync, worker thread (shared-buffer:)",
       baselineFigure: threads.median,
       baselineSamples: threads.samples,
     }, { ratio: 0.7, note: `${perOp(ours.dictGet)} vs ${perOp(threads)}` });
