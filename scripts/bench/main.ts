@@ -13,12 +13,13 @@
  *   B4  Uncontended Lock acquireSync/releaseSync and tryAcquireSync/releaseSync.
  *   B5  Contended Lock hand-off between two workers against ping-pongs.
  *   B6  Dict getSync from 2 reader threads against 1.
- *   C   Between OS processes (processes.ts): dict get, queue stream,
- *       ping-pong, Value add, seed 000's 4 readers, against Python's
- *       multiprocessing in separate processes (python_processes.py).
+ *   C   Between OS processes (processes.ts), on unix: and shm: (Sync twins):
+ *       dict get, queue stream, lock pairs, ping-pong, Value add, seed 000's
+ *       4 readers, against Python's multiprocessing in separate processes
+ *       (python_processes.py) and getSync between threads.
  *
  * Usage:
- *   npm run bench                          Node (tsx); ~50 s
+ *   npm run bench                          Node (tsx); ~2 min
  *   npm run bench -- --quick               a smoke run, ~15 s
  *   npm run bench -- --runtime deno        re-runs itself under Deno (or bun, node, all)
  *   npx deno run -A scripts/bench/main.ts  the same, directly; or: npx bun scripts/bench/main.ts
@@ -209,7 +210,7 @@ const SECTIONS: Record<string, string> = {
   B4: "B4. Uncontended Lock in one thread",
   B5: "B5. Contended Lock hand-off between two worker threads",
   B6: "B6. Dict getSync from 2 reader threads against 1",
-  C: "C. Between OS processes (procshare unix: now, shm: later; Python multiprocessing baselines)",
+  C: "C. Between OS processes (procshare unix: and shm:; Python multiprocessing baselines)",
   D: "D. A socket manager while another client sends hostile frames",
 };
 

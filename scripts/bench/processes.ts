@@ -7,10 +7,12 @@
  * (`python_processes.py`), with their ratio.
  *
  * procshare runs on `unix:` (a socket manager served by the bench process,
- * clients in child processes started by `spawn(url, { as: "process" })`).
- * The `shm:` transport (issue 9) is not built yet: its rows go beside these
- * when it is, and the targets of issue 9's acceptance 7 and 8 are printed as
- * a note, since they apply to `shm:`, not to `unix:`.
+ * clients in child processes started by `spawn(url, { as: "process" })`)
+ * and on `shm:` (issue 9: structures in shared memory that the children
+ * map; their Sync twins), the `shm:` rows beside the `unix:` ones, with the
+ * targets of issue 9's acceptance 7; seed 000's comparison (acceptance 8)
+ * is the last case. Where `shm:` cannot start (not Linux, no FFI), a note
+ * says why and the `unix:` rows remain.
  * @module
  */
 import { execFile } from "node:child_process";
@@ -26,6 +28,7 @@ import type procDictGet from "./workers/proc_dict_get.ts";
 import type procQueue from "./workers/proc_queue.ts";
 import type procPingPong from "./workers/proc_pingpong.ts";
 import type procValueAdd from "./workers/proc_value_add.ts";
+import type procLockPairs from "./workers/proc_lock_pairs.ts";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
@@ -59,7 +62,14 @@ export interface ProcessOutput {
 
 // ---- the Python baselines ----
 
-type PyKey = "dict_get" | "queue_stream" | "lock_pingpong" | "value_add" | "seed_manager" | "seed_shm";
+type PyKey =
+  | "dict_get"
+  | "queue_stream"
+  | "lock_pingpong"
+  | "lock_pairs"
+  | "value_add"
+  | "seed_manager"
+  | "seed_shm";
 
 interface PythonProcesses {
   readonly python: string;
@@ -127,51 +137,71 @@ function socketPath(): string {
 // ---- the procshare side ----
 
 interface Ours {
+  /** `dict.get`, or `dict.getSync` when the cases ran with `sync`. */
   readonly dictGet: Sample;
   readonly queueStream: Sample;
   readonly pingPong: Sample;
   readonly valueAdd: Sample;
   readonly seed: Sample;
   readonly seedPerProcess: readonly number[];
+  /** With `sync`: the async API's rows too, and uncontended Lock pairs in a child. */
+  readonly dictGetAsync?: Sample;
+  readonly queueStreamAsync?: Sample;
+  readonly lockPairs?: Sample;
 }
 
 /**
- * Every procshare case on a manager started on `transport`. The slot for
- * `shm:`: once `Manager.start({ transport: "shm:" })` works, run this with
- * "shm:" beside the `unix:` run, and give the workers their Sync twins
- * (`getSync`, `putSync`/`getSync`, `acquireSync`, `addSync`) for its rows.
+ * Every procshare case on a manager started on `transport`, each party a
+ * child process. With `sync` (`shm:`) the workers use the Sync twins
+ * (`getSync`, `putSync`/`getSync`, `acquireSync`/`releaseSync`, `addSync`),
+ * and the async `dict.get` and queue stream and uncontended
+ * `acquireSync`/`releaseSync` pairs are measured too.
  */
-async function procshareOn(transport: string, o: BenchOptions): Promise<Ours> {
+async function procshareOn(transport: string, o: BenchOptions, sync: boolean): Promise<Ours> {
   const m = await Manager.start({ transport });
   try {
     const dict = await m.dict<string, string>(new Map(KEYS.map((k, i) => [k, `value:${i}`])));
+    const dictGetWith = async (api: boolean) =>
+      (await spawn<typeof procDictGet>(worker("proc_dict_get"), { as: "process", args: [dict, o, 0, api] }).join())
+        .sample;
+    const streamWith = async (api: boolean) => {
+      const queue = await m.queue<number>(QUEUE_MAXSIZE);
+      const end = (role: "producer" | "consumer") =>
+        spawn<typeof procQueue>(worker("proc_queue"), { as: "process", args: [queue, role, o, api] });
+      const producer = end("producer");
+      return (await until(end("consumer"), producer))!.sample;
+    };
 
     // dict get from another process
-    const dictGet = (await spawn<typeof procDictGet>(worker("proc_dict_get"), { as: "process", args: [dict, o, 0] })
-      .join()).sample;
+    const dictGet = await dictGetWith(sync);
+    const dictGetAsync = sync ? await dictGetWith(false) : undefined;
 
     // queue stream: producer process → consumer process
-    const queue = await m.queue<number>(QUEUE_MAXSIZE);
-    const producer = spawn<typeof procQueue>(worker("proc_queue"), { as: "process", args: [queue, "producer", o] });
-    const consumer = spawn<typeof procQueue>(worker("proc_queue"), { as: "process", args: [queue, "consumer", o] });
-    const queueStream = (await until(consumer, producer))!.sample;
+    const queueStream = await streamWith(sync);
+    const queueStreamAsync = sync ? await streamWith(false) : undefined;
+
+    // uncontended lock pairs in a child process
+    const lockPairs = sync
+      ? (await spawn<typeof procLockPairs>(worker("proc_lock_pairs"), { as: "process", args: [await m.lock(), o] })
+        .join()).sample
+      : undefined;
 
     // ping-pong through two semaphores
     const ping = await m.semaphore(0), pong = await m.semaphore(0);
-    const echo = spawn<typeof procPingPong>(worker("proc_pingpong"), { as: "process", args: [ping, pong, "echo", o] });
-    const timer = spawn<typeof procPingPong>(worker("proc_pingpong"), {
-      as: "process",
-      args: [ping, pong, "timer", o],
-    });
-    const pingPong = doubled((await until(timer, echo))!.sample);
+    const side = (role: "echo" | "timer") =>
+      spawn<typeof procPingPong>(worker("proc_pingpong"), { as: "process", args: [ping, pong, role, o, sync] });
+    const echo = side("echo");
+    const pingPong = doubled((await until(side("timer"), echo))!.sample);
 
     // value.add from 2 processes
     const value = await m.value("i", 0);
     const barrier2 = await m.barrier(2), done2 = await m.value("i", 0);
     const adders = await Promise.all(
       [0, 1].map(() =>
-        spawn<typeof procValueAdd>(worker("proc_value_add"), { as: "process", args: [value, o, barrier2, done2, 2] })
-          .join()
+        spawn<typeof procValueAdd>(worker("proc_value_add"), {
+          as: "process",
+          args: [value, o, barrier2, done2, 2, sync],
+        }).join()
       ),
     );
     const total = adders.reduce((s, r) => s + r.ops, 0);
@@ -186,7 +216,7 @@ async function procshareOn(transport: string, o: BenchOptions): Promise<Ours> {
       Array.from({ length: SEED_READERS }, (_, r) =>
         spawn<typeof procDictGet>(worker("proc_dict_get"), {
           as: "process",
-          args: [dict, o, (r * KEYS.length / SEED_READERS) | 0, barrier4, done4, SEED_READERS],
+          args: [dict, o, (r * KEYS.length / SEED_READERS) | 0, sync, barrier4, done4, SEED_READERS],
         }).join()),
     );
     return {
@@ -196,7 +226,25 @@ async function procshareOn(transport: string, o: BenchOptions): Promise<Ours> {
       valueAdd,
       seed: summed(readers),
       seedPerProcess: readers.map((r) => r.sample.median),
+      dictGetAsync,
+      queueStreamAsync,
+      lockPairs,
     };
+  } finally {
+    await m.shutdown();
+  }
+}
+
+/**
+ * The threads baseline of the `shm:` getSync row: the same worker, spawned
+ * as a worker thread of this process, reads a dict of the same keys on a
+ * `shared-buffer:` manager with `getSync`.
+ */
+async function threadsGetSync(o: BenchOptions): Promise<Sample> {
+  const m = await Manager.start({ transport: "shared-buffer:" });
+  try {
+    const dict = await m.dict<string, string>(new Map(KEYS.map((k, i) => [k, `value:${i}`])));
+    return (await spawn<typeof procDictGet>(worker("proc_dict_get"), { args: [dict, o, 0, true] }).join()).sample;
   } finally {
     await m.shutdown();
   }
@@ -204,17 +252,46 @@ async function procshareOn(transport: string, o: BenchOptions): Promise<Ours> {
 
 // ---- the section ----
 
-/** Runs section C: the Python baselines first (unless `python` is false), then procshare `unix:`. */
+/**
+ * Runs section C: the Python baselines first (unless `python` is false), then
+ * procshare on `unix:`, on `shm:` (Sync twins, plus the async rows), and the
+ * threads baseline of `shm:`'s getSync; rows of one case side by side.
+ */
 export async function sectionC(o: BenchOptions, python: boolean, out: ProcessOutput): Promise<void> {
   const py = python ? await runPython(o) : "skipped: --no-python";
-  const ours = await procshareOn(`unix:${socketPath()}`, o);
+  const unix = await procshareOn(`unix:${socketPath()}`, o, false);
+  let shm: Ours | string;
+  try {
+    shm = await procshareOn("shm:", o, true);
+  } catch (e) {
+    // not Linux, no FFI permission, koffi missing: unix: rows only
+    shm = `skipped: ${(e as Error)?.message ?? String(e)}`;
+  }
+  const threads = typeof shm === "string" ? undefined : await threadsGetSync(o);
+
   const vs = (key: PyKey, baseline: string) => {
     const s = typeof py === "string" ? undefined : py.results[key];
     return s
       ? { baseline, baselineFigure: s.median, baselineSamples: s.samples }
       : { baseline, note: typeof py === "string" ? py : "missing from python_processes.py's output" };
   };
-  const row = (name: string, unit: string, s: Sample, base: ReturnType<typeof vs>, note?: string) =>
+  type Base = ReturnType<typeof vs>;
+  /** A row; `ratio` (figure ÷ baseline at least) or `rate` (figure at least) makes its target. */
+  const row = (
+    name: string,
+    unit: string,
+    s: Sample,
+    base: Base,
+    extra: { note?: string; ratio?: number; rate?: number } = {},
+  ) => {
+    const target = extra.ratio !== undefined
+      ? {
+        target: `≥ ${extra.ratio}×`,
+        met: base.baselineFigure !== undefined && s.median / base.baselineFigure >= extra.ratio,
+      }
+      : extra.rate !== undefined
+      ? { target: `≥ ${fmtRate(extra.rate)}/s`, met: s.median >= extra.rate }
+      : {};
     out.row({
       section: "C",
       name,
@@ -222,60 +299,88 @@ export async function sectionC(o: BenchOptions, python: boolean, out: ProcessOut
       unit,
       samples: s.samples,
       ...base,
-      ...(note !== undefined && !("note" in base) ? { note } : {}),
+      ...target,
+      ...(extra.note !== undefined && !("note" in base) ? { note: extra.note } : {}),
     });
+  };
+  const ours = typeof shm === "string" ? undefined : shm;
+  const perOp = (s: Sample) => `${fmtDuration(1 / s.median)}/op`;
 
-  row(
-    "dict.get (async), unix:",
-    "ops/s",
-    ours.dictGet,
-    vs("dict_get", "Python Manager().dict() get"),
-    `${fmtDuration(1 / ours.dictGet.median)}/op`,
-  );
-  row(
-    "queue put → get stream, unix:",
-    "items/s",
-    ours.queueStream,
-    vs("queue_stream", `Python mp.Queue(${QUEUE_MAXSIZE}) stream`),
-  );
-  row(
-    "ping-pong hand-offs, unix: (2 semaphores)",
-    "hand-offs/s",
-    ours.pingPong,
-    vs("lock_pingpong", "Python 2 × mp.Lock ping-pong"),
-    `1 per ${fmtDuration(1 / ours.pingPong.median)}`,
-  );
-  row(
-    "value.add(1) from 2 processes, unix:",
-    "adds/s",
-    ours.valueAdd,
-    vs("value_add", "Python mp.Value locked += 1, 2 processes"),
-  );
-  const seedNote = `medians per process: ${ours.seedPerProcess.map(fmtRate).join(", ")}`;
-  row(
-    `seed 000: dict.get from ${SEED_READERS} processes, unix:`,
-    "gets/s",
-    ours.seed,
-    vs("seed_manager", `Python Manager().dict() get, ${SEED_READERS} processes`),
-    seedNote,
-  );
-  row(
-    `seed 000: dict.get from ${SEED_READERS} processes, unix:`,
-    "gets/s",
-    ours.seed,
-    vs("seed_shm", `Python shared_memory hash, ${SEED_READERS} processes`),
-  );
+  // dict get from another process
+  const pyGet = vs("dict_get", "Python Manager().dict() get");
+  row("dict.get (async), unix:", "ops/s", unix.dictGet, pyGet, { note: perOp(unix.dictGet) });
+  if (ours && threads) {
+    row("dict.getSync, shm:", "ops/s", ours.dictGet, pyGet, { ratio: 100, note: perOp(ours.dictGet) });
+    row("dict.getSync, shm:", "ops/s", ours.dictGet, {
+      baseline: "dict.getSync, worker thread (shared-buffer:)",
+      baselineFigure: threads.median,
+      baselineSamples: threads.samples,
+    }, { ratio: 0.7, note: `${perOp(ours.dictGet)} vs ${perOp(threads)}` });
+    row("dict.get (async), shm:", "ops/s", ours.dictGetAsync!, pyGet, { ratio: 30, note: perOp(ours.dictGetAsync!) });
+  }
+
+  // queue stream
+  const pyQueue = vs("queue_stream", `Python mp.Queue(${QUEUE_MAXSIZE}) stream`);
+  row("queue put → get stream, unix:", "items/s", unix.queueStream, pyQueue);
+  if (ours) {
+    row("queue putSync → getSync stream, shm:", "items/s", ours.queueStream, pyQueue, { ratio: 10 });
+    row("queue put → get stream (async), shm:", "items/s", ours.queueStreamAsync!, pyQueue);
+  }
+
+  // locks: uncontended pairs, hand-offs
+  if (ours) {
+    row(
+      "lock.acquireSync(); releaseSync(), shm:, uncontended",
+      "pairs/s",
+      ours.lockPairs!,
+      vs("lock_pairs", "Python mp.Lock acquire(); release(), uncontended"),
+      { rate: 10e6, note: `${fmtDuration(1 / ours.lockPairs!.median)}/pair` },
+    );
+  }
+  const pyPingPong = vs("lock_pingpong", "Python 2 × mp.Lock ping-pong");
+  row("ping-pong hand-offs, unix: (2 semaphores)", "hand-offs/s", unix.pingPong, pyPingPong, {
+    note: `1 per ${fmtDuration(1 / unix.pingPong.median)}`,
+  });
+  if (ours) {
+    row("ping-pong hand-offs, shm: (2 semaphores, Sync)", "hand-offs/s", ours.pingPong, pyPingPong, {
+      rate: 100e3,
+      note: `1 per ${fmtDuration(1 / ours.pingPong.median)}`,
+    });
+  }
+
+  // value add from 2 processes
+  const pyAdd = vs("value_add", "Python mp.Value locked += 1, 2 processes");
+  row("value.add(1) from 2 processes, unix:", "adds/s", unix.valueAdd, pyAdd);
+  if (ours) row("value.addSync(1) from 2 processes, shm:", "adds/s", ours.valueAdd, pyAdd, { ratio: 1 });
+
+  // seed 000
+  const perProcess = (r: Ours) => `medians per process: ${r.seedPerProcess.map(fmtRate).join(", ")}`;
+  const pySeed = vs("seed_manager", `Python Manager().dict() get, ${SEED_READERS} processes`);
+  const pySeedShm = vs("seed_shm", `Python shared_memory hash, ${SEED_READERS} processes`);
+  const seedUnix = `seed 000: dict.get from ${SEED_READERS} processes, unix:`;
+  row(seedUnix, "gets/s", unix.seed, pySeed, { note: perProcess(unix) });
+  row(seedUnix, "gets/s", unix.seed, pySeedShm);
+  if (ours) {
+    const seedShm = `seed 000: dict.getSync from ${SEED_READERS} processes, shm:`;
+    row(seedShm, "gets/s", ours.seed, pySeed, { note: perProcess(ours) });
+    row(seedShm, "gets/s", ours.seed, pySeedShm);
+  }
 
   out.note(
     "every party is a separate OS process: procshare's unix: server in the bench process, its clients in children " +
-      'spawned with { as: "process" }; Python\'s Manager server is its own process, the clients python_processes.py ' +
-      "and its children",
+      'spawned with { as: "process" }; shm: structures are made by the bench process and mapped by the children ' +
+      "(no server); Python's Manager server is its own process, the clients python_processes.py and its children",
+  );
+  out.note(
+    "shm: rows use the Sync twins (getSync, putSync/getSync, acquireSync/releaseSync, addSync) unless marked " +
+      "async; the threads baseline of getSync is the same worker spawned as a worker thread on a shared-buffer: " +
+      "manager, in this run",
   );
   out.note(
     "processes calling at once (value.add, seed 000) start at a Barrier and time windows whole (time waiting for " +
       "a CPU counts); the figure is the sum of their rates; where one process times (dict get, the queue " +
-      "consumer, the ping-pong side that gives ping) it does as A and B2 do (median of ~1 ms batches), and so " +
-      "does its Python twin",
+      "consumer, the ping-pong side that gives ping, the lock pairs) it does as A, B2 and B4 do (median of ~1 ms " +
+      "batches), and so does its Python twin",
   );
   out.note(
     `queue: maxsize ${QUEUE_MAXSIZE}, the producer puts 0,1,2,… until stopped, the consumer times its gets and ` +
@@ -290,16 +395,7 @@ export async function sectionC(o: BenchOptions, python: boolean, out: ProcessOut
     `value.add: the total is checked against the adds counted; seed 000: ${KEYS.length} string keys ("key:0"…), ` +
       "string values, read round-robin; the shared_memory hash is seed 000's immutable mmap dict (read-only)",
   );
-  out.note(
-    "shm: not built yet — its rows go here: dict.getSync and dict.get from another process, queue stream, " +
-      "acquireSync/releaseSync hand-off, Value.addSync from 2 processes, seed 000 with 4 processes",
-  );
-  out.note(
-    "targets apply to shm:, not built yet (issue 9, acceptance 7): dict.getSync ≥ 100× Python Manager get and " +
-      "≥ 0.7× getSync between threads on shared-buffer:; async dict.get ≥ 30× Python Manager; queue stream ≥ 10× " +
-      "mp.Queue; uncontended acquireSync/releaseSync ≥ 10M pairs/s; contended hand-off ≥ 100k/s; " +
-      "Value.addSync from 2 processes ≥ mp.Value",
-  );
+  if (typeof shm === "string") out.note(`shm: ${shm}`);
   if (typeof py !== "string") {
     out.note(`Python ${py.python} (${py.start_method})`);
   }

@@ -16,6 +16,8 @@ workers/_proc.ts does:
   lock_pingpong  two mp.Lock used as binary semaphores, both taken first: one
                  process releases `ping` and takes `pong`, the other takes
                  `ping` and releases `pong` (round trips/s; 2 hand-offs each)
+  lock_pairs     uncontended mp.Lock acquire(); release() pairs in one
+                 process (a POSIX semaphore in shared memory)
   value_add      mp.Value('i'): `with v.get_lock(): v.value += 1` from 2
                  processes (sum of their rates; the total is checked)
   seed_manager   seed 000: Manager().dict() of N string keys read round-robin
@@ -258,7 +260,7 @@ def main():
     parser.add_argument("--warmup", type=float, default=0.2)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--keys", type=int, default=1000)
-    parser.add_argument("--only", default="dict_get,queue_stream,lock_pingpong,value_add,seed_manager,seed_shm")
+    parser.add_argument("--only", default="dict_get,queue_stream,lock_pingpong,lock_pairs,value_add,seed_manager,seed_shm")
     args = parser.parse_args()
     only = set(args.only.split(","))
     keys = keys_of(args.keys)
@@ -320,6 +322,17 @@ def main():
         results["lock_pingpong"] = timed(pingpong, args.budget, args.warmup, args.reps)
         echo.terminate()
         echo.join()
+
+    if "lock_pairs" in only:
+        lock = mp.Lock()
+
+        def lock_pairs(n):
+            acquire, release = lock.acquire, lock.release
+            for _ in range(n):
+                acquire()
+                release()
+
+        results["lock_pairs"] = timed(lock_pairs, args.budget, args.warmup, args.reps)
 
     if "value_add" in only:
         v, barrier, done, out = mp.Value("i", 0), mp.Barrier(2), mp.Value("i", 0), mp.Queue()
