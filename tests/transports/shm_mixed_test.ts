@@ -1,7 +1,8 @@
 /**
  * Mixed runtimes through the `shm:` transport (issue 9, acceptance 6): a
  * Node, a Deno and a Bun process `Manager.connect` to one shm manager
- * started here and share a Dict, a Queue and a Lock by name. Each makes N
+ * started here and share a Dict, a Queue and a Lock by name. Past a
+ * Barrier, so that they overlap, each makes N
  * locked read-modify-writes (a read, then a write) of one key of the dict
  * and of a key of its own, and puts M items on a bounded queue that this
  * process drains meanwhile: the totals are exact, and every process's items
@@ -34,6 +35,7 @@ describe(`shm: shared by node, deno and bun processes (tests run on ${runtime})`
     const d = await m.dict<string, number>({ count: 0 }, { name: "d" });
     const q = await m.queue<[string, number]>({ maxsize: 16, name: "q" });
     const lock = await m.lock({ name: "lock" });
+    await m.barrier(RUNTIMES.length, { name: "start" });
     const children = Promise.all(
       RUNTIMES.map((which) => run(CHILD, [m.address!, which, N, M], { which, limitMs: 100_000 })),
     );
