@@ -8,19 +8,20 @@
  *   is SIGKILLed: this process acquires each, told `ownerDied` (the waiter
  *   finds the holder's process gone: no timing is asserted, a generous
  *   timeout turns a hang into a failure).
- * - Children writing a Dict or a List in a loop of mixed operations
- *   (killed_writer_worker.ts) are SIGKILLed at a random moment, or frozen at
- *   each step point of a write (armed, written, committed) and killed
- *   there: afterwards every structure is sound (size equals the entries
- *   iterated, every value one a writer wrote, the engine's own check finds
- *   nothing) and a follow-up write and read work.
+ * - Children writing a Dict and a List by turns in a loop of mixed
+ *   operations (killed_writer_worker.ts) are SIGKILLed at a random moment,
+ *   or frozen at each step point of a write (armed, written, committed) and
+ *   killed there, holding the lock of the structure they wrote (checked):
+ *   afterwards every structure is sound (size equals the entries iterated,
+ *   every value one a writer wrote, the engine's own check finds nothing)
+ *   and a follow-up write and read work.
  * @module
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Dict, type List, Manager } from "../../mod.ts";
 import { runtime } from "../../transports/_runtime/runtime.ts";
-import { assertSound, type Kind } from "../fixtures/killed_writer_rounds.ts";
+import { assertSound, engineOf, type Kind, type Target } from "../fixtures/killed_writer_rounds.ts";
 import { child } from "./_shm.ts";
 
 const CHILD = new URL("../fixtures/shm_kill_child.ts", import.meta.url);
@@ -92,6 +93,11 @@ describe(`shm: processes SIGKILLed mid-work (tests run on ${runtime})`, () => {
     const lines = await Promise.all(
       groups.map((g, k) => killedAfterFirstLine(["write", g.join(","), seed + k, at(k)], (seed % 7) * 0.05)),
     );
+    // which structures the dead writers left locked, before anything here touches them
+    const held = structures.map((s) => {
+      const { seq } = engineOf<{ seq: { i32: Int32Array; lockWord: number } }>(s as Target);
+      return Atomics.load(seq.i32, seq.lockWord) !== 0;
+    });
     for (const [k, s] of structures.entries()) {
       const kind: Kind = names[k].startsWith("dict") ? "dict" : "list";
       // an async read first: it must settle though the dead writer's window may be open
@@ -99,13 +105,13 @@ describe(`shm: processes SIGKILLed mid-work (tests run on ${runtime})`, () => {
       else await (s as List<string>).length();
       assertSound(kind, s as Dict<string, string> | List<string>, `${names[k]} (seed ${seed})`);
     }
-    return lines;
+    return { lines, held };
   }
 
   it("writers of Dicts and Lists SIGKILLed at random moments: each structure is sound", {
     timeout: 120_000,
   }, async () => {
-    const lines = await killWriters([["dict-r0", "list-r0"], ["dict-r1", "list-r1"]], 11, () => 0);
+    const { lines } = await killWriters([["dict-r0", "list-r0"], ["dict-r1", "list-r1"]], 11, () => 0);
     assert.deepEqual(lines, [{ started: true }, { started: true }]);
   });
 
@@ -113,7 +119,10 @@ describe(`shm: processes SIGKILLed mid-work (tests run on ${runtime})`, () => {
     timeout: 120_000,
   }, async () => {
     const points = [1, 2, 3];
-    const lines = await killWriters(points.map((p) => [`dict-at${p}`, `list-at${p}`]), 23, (k) => points[k]);
+    const { lines, held } = await killWriters(points.map((p) => [`dict-at${p}`, `list-at${p}`]), 23, (k) => points[k]);
     assert.deepEqual(lines, points.map((frozen) => ({ frozen })));
+    // each writer died holding the lock of the structure it was writing (its dict or its list): this
+    // process took it over from a dead process and repaired what the write left (assertSound)
+    assert.deepEqual(points.map((_, k) => held[2 * k] !== held[2 * k + 1]), points.map(() => true), `${held}`);
   });
 });
