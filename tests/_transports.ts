@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Manager } from "../mod.ts";
+import { runtime } from "../transports/_runtime/runtime.ts";
 
 let n = 0;
 let dir: string | undefined;
@@ -25,10 +26,19 @@ export interface TransportCase {
   readonly name: string;
   /** True when the structures have Sync twins. */
   readonly local: boolean;
+  /**
+   * Kinds (as `KINDS` names them) that do not work on this transport yet, each with the reason a
+   * test skipping them prints.
+   */
+  readonly pending?: Readonly<Record<string, string>>;
   start(): Promise<Manager>;
 }
 
-/** Shared buffer and a unix-socket manager server. */
+/** Why SharedMemory and ShareableList are skipped on `shm:` for now. */
+const SHM_NAMES_PENDING = "SharedMemory and ShareableList do not attach on shm: yet: their names live in a " +
+  "per-process registry (docs/shm-transport-status.md, gap 1)";
+
+/** Shared buffer, a unix-socket manager server, and `shm:` (regions of /dev/shm; Linux). */
 export const TRANSPORTS: readonly TransportCase[] = [
   { name: "shared-buffer", local: true, start: () => Manager.start() },
   {
@@ -36,4 +46,19 @@ export const TRANSPORTS: readonly TransportCase[] = [
     local: false,
     start: () => Manager.start({ transport: `unix:${join(socketDir(), `m${process.pid}-${n++}.sock`)}` }),
   },
+  {
+    name: "shm",
+    local: true,
+    pending: { "shared-memory": SHM_NAMES_PENDING, "shareable-list": SHM_NAMES_PENDING },
+    start: () => Manager.start({ transport: "shm:" }),
+  },
 ];
+
+/**
+ * Skips the running test, printing why: Bun and Node report it skipped with the reason; Deno's
+ * `node:test` counts it passed and prints nothing, so the reason is printed here.
+ */
+export function skipBecause(ctx: { skip(message?: string): void }, why: string): void {
+  if (runtime === "deno") console.log(`# SKIP ${why}`);
+  ctx.skip(why);
+}

@@ -1,10 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { TRANSPORTS } from "./_transports.ts";
+import { skipBecause, TRANSPORTS } from "./_transports.ts";
 
 for (const t of TRANSPORTS) {
   describe(`Manager factories over ${t.name}`, () => {
-    test("value, array, sharedMemory and shareableList", async () => {
+    test("value, array, sharedMemory and shareableList", async (ctx) => {
       await using m = await t.start();
       const v = await m.value("i", 5);
       assert.equal(await v.add(2), 5);
@@ -19,6 +19,8 @@ for (const t of TRANSPORTS) {
       const again = await m.value("i32", undefined, { name: "counter" });
       await again.add(1);
       assert.equal(await named.load(), 2);
+      const pending = t.pending?.["shareable-list"];
+      if (pending !== undefined) return skipBecause(ctx, pending);
       const sl = await m.shareableList(["a", 1, true, null]);
       assert.equal(await sl.get(0), "a");
       assert.equal(sl.length, 4);

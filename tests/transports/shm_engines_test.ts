@@ -17,17 +17,14 @@
  * (thousands), and print the rate (speed itself belongs to the bench).
  * @module
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { type Ffi, loadFfi } from "../../transports/shm/_ffi.ts";
 import { ShmRegion } from "../../transports/shm/_region.ts";
 import { waitAsync } from "../../transports/shm/_relay.ts";
 import { regionWaiter } from "../../transports/shm/_waiter.ts";
 import { registerForeignBuffer, waitSliceAsync, wake } from "../../sync/_kernel.ts";
 import type { LockError } from "../../errors.ts";
-import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
+import { runtime } from "../../transports/_runtime/runtime.ts";
 import { LockEngine } from "../../sync/lock.ts";
 import { EventEngine } from "../../sync/event.ts";
 import { SemaphoreEngine } from "../../sync/semaphore.ts";
@@ -37,11 +34,9 @@ import { CapacityError } from "../../errors.ts";
 import { BarrierEngine } from "../../sync/barrier.ts";
 import { ShareableListEngine } from "../../structures/shareable_list.ts";
 import { Registry, SharedMemoryEngine } from "../../structures/shared_memory.ts";
+import { run as runFixture, useShm, type Which } from "./_shm.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FIXTURE = new URL("../fixtures/shm_engines_child.ts", import.meta.url);
-const FIXTURE_PATH = fileURLToPath(FIXTURE);
-const BIN = `${ROOT}node_modules/.bin`;
 /** Words of the fixture's layout (tests/fixtures/shm_engines_child.ts). */
 const GATE = 512;
 const COUNT = 513;
@@ -52,48 +47,16 @@ const valueOfKey = (i: number): string => String(i % 10).repeat(20 + (i % 100));
 /** Bytes of a region; the engines use the first 2 KiB, the fixture's words follow. */
 const REGION_BYTES = 4096;
 
-type Which = "node" | "deno" | "bun" | "self";
-
-/** The fixture run by `which` runtime. */
-function commandOf(which: Which): { command: string; args: readonly string[] } {
-  switch (which) {
-    case "self":
-      return runtimeCommand(FIXTURE);
-    case "node":
-      return { command: runtime === "node" ? process.execPath : "node", args: ["--import", "tsx", FIXTURE_PATH] };
-    case "deno":
-      return { command: `${BIN}/deno`, args: ["run", "-A", FIXTURE_PATH] };
-    case "bun":
-      return { command: `${BIN}/bun`, args: [FIXTURE_PATH] };
-  }
+/** Runs the fixture in `which` runtime (Deno with -A); resolves with its JSON line once it exited 0. */
+function run(which: Which, args: (string | number)[]): Promise<Record<string, number | string>> {
+  return runFixture(FIXTURE, args, { which }) as Promise<Record<string, number | string>>;
 }
 
-/** Runs the fixture; resolves with its JSON line once it exited 0; killed after `limitMs`. */
-function run(which: Which, args: (string | number)[], limitMs = 30_000): Promise<Record<string, number | string>> {
-  const { command, args: base } = commandOf(which);
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...base, ...args.map(String)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    const killer = setTimeout(() => child.kill("SIGKILL"), limitMs);
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => out += d);
-    child.stderr.on("data", (d) => err += d);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      clearTimeout(killer);
-      if (code !== 0) reject(new Error(`${which} ${args[0]} exited with ${code ?? signal}: ${err || out}`));
-      else resolve(JSON.parse(out.trim().split("\n").at(-1)!));
-    });
-  });
-}
-
-let ffi: Ffi;
-const made: ShmRegion[] = [];
+const shm = useShm();
 
 /** A fully committed region holding a copy of `initial` (a fresh engine's buffer) at its start. */
 function region(initial?: ArrayBufferLike, bytes = REGION_BYTES): ShmRegion {
-  const r = ShmRegion.create(ffi, { maxBytes: bytes, initialBytes: bytes });
-  made.push(r);
+  const r = shm.region({ maxBytes: bytes });
   if (initial !== undefined && bytes > REGION_BYTES) r.u8.set(new Uint8Array(initial));
   else if (initial !== undefined) {
     assert.ok(initial.byteLength <= GATE * 4, `an engine of ${initial.byteLength} bytes overlaps the fixture's words`);
@@ -107,17 +70,6 @@ async function gate(r: ShmRegion): Promise<void> {
   if (Atomics.add(r.i32, GATE, 1) + 1 === 2) r.notify(GATE);
   for (let v = Atomics.load(r.i32, GATE); v < 2; v = Atomics.load(r.i32, GATE)) await waitAsync(r, GATE, v, 5_000);
 }
-
-before(async () => {
-  ffi = await loadFfi();
-});
-
-after(() => {
-  for (const r of made) {
-    r.unlink();
-    r.close();
-  }
-});
 
 describe(`engines over shm regions on ${runtime}`, () => {
   for (const how of ["sync", "async"] as const) {
@@ -260,8 +212,7 @@ describe(`engines over shm regions on ${runtime}`, () => {
 
   it("Dict over a region grows by committing pages (Heap → region.grow); another process reads every entry", async () => {
     const maxBytes = 8 << 20;
-    const r = ShmRegion.create(ffi, { maxBytes, initialBytes: 64 * 1024 });
-    made.push(r);
+    const r = shm.track(ShmRegion.create(shm.ffi, { maxBytes, initialBytes: 64 * 1024 }));
     r.u8.set(new Uint8Array(DictEngine.create({ maxBytes, initialBytes: 64 * 1024 }).buffer));
     const d = new DictEngine(r.buffer as unknown as SharedArrayBuffer);
     const N = 20_000;

@@ -8,7 +8,7 @@
  * start time), zombies included.
  * @module
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import {
@@ -26,81 +26,40 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CapacityError, SharedMemoryError, TransportError } from "../../errors.ts";
-import { Errno, type Ffi, loadFfi } from "../../transports/shm/_ffi.ts";
+import { Errno, type Ffi } from "../../transports/shm/_ffi.ts";
 import { ShmRegion } from "../../transports/shm/_region.ts";
 import { isAlive, readStat, selfIdentity } from "../../transports/shm/_liveness.ts";
-import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
+import { runtime } from "../../transports/_runtime/runtime.ts";
+import { ROOT, run as runFixture, useShm, type Which } from "./_shm.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FIXTURE = new URL("../fixtures/shm_counter.ts", import.meta.url);
 const FIXTURE_PATH = fileURLToPath(FIXTURE);
-const BIN = `${ROOT}node_modules/.bin`;
 /** Words of the fixture's layout (tests/fixtures/shm_counter.ts). */
 const COUNT = 1;
 const TURN = 2;
 
-type Child = { readonly command: string; readonly args: readonly string[] };
-
-/** The fixture run by `which` runtime (Deno with --allow-ffi only). */
-function commandOf(which: "node" | "deno" | "bun" | "self"): Child {
-  switch (which) {
-    case "self":
-      return runtimeCommand(FIXTURE);
-    case "node":
-      return { command: runtime === "node" ? process.execPath : "node", args: ["--import", "tsx", FIXTURE_PATH] };
-    case "deno":
-      return { command: `${BIN}/deno`, args: ["run", "--allow-ffi", FIXTURE_PATH] };
-    case "bun":
-      return { command: `${BIN}/bun`, args: [FIXTURE_PATH] };
-  }
-}
-
-/** Runs the fixture (or a copy of it at `script`); resolves with its parsed JSON line once it exited 0. */
+/**
+ * Runs the fixture (or a copy of it at `script`) in `which` runtime, a "deno" with `--allow-ffi` only (or
+ * `denoFlags`); resolves with its parsed JSON line once it exited 0.
+ */
 function run(
-  which: "node" | "deno" | "bun" | "self",
+  which: Which,
   args: string[],
-  denoFlags?: string[],
+  denoFlags: string[] = ["--allow-ffi"],
   script?: string,
 ): Promise<Record<string, unknown>> {
-  let { command, args: base } = commandOf(which);
-  if (denoFlags !== undefined) base = ["run", ...denoFlags, FIXTURE_PATH];
-  if (script !== undefined) base = [...base.slice(0, -1), script];
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, [...base, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => out += d);
-    child.stderr.on("data", (d) => err += d);
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      if (code !== 0) reject(new Error(`${which} ${args[0]} exited with ${code ?? signal}: ${err || out}`));
-      else resolve(JSON.parse(out.trim().split("\n").at(-1)!));
-    });
-  });
+  return runFixture(script ?? FIXTURE, args, { which, denoFlags: which === "self" ? undefined : denoFlags });
 }
 
 let ffi: Ffi;
-const made: ShmRegion[] = [];
+const shm = useShm((f) => ffi = f);
 let n = 0;
 const uniqueName = (what: string) =>
   `procshare-test-${what}-${process.pid}-${n++}-${Math.random().toString(36).slice(2, 8)}`;
 
 function region(initialBytes = 4096, maxBytes = 1 << 20): ShmRegion {
-  const r = ShmRegion.create(ffi, { maxBytes, initialBytes });
-  made.push(r);
-  return r;
+  return shm.region({ maxBytes, initialBytes });
 }
-
-before(async () => {
-  ffi = await loadFfi();
-});
-
-after(() => {
-  for (const r of made) {
-    r.unlink();
-    r.close();
-  }
-});
 
 describe(`shm FFI on ${runtime}`, () => {
   it("two processes of this runtime each Atomics.add N times on one word: the total is exact", async () => {

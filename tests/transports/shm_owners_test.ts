@@ -7,61 +7,33 @@
  * slot is then reused under a new generation and the old id stays dead.
  * @module
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { type Ffi, loadFfi } from "../../transports/shm/_ffi.ts";
-import { ShmRegion } from "../../transports/shm/_region.ts";
+import type { Ffi } from "../../transports/shm/_ffi.ts";
+import type { ShmRegion } from "../../transports/shm/_region.ts";
 import { ShmOwners } from "../../transports/shm/_owners.ts";
 import { LockEngine } from "../../sync/lock.ts";
 import { FOREIGN_ID_BIT, isDead, useForeignIds } from "../../transports/_runtime/threads.ts";
-import { runtimeCommand } from "../../transports/_runtime/runtime.ts";
+import { child, useShm } from "./_shm.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FIXTURE = new URL("../fixtures/shm_owner_child.ts", import.meta.url);
 /** The fixture's layout. */
 const OWNERS_BASE = 1024;
 const SLOTS = 64;
 
 let ffi: Ffi;
-const made: ShmRegion[] = [];
-before(async () => {
-  ffi = await loadFfi();
-});
-after(() => {
-  for (const r of made) {
-    try {
-      r.unlink();
-      r.close();
-    } catch {
-      // already gone
-    }
-  }
-});
+const shm = useShm((f) => ffi = f);
 
 function region(): ShmRegion {
-  const r = ShmRegion.create(ffi, { maxBytes: 64 * 1024, initialBytes: 64 * 1024 });
-  made.push(r);
+  const r = shm.region({ maxBytes: 64 * 1024 });
   r.u8.set(new Uint8Array(new LockEngine().buffer));
   return r;
 }
 
-/** Starts the fixture in this runtime; resolves its first JSON line. */
-function start(args: string[]): { child: ChildProcess; line: Promise<Record<string, unknown>> } {
-  const { command, args: base } = runtimeCommand(FIXTURE);
-  const child = spawn(command, [...base, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "", err = "";
-  child.stderr!.on("data", (d) => (err += d));
-  const line = new Promise<Record<string, unknown>>((resolve, reject) => {
-    child.stdout!.on("data", (d) => {
-      out += d;
-      const nl = out.indexOf("\n");
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)));
-    });
-    child.on("close", (code) => reject(new Error(`the fixture exited with ${code} before a line: ${err}`)));
-  });
-  return { child, line };
+/** Starts the fixture in this runtime; `line` resolves its first JSON line. */
+function start(args: string[]) {
+  const c = child(FIXTURE, args);
+  return { child: c.process, line: c.first, closed: c.closed };
 }
 
 describe("owner ids shared between processes (shm:)", () => {
@@ -81,14 +53,13 @@ describe("owner ids shared between processes (shm:)", () => {
     const r = region();
     const owners = new ShmOwners(ffi, r.i32, OWNERS_BASE, SLOTS);
     useForeignIds(owners);
-    const { child, line } = start(["hold", r.name]);
+    const { child, line, closed } = start(["hold", r.name]);
     const { id } = (await line) as { id: number };
     const lock = new LockEngine(r.buffer as unknown as SharedArrayBuffer);
     assert.equal(lock.locked(), true);
     assert.equal(isDead(id), false, "the holder is alive");
-    const exited = new Promise((resolve) => child.on("exit", resolve));
     child.kill("SIGKILL");
-    await exited;
+    await closed;
     const me = owners.allocate();
     // the waiter checks the holder's liveness after each wait slice: it finds the process gone
     assert.equal(await lock.acquire(me, { timeout: 10_000 }), true, "acquired, told ownerDied");

@@ -8,13 +8,12 @@
  * ends by itself. Prints wake-ups/s for 64 waiters woken by another process.
  * @module
  */
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { SharedMemoryError } from "../../errors.ts";
-import { type Ffi, loadFfi } from "../../transports/shm/_ffi.ts";
+import type { Ffi } from "../../transports/shm/_ffi.ts";
 import { ShmRegion } from "../../transports/shm/_region.ts";
 import {
   type AsyncWaiter,
@@ -25,9 +24,9 @@ import {
   RELAY_CAPACITY,
   waitAsync,
 } from "../../transports/shm/_relay.ts";
-import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
+import { runtime } from "../../transports/_runtime/runtime.ts";
+import { type Child, child as start, useShm } from "./_shm.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FIXTURE = new URL("../fixtures/shm_relay_child.ts", import.meta.url);
 /** Words of the fixture's layout (tests/fixtures/shm_relay_child.ts). */
 const GO = 0;
@@ -36,53 +35,16 @@ const N = 64;
 /** A wait that takes this long counts as a lost wake-up. */
 const LONG_MS = 10_000;
 
-interface Child {
-  /** Resolves with the first JSON line the child prints. */
-  readonly first: Promise<Record<string, unknown>>;
-  /** Resolves with the exit code (or signal) and every JSON line, once the child exited. */
-  readonly done: Promise<{ code: number | null; signal: string | null; lines: Record<string, unknown>[] }>;
-}
-
-/** Runs the fixture in a child process of this runtime; kills it after `limitMs`. */
-function child(args: string[], limitMs = 30_000): Child {
-  const { command, args: base } = runtimeCommand(FIXTURE);
-  const c = spawn(command, [...base, ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const killer = setTimeout(() => c.kill("SIGKILL"), limitMs);
-  let out = "";
-  let err = "";
-  let firstLine: (v: Record<string, unknown>) => void;
-  const first = new Promise<Record<string, unknown>>((resolve) => firstLine = resolve);
-  c.stdout.on("data", (d) => {
-    out += d;
-    const nl = out.indexOf("\n");
-    if (nl >= 0) firstLine(JSON.parse(out.slice(0, nl)));
-  });
-  c.stderr.on("data", (d) => err += d);
-  const done = new Promise<{ code: number | null; signal: string | null; lines: Record<string, unknown>[] }>(
-    (resolve, reject) => {
-      c.on("error", reject);
-      c.on("close", (code, signal) => {
-        clearTimeout(killer);
-        if (code !== 0) {
-          reject(new Error(`fixture ${args.join(" ")} exited with ${code ?? signal}: ${err || out}`));
-          return;
-        }
-        const lines = out.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
-        resolve({ code, signal, lines });
-      });
-    },
-  );
-  first.catch(() => {});
-  return { first, done };
+/** Runs the fixture in a child process of this runtime; killed after 30 s. */
+function child(args: string[]): Child {
+  return start(FIXTURE, args);
 }
 
 let ffi: Ffi;
-const made: ShmRegion[] = [];
+const shm = useShm((f) => ffi = f);
 
 function region(): ShmRegion {
-  const r = ShmRegion.create(ffi, { maxBytes: 4096, initialBytes: 4096 });
-  made.push(r);
-  return r;
+  return shm.region();
 }
 
 /** Sets the GO word and wakes whoever blocks on it. */
@@ -105,17 +67,6 @@ async function wokenByAnotherProcess(waiter: AsyncWaiter, n = N): Promise<void> 
   assert.equal(waiter.pending, 0);
   assert.equal(waiter.watching, 0);
 }
-
-before(async () => {
-  ffi = await loadFfi();
-});
-
-after(() => {
-  for (const r of made) {
-    r.unlink();
-    r.close();
-  }
-});
 
 describe(`shm async waits on ${runtime}`, () => {
   it("this kernel has futex_waitv, and this thread's waiter uses the relay", async () => {

@@ -7,18 +7,16 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { SharedMemoryError } from "../../errors.ts";
 import { type Ffi, loadFfi } from "../../transports/shm/_ffi.ts";
 import { isAlive, type ProcessIdentity, selfIdentity } from "../../transports/shm/_liveness.ts";
 import { ShmRegion } from "../../transports/shm/_region.ts";
 import { creatorOf, sweep, sweepWith } from "../../transports/shm/_sweep.ts";
-import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
+import { runtime } from "../../transports/_runtime/runtime.ts";
+import { child } from "./_shm.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const FIXTURE = new URL("../fixtures/shm_relay_child.ts", import.meta.url);
 
 let ffi: Ffi;
@@ -26,24 +24,13 @@ let dir: string;
 
 /** A child that creates a region (default name) and blocks; resolves with its region's name and identity, then is SIGKILLed and reaped. */
 async function killedCreator(): Promise<{ name: string; creator: ProcessIdentity }> {
-  const { command, args } = runtimeCommand(FIXTURE);
-  const c = spawn(command, [...args, "create"], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  const closed = new Promise((resolve) => c.on("close", resolve));
+  const c = child(FIXTURE, ["create"], { stderr: "inherit" });
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      c.stdout!.on("data", (d) => {
-        out += d;
-        if (out.includes("\n")) resolve(out.slice(0, out.indexOf("\n")));
-      });
-      c.on("error", reject);
-      c.on("close", (code) => reject(new Error(`the creator exited with ${code} before printing: ${out}`)));
-    });
-    const { name, pid, startTime } = JSON.parse(line) as { name: string; pid: number; startTime: number };
+    const { name, pid, startTime } = (await c.first) as { name: string; pid: number; startTime: number };
     return { name, creator: { pid, startTime } };
   } finally {
-    c.kill("SIGKILL");
-    await closed; // reaped: not even a zombie is left
+    c.process.kill("SIGKILL");
+    await c.closed; // reaped: not even a zombie is left
   }
 }
 

@@ -18,33 +18,17 @@
 import { after, before, describe, it } from "node:test";
 import process from "node:process";
 import assert from "node:assert/strict";
-import { spawn as spawnChild } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { type Handle, Manager, spawn } from "../../mod.ts";
-import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
+import { runtime } from "../../transports/_runtime/runtime.ts";
+import { run } from "./_shm.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CHILD = new URL("../fixtures/shm_transport_child.ts", import.meta.url);
 const SPAWNED = new URL("../fixtures/shm_spawn_worker.ts", import.meta.url);
 
 /** Runs the child fixture; resolves with its JSON line once it exited 0; killed after 30 s. */
 function child(args: (string | number)[]): Promise<Record<string, number>> {
-  const { command, args: base } = runtimeCommand(CHILD);
-  return new Promise((resolve, reject) => {
-    const c = spawnChild(command, [...base, ...args.map(String)], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    const killer = setTimeout(() => c.kill("SIGKILL"), 30_000);
-    let out = "";
-    let err = "";
-    c.stdout.on("data", (d) => out += d);
-    c.stderr.on("data", (d) => err += d);
-    c.on("error", reject);
-    c.on("close", (code, signal) => {
-      clearTimeout(killer);
-      if (code !== 0) reject(new Error(`child ${args[1]} exited with ${code ?? signal}: ${err || out}`));
-      else resolve(JSON.parse(out.trim().split("\n").at(-1)!));
-    });
-  });
+  return run(CHILD, args) as Promise<Record<string, number>>;
 }
 
 /** The region files a handle names (its buffers, at any depth). */
