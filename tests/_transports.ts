@@ -34,10 +34,6 @@ export interface TransportCase {
   start(): Promise<Manager>;
 }
 
-/** Why SharedMemory and ShareableList are skipped on `shm:` for now. */
-const SHM_NAMES_PENDING = "SharedMemory and ShareableList do not attach on shm: yet: their names live in a " +
-  "per-process registry (docs/shm-transport-status.md, gap 1)";
-
 /** Shared buffer, a unix-socket manager server, and `shm:` (regions of /dev/shm; Linux). */
 export const TRANSPORTS: readonly TransportCase[] = [
   { name: "shared-buffer", local: true, start: () => Manager.start() },
@@ -49,7 +45,6 @@ export const TRANSPORTS: readonly TransportCase[] = [
   {
     name: "shm",
     local: true,
-    pending: { "shared-memory": SHM_NAMES_PENDING, "shareable-list": SHM_NAMES_PENDING },
     start: () => Manager.start({ transport: "shm:" }),
   },
 ];
