@@ -22,6 +22,7 @@ import {
   errorReport,
   type FailurePhase,
   okReport,
+  PARENT_WATCH_MS,
   PHASE_RUNNING,
   type ProcessStart,
   type Report,
@@ -138,6 +139,20 @@ async function run(start: StartCommon, finish: Finish, running: () => void = () 
   }
 }
 
+/**
+ * Ends this daemon child once `parent` is no longer its parent: the parent
+ * died (even by SIGKILL, which leaves it no chance to clean up) and this
+ * process was reparented. The timer does not keep the child alive.
+ */
+function watchParent(parent: number): void {
+  const check = () => {
+    if (process.ppid !== parent) process.exit(1);
+  };
+  check();
+  const timer = setInterval(check, PARENT_WATCH_MS);
+  (timer as { unref?: () => void }).unref?.();
+}
+
 function isThreadStart(d: unknown): d is ThreadStart {
   return typeof d === "object" && d !== null && (d as ThreadStart).tag === REPORT_TAG;
 }
@@ -165,5 +180,6 @@ if (!isMainThread && isThreadStart(workerData)) {
   } catch (e) {
     once(finish, errorReport("spawn", e));
   }
+  if (start?.parent !== undefined) watchParent(start.parent);
   if (start) await run(start, finish);
 }

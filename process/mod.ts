@@ -12,6 +12,6 @@
  * @module
  */
 export { spawn } from "./spawn.ts";
-export type { SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
+export type { JoinOptions, SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
 export { WorkerError } from "../errors.ts";
 export type { WorkerErrorReason } from "../errors.ts";
