@@ -18,6 +18,7 @@ import { fromWire, toWire } from "../attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { adoptRegistry, markDead, setThreadId } from "../transports/_runtime/threads.ts";
 import { runtime } from "../transports/_runtime/runtime.ts";
+import { attachPipes, closeReceivedPipes } from "./_pipe_remote.ts";
 import {
   errorReport,
   type FailurePhase,
@@ -99,7 +100,8 @@ function processFinish(dir: string): Finish {
       code = 1;
     }
     // let what the function printed reach the parent's stdout before exiting
-    Promise.all([flush(process.stdout), flush(process.stderr)]).finally(() => process.exit(code));
+    // and what its pipe ends sent reach the relay
+    Promise.all([flush(process.stdout), flush(process.stderr), closeReceivedPipes()]).finally(() => process.exit(code));
   };
 }
 
@@ -119,7 +121,7 @@ async function run(start: StartCommon, finish: Finish, running: () => void = () 
       );
     }
     fn = mod.default;
-    args = await fromWire(start.wire);
+    args = await attachPipes(await fromWire(start.wire));
   } catch (e) {
     return fail("spawn")(e);
   }

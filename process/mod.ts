@@ -15,3 +15,7 @@ export { spawn } from "./spawn.ts";
 export type { JoinOptions, SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
 export { WorkerError } from "../errors.ts";
 export type { WorkerErrorReason } from "../errors.ts";
+export { Pipe } from "./pipe.ts";
+export type { Connection, PipeOptions, RecvOptions } from "./pipe.ts";
+export { PipeError } from "../errors.ts";
+export type { PipeErrorReason } from "../errors.ts";

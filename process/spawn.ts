@@ -50,6 +50,7 @@ import {
   STOP_MESSAGE,
   type ThreadStart,
 } from "./_protocol.ts";
+import { preparePipes } from "./_pipe_remote.ts";
 
 /**
  * Where a spawned module runs: a worker thread of this process (shares its
@@ -566,7 +567,8 @@ const DENO_STOP_GRACE_MS = 250;
 function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
   // a worker may create or attach SharedMemory by name before this thread did: answer it
   listenForNames();
-  const wire = toWire(c.args);
+  const pipes = preparePipes(c.args, "thread");
+  const wire = toWire(pipes.args);
   const id = reserveWorkerId();
   const phase = new Int32Array(new SharedArrayBuffer(4));
   const start: ThreadStart = {
@@ -601,6 +603,7 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
     return;
   }
   w.threadId = worker.threadId;
+  pipes.commit(`worker '${w.name}'`);
   worker.on("message", (m: unknown) => {
     if (isReport(m)) w.report(m);
   });
@@ -614,6 +617,7 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
     // On Deno an exit after terminate() may be a lie (a busy thread keeps running):
     // such a thread marks itself dead when it stops (STOP_MESSAGE, or its next procshare call)
     if (!stopRequested(id)) markDead(id);
+    pipes.release();
     w.exited(code);
   });
   w.started(() => {
@@ -631,7 +635,8 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
 }
 
 function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
-  const start = processStart(c.url, c.args, c.daemon);
+  const pipes = preparePipes(c.args, "process");
+  const start = processStart(c.url, pipes.args, c.daemon);
   let dir: string | undefined;
   const removeDir = () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -646,6 +651,7 @@ function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
     });
     const exchange = dir;
     w.pid = child.pid;
+    if (child.pid !== undefined) pipes.commit(`worker '${w.name}'`);
     child.on("error", (e) => {
       w.spawnFailed(e);
       // a child that never started emits no "exit"
@@ -663,6 +669,7 @@ function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
         // no report: the child exited before its function settled
       }
       removeDir();
+      pipes.release();
       w.exited(code ?? -signalNumber(signal ?? ""));
     });
     const forget = c.daemon ? daemonChild(child) : () => {};
@@ -724,7 +731,8 @@ export function spawn<F extends WorkerFunction = WorkerFunction>(
   const w = new SpawnedWorker<Awaited<ReturnType<F>>>(c.as, c.url, c.name, c.daemon);
   if (c.signal?.aborted) {
     // arguments are still checked, so a mistake is not hidden by an early abort
-    if (c.as === "process") processStart(c.url, c.args, c.daemon);
+    if (c.as === "process") processStart(c.url, preparePipes(c.args, "process", true).args, c.daemon);
+    else preparePipes(c.args, "thread");
     w.abortedBeforeStart(c.signal.reason);
     return w;
   }
