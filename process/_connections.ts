@@ -93,6 +93,8 @@ abstract class BaseConnection<T> implements Connection<T> {
   protected gone: string | undefined;
   #sending: Promise<unknown> = Promise.resolve();
   #receiving: Promise<unknown> = Promise.resolve();
+  /** Calls queued and not settled, per direction: none lets a call take the fast path. */
+  #pending = { send: 0, recv: 0 };
 
   get closed(): boolean {
     return this.gone !== undefined;
@@ -114,13 +116,29 @@ abstract class BaseConnection<T> implements Connection<T> {
   /** Runs `f` after the calls queued before it in this direction. */
   protected queued<R>(direction: "send" | "recv", f: () => Promise<R>): Promise<R> {
     const prev = direction === "send" ? this.#sending : this.#receiving;
-    const next = prev.then(f, f);
+    this.#pending[direction]++;
+    const next = prev.then(f, f).finally(() => this.#pending[direction]--);
     const settled = next.catch(() => {});
     if (direction === "send") this.#sending = settled;
     else this.#receiving = settled;
     return next;
   }
 
+  /** Throws when an async call of `direction` is under way: a sync twin would cut into its frame. */
+  protected notBusy(direction: "send" | "recv", what: string): void {
+    if (this.#pending[direction] > 0) {
+      throw new TypeError(`Cannot call ${what} as an async ${direction} on this end is under way: received ${what}()`);
+    }
+  }
+
+  /** Sends the frame at once if that needs no wait (true), else does nothing (false). */
+  protected sendNow(_framed: Uint8Array): boolean {
+    return false;
+  }
+  /** The next frame's payload if it is whole here already, else undefined (nothing taken). */
+  protected recvNow(): Uint8Array | undefined {
+    return undefined;
+  }
   protected abstract sendFrame(framed: Uint8Array): Promise<void>;
   protected abstract recvFrame(
     deadline: number,
@@ -150,6 +168,7 @@ abstract class BaseConnection<T> implements Connection<T> {
 
   #sendChecked(payload: Uint8Array): Promise<void> {
     const framed = frame(payload);
+    if (this.#pending.send === 0 && this.sendNow(framed)) return Promise.resolve();
     return this.queued("send", () => {
       this.check("send on");
       return this.sendFrame(framed);
@@ -167,6 +186,10 @@ abstract class BaseConnection<T> implements Connection<T> {
       const deadline = deadlineOf(timeout, "receive from connection");
       const signal = checkSignal(options?.signal);
       if (signal?.aborted) throw recvError("aborted", undefined, timeout, signal);
+      if (this.#pending.recv === 0) {
+        const now = this.recvNow();
+        if (now !== undefined) return Promise.resolve(now);
+      }
       return this.queued("recv", () => {
         this.check("receive from");
         return this.recvFrame(deadline, timeout, signal);
@@ -260,6 +283,27 @@ export class RingConnection<T = unknown> extends BaseConnection<T> {
     this.tx?.closeWriter();
   }
 
+  protected override sendNow(framed: Uint8Array): boolean {
+    const tx = this.tx!;
+    if (tx.readerClosed() || tx.space() < framed.length) return false;
+    tx.tryWrite(framed, 0, framed.length);
+    return true;
+  }
+
+  protected override recvNow(): Uint8Array | undefined {
+    const rx = this.rx!;
+    const available = rx.available();
+    if (available < FRAME_HEADER) return undefined;
+    const header = new Uint8Array(FRAME_HEADER);
+    rx.peek(header, 0, FRAME_HEADER);
+    const n = frameLength(header);
+    if (available < FRAME_HEADER + n) return undefined;
+    rx.tryRead(header, 0, FRAME_HEADER);
+    const out = new Uint8Array(n);
+    rx.tryRead(out, 0, n);
+    return out;
+  }
+
   protected async sendFrame(framed: Uint8Array): Promise<void> {
     if (!(await this.tx!.write(framed))) throw brokenError();
   }
@@ -298,6 +342,7 @@ export class RingConnection<T = unknown> extends BaseConnection<T> {
   }
 
   #sendFrameSync(framed: Uint8Array): void {
+    this.notBusy("send", "sendSync");
     if (!this.tx!.writeSync(framed)) throw brokenError();
   }
 
@@ -307,6 +352,7 @@ export class RingConnection<T = unknown> extends BaseConnection<T> {
 
   override recvBytesSync(options?: { readonly timeout?: number }): Uint8Array {
     this.check("receive from");
+    this.notBusy("recv", "recvSync");
     const timeout = options?.timeout;
     const rx = this.rx!;
     const ready = runSync(rx.readableLoop(FRAME_HEADER, deadlineOf(timeout, "receive from connection")));

@@ -24,7 +24,11 @@ const READER_CLOSED = 3;
 const DATA_SEQ = 4;
 /** Word: bumped on every read and close; writers wait on it. */
 const SPACE_SEQ = 5;
-/** Words of the header (two spare). */
+/** Word: readers waiting on DATA_SEQ (a write wakes only when there is one). */
+const READERS_WAITING = 6;
+/** Word: writers waiting on SPACE_SEQ (a read wakes only when there is one). */
+const WRITERS_WAITING = 7;
+/** Words of the header. */
 const HEADER_WORDS = 8;
 /** Bytes of a frame's length prefix. */
 export const FRAME_HEADER = 4;
@@ -83,20 +87,37 @@ export class Ring {
   /** The writer is done: the reader gets EOF once it drained the ring. */
   closeWriter(): void {
     Atomics.store(this.#w, WRITER_CLOSED, 1);
-    this.#bump(DATA_SEQ);
-    this.#bump(SPACE_SEQ);
+    this.#bump(DATA_SEQ, true);
+    this.#bump(SPACE_SEQ, true);
   }
 
   /** The reader is done: the writer's next write fails (a broken pipe). */
   closeReader(): void {
     Atomics.store(this.#w, READER_CLOSED, 1);
-    this.#bump(SPACE_SEQ);
-    this.#bump(DATA_SEQ);
+    this.#bump(SPACE_SEQ, true);
+    this.#bump(DATA_SEQ, true);
   }
 
-  #bump(index: number): void {
+  /**
+   * Moves a sequence word on and wakes its waiters, if any (`always`: even
+   * if none counted). A waiter counts itself before it waits on the value it
+   * read, so either it sees the new value or the waker sees its count.
+   */
+  #bump(index: number, always = false): void {
     Atomics.add(this.#w, index, 1);
-    wake(this.#w, index, Infinity);
+    const waiting = index === DATA_SEQ ? READERS_WAITING : WRITERS_WAITING;
+    if (always || Atomics.load(this.#w, waiting) > 0) wake(this.#w, index, Infinity);
+  }
+
+  /** One wait on `index` (counted in `waiting`) while it still holds `seq`; false once the deadline passed. */
+  *#sleep(index: number, seq: number, deadline: Deadline): WaitLoop<boolean> {
+    const waiting = index === DATA_SEQ ? READERS_WAITING : WRITERS_WAITING;
+    Atomics.add(this.#w, waiting, 1);
+    try {
+      return yield { i32: this.#w, index, expected: seq, deadline, spin: true };
+    } finally {
+      Atomics.sub(this.#w, waiting, 1);
+    }
   }
 
   /** Copies up to `n` bytes of `src` from `offset` in, without waiting; returns how many. */
@@ -124,6 +145,16 @@ export class Ring {
     return count;
   }
 
+  /** Copies up to `n` bytes out into `dst` at `offset` without consuming them; returns how many. */
+  peek(dst: Uint8Array, offset: number, n: number): number {
+    return this.#peek(dst, offset, n);
+  }
+
+  /** Bytes that can be written without waiting. */
+  space(): number {
+    return this.capacity - this.available();
+  }
+
   #peek(dst: Uint8Array, offset: number, n: number): number {
     const head = Atomics.load(this.#w, HEAD);
     const count = Math.min(n, (Atomics.load(this.#w, TAIL) - head) | 0);
@@ -143,9 +174,7 @@ export class Ring {
       const seq = Atomics.load(this.#w, SPACE_SEQ);
       const n = this.tryWrite(src, off, src.length - off);
       off += n;
-      if (n === 0 && off < src.length && !this.readerClosed()) {
-        yield { i32: this.#w, index: SPACE_SEQ, expected: seq, deadline: Infinity };
-      }
+      if (n === 0 && off < src.length && !this.readerClosed()) yield* this.#sleep(SPACE_SEQ, seq, Infinity);
     }
     return "ok";
   }
@@ -160,7 +189,7 @@ export class Ring {
       const seq = Atomics.load(this.#w, DATA_SEQ);
       if (this.available() >= bytes) return true;
       if (this.writerClosed()) return "eof";
-      if (!(yield { i32: this.#w, index: DATA_SEQ, expected: seq, deadline })) return "timeout";
+      if (!(yield* this.#sleep(DATA_SEQ, seq, deadline))) return "timeout";
     }
   }
 
@@ -174,7 +203,7 @@ export class Ring {
       off += n;
       if (n === 0 && off < dst.length) {
         if (this.writerClosed()) return "eof";
-        yield { i32: this.#w, index: DATA_SEQ, expected: seq, deadline: Infinity };
+        yield* this.#sleep(DATA_SEQ, seq, Infinity);
       }
     }
     return true;

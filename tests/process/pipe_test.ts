@@ -121,6 +121,10 @@ describe("Pipe in one thread", () => {
     assert.equal(b.recvSync(), 7);
     assert.deepEqual(b.recvBytesSync(), new Uint8Array([9]));
     assert.throws(() => b.recvSync({ timeout: 5 }), (e: unknown) => e instanceof PipeError && e.reason === "Timeout");
+    const waiting = b.recv();
+    assert.throws(() => b.recvSync({ timeout: 0 }), /Cannot call recvSync as an async recv on this end is under way/);
+    a.sendSync(5);
+    return waiting.then((v) => assert.equal(v, 5));
   });
 
   it("refuses bad input with typed errors", async () => {
