@@ -83,7 +83,8 @@ export interface SpawnOptions<A extends readonly unknown[] = unknown[]> {
    * arrive attached. A thread receives the rest by structured clone
    * (SharedArrayBuffers are shared, not copied); a process receives plain
    * data only (procshare's codec: objects, arrays, Map, Set, Date, typed
-   * arrays, bigint) and no SharedArrayBuffer.
+   * arrays, bigint) and no SharedArrayBuffer. The ends of a `Pipe` go to
+   * either kind, and are handed over to the worker (see `Connection`).
    */
   readonly args?: A;
   /** `"thread"` (default) or `"process"`. */
