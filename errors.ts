@@ -284,3 +284,44 @@ export function timedOutError(domain: WaitDomain, what: string, timeout: number 
 export function unsupportedSync(what: string, via: string): Error {
   return new TypeError(`Cannot call ${what} as the '${via}' transport has no synchronous operations`);
 }
+
+/**
+ * Why a pipe's {@linkcode Connection} refused an operation (see
+ * {@linkcode PipeError}).
+ *
+ * @example Naming a reason
+ * ```ts
+ * import type { PipeErrorReason } from "./errors.ts";
+ * const reason: PipeErrorReason = "EOF";
+ * console.log(reason);
+ * ```
+ */
+export type PipeErrorReason = "EOF" | "BrokenPipe" | "Closed" | "Timeout" | "Aborted";
+
+/**
+ * Raised by the Connections of a `Pipe`: `EOF` when the peer closed (or
+ * its worker exited) and nothing is left to receive, Python's `EOFError`;
+ * `BrokenPipe` when sending to a peer that closed, Python's
+ * `BrokenPipeError`; `Closed` when this end was closed or passed to a
+ * worker; `Timeout` and `Aborted` from `recv({ timeout, signal })`.
+ *
+ * @example Reading until the peer closes
+ * ```ts
+ * import { Pipe, PipeError } from "./mod.ts";
+ * const [a, b] = Pipe();
+ * await b.send("last");
+ * b.close();
+ * try {
+ *   for (;;) console.log(await a.recv()); // last
+ * } catch (e) {
+ *   if (!(e instanceof PipeError && e.reason === "EOF")) throw e;
+ * }
+ * ```
+ */
+export class PipeError extends ProcshareError<"PipeError", PipeErrorReason> {
+  /** Always `"PipeError"`. */
+  readonly _tag = "PipeError" as const;
+}
+
+// a PipeError thrown in a worker is rebuilt as one by join()
+TAGGED.PipeError = PipeError;

@@ -66,7 +66,16 @@ export const PHASE_LOADING = 0;
 export const PHASE_RUNNING = 1;
 
 /** Content of the `start` file of a child process. */
-export type ProcessStart = StartCommon;
+export interface ProcessStart extends StartCommon {
+  /**
+   * The parent's pid when the child is a daemon: the child exits once its
+   * parent is no longer this pid (it died and the child was reparented).
+   */
+  readonly parent?: number;
+}
+
+/** How often a daemon child process checks that its parent still lives. */
+export const PARENT_WATCH_MS = 200;
 
 /** An error flattened to plain data. */
 export interface SerializedError {

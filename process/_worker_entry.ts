@@ -18,10 +18,12 @@ import { fromWire, toWire } from "../attach.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { adoptRegistry, markDead, setThreadId } from "../transports/_runtime/threads.ts";
 import { runtime } from "../transports/_runtime/runtime.ts";
+import { attachPipes, closeReceivedPipes } from "./_pipe_remote.ts";
 import {
   errorReport,
   type FailurePhase,
   okReport,
+  PARENT_WATCH_MS,
   PHASE_RUNNING,
   type ProcessStart,
   type Report,
@@ -98,7 +100,8 @@ function processFinish(dir: string): Finish {
       code = 1;
     }
     // let what the function printed reach the parent's stdout before exiting
-    Promise.all([flush(process.stdout), flush(process.stderr)]).finally(() => process.exit(code));
+    // and what its pipe ends sent reach the relay
+    Promise.all([flush(process.stdout), flush(process.stderr), closeReceivedPipes()]).finally(() => process.exit(code));
   };
 }
 
@@ -118,7 +121,7 @@ async function run(start: StartCommon, finish: Finish, running: () => void = () 
       );
     }
     fn = mod.default;
-    args = await fromWire(start.wire);
+    args = await attachPipes(await fromWire(start.wire));
   } catch (e) {
     return fail("spawn")(e);
   }
@@ -136,6 +139,20 @@ async function run(start: StartCommon, finish: Finish, running: () => void = () 
   } else {
     done(value);
   }
+}
+
+/**
+ * Ends this daemon child once `parent` is no longer its parent: the parent
+ * died (even by SIGKILL, which leaves it no chance to clean up) and this
+ * process was reparented. The timer does not keep the child alive.
+ */
+function watchParent(parent: number): void {
+  const check = () => {
+    if (process.ppid !== parent) process.exit(1);
+  };
+  check();
+  const timer = setInterval(check, PARENT_WATCH_MS);
+  (timer as { unref?: () => void }).unref?.();
 }
 
 function isThreadStart(d: unknown): d is ThreadStart {
@@ -165,5 +182,6 @@ if (!isMainThread && isThreadStart(workerData)) {
   } catch (e) {
     once(finish, errorReport("spawn", e));
   }
+  if (start?.parent !== undefined) watchParent(start.parent);
   if (start) await run(start, finish);
 }

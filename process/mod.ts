@@ -12,6 +12,10 @@
  * @module
  */
 export { spawn } from "./spawn.ts";
-export type { SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
+export type { JoinOptions, SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
 export { WorkerError } from "../errors.ts";
 export type { WorkerErrorReason } from "../errors.ts";
+export { Pipe } from "./pipe.ts";
+export type { Connection, PipeOptions, RecvOptions } from "./pipe.ts";
+export { PipeError } from "../errors.ts";
+export type { PipeErrorReason } from "../errors.ts";

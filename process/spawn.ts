@@ -50,6 +50,7 @@ import {
   STOP_MESSAGE,
   type ThreadStart,
 } from "./_protocol.ts";
+import { preparePipes } from "./_pipe_remote.ts";
 
 /**
  * Where a spawned module runs: a worker thread of this process (shares its
@@ -82,7 +83,8 @@ export interface SpawnOptions<A extends readonly unknown[] = unknown[]> {
    * arrive attached. A thread receives the rest by structured clone
    * (SharedArrayBuffers are shared, not copied); a process receives plain
    * data only (procshare's codec: objects, arrays, Map, Set, Date, typed
-   * arrays, bigint) and no SharedArrayBuffer.
+   * arrays, bigint) and no SharedArrayBuffer. The ends of a `Pipe` go to
+   * either kind, and are handed over to the worker (see `Connection`).
    */
   readonly args?: A;
   /** `"thread"` (default) or `"process"`. */
@@ -91,6 +93,51 @@ export interface SpawnOptions<A extends readonly unknown[] = unknown[]> {
   readonly env?: Readonly<Record<string, string>>;
   /** Aborting it terminates the worker. */
   readonly signal?: AbortSignal;
+  /**
+   * The worker's {@linkcode Spawned.name}; by default `Process-N` or
+   * `Thread-N`, numbered from 1 in this process, as CPython names them.
+   */
+  readonly name?: string;
+  /**
+   * Whether the worker is a daemon (default `true`): as CPython's daemonic
+   * processes, it is ended when this process exits. A daemon process is
+   * sent SIGTERM when this process exits (its `exit` event: `process.exit`,
+   * an uncaught error, an empty event loop), and exits by itself when this
+   * process dies any other way (a signal, SIGKILL included): it watches its
+   * parent's pid and exits once it was reparented (within 200 ms).
+   *
+   * `daemon: false` leaves a process running when this process exits or
+   * dies (it does not watch its parent); CPython would join it first, which
+   * JavaScript cannot do once `process.exit` is called.
+   *
+   * Unlike CPython, every running worker, daemon or not, keeps this
+   * process's event loop alive, as Node's workers and child processes do: a
+   * JavaScript program has no main function whose end means "exit now", and
+   * a pending `join()` or `Atomics.waitAsync` keeps nothing alive by itself.
+   * A thread ends with this process whatever its `daemon`, as every thread.
+   */
+  readonly daemon?: boolean;
+}
+
+/**
+ * Options of {@linkcode Spawned.join}.
+ *
+ * @example Waiting at most a second
+ * ```ts
+ * import { spawn, type JoinOptions } from "./spawn.ts";
+ * const options: JoinOptions = { timeout: 1_000 };
+ * const w = spawn(new URL("./job.ts", import.meta.url));
+ * await w.join(options);
+ * console.log(w.isAlive() ? "still running" : `exited with ${w.exitCode}`);
+ * ```
+ */
+export interface JoinOptions {
+  /**
+   * Milliseconds to wait at most. When the worker still runs then, `join`
+   * resolves with `undefined` and the worker carries on, as CPython's
+   * `join(timeout)` returns None: tell the cases apart with `isAlive()`.
+   */
+  readonly timeout?: number;
 }
 
 /**
@@ -103,11 +150,27 @@ export interface SpawnOptions<A extends readonly unknown[] = unknown[]> {
  * await using w = spawn(new URL("./job.ts", import.meta.url), { signal: AbortSignal.timeout(5_000) });
  * console.log(await w.join(), w.exitCode); // …, 0
  * ```
+ *
+ * @example Giving a process a second, then killing it
+ * ```ts
+ * import { spawn } from "./spawn.ts";
+ * const w = spawn(new URL("./job.ts", import.meta.url), { as: "process", name: "job" });
+ * await w.join({ timeout: 1_000 });
+ * if (w.isAlive()) await w.kill(); // SIGKILL
+ * console.log(w.name, w.pid, w.exitCode); // job 12345 -9
+ * ```
  */
 export interface Spawned<R = unknown> extends AsyncDisposable {
   /** Whether it runs as a thread or a process. */
   readonly as: SpawnAs;
-  /** The child's process id (process mode, once started); `undefined` for a thread. */
+  /** The option `name`, or `Process-N` / `Thread-N` (CPython's default names). */
+  readonly name: string;
+  /** The option `daemon` (default `true`): see {@linkcode SpawnOptions.daemon}. */
+  readonly daemon: boolean;
+  /**
+   * The child's process id (process mode, once started). `undefined` for a
+   * thread, which runs in this process (`process.pid`): see `threadId`.
+   */
   readonly pid: number | undefined;
   /** The worker thread's id (thread mode); `undefined` for a process. */
   readonly threadId: number | undefined;
@@ -129,6 +192,17 @@ export interface Spawned<R = unknown> extends AsyncDisposable {
    */
   join(): Promise<R>;
   /**
+   * {@linkcode Spawned.join}, for at most `options.timeout` milliseconds:
+   * resolves with `undefined` if the worker still runs then (it is not
+   * stopped; see `isAlive()`).
+   */
+  join(options: JoinOptions): Promise<R | undefined>;
+  /**
+   * True from `spawn` until the worker has exited (false for one that never
+   * started), as CPython's `is_alive()`.
+   */
+  isAlive(): boolean;
+  /**
    * Stops the worker (a thread is terminated, a process gets SIGTERM) and
    * resolves once it has exited; `join()` then rejects with reason
    * `"Terminated"` unless a result or error had already arrived. Does nothing
@@ -141,6 +215,15 @@ export interface Spawned<R = unknown> extends AsyncDisposable {
    * be killed while it computes.
    */
   terminate(): Promise<void>;
+  /**
+   * Sends `signal` (default `"SIGKILL"`, which cannot be caught) to a
+   * process, and resolves once it has exited; `exitCode` is then minus the
+   * signal number when the signal ended it (−9 for SIGKILL). A thread is
+   * terminated, as by `terminate()`. `join()` then rejects with reason
+   * `"Terminated"` unless a result or error had already arrived. Does
+   * nothing to a worker that has exited.
+   */
+  kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /**
@@ -190,6 +273,8 @@ interface Checked {
   readonly as: SpawnAs;
   readonly env: Readonly<Record<string, string>> | undefined;
   readonly signal: AbortSignal | undefined;
+  readonly name: string | undefined;
+  readonly daemon: boolean;
 }
 
 function check(url: unknown, options: unknown): Checked {
@@ -219,11 +304,17 @@ function check(url: unknown, options: unknown): Checked {
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw new TypeError(`Cannot spawn worker as 'signal' must be an AbortSignal: received ${received(o.signal)}`);
   }
-  return { url: u, args, as, env: o.env, signal: o.signal };
+  if (o.name !== undefined && typeof o.name !== "string") {
+    throw new TypeError(`Cannot spawn worker as 'name' must be a string: received ${received(o.name)}`);
+  }
+  if (o.daemon !== undefined && typeof o.daemon !== "boolean") {
+    throw new TypeError(`Cannot spawn worker as 'daemon' must be a boolean: received ${received(o.daemon)}`);
+  }
+  return { url: u, args, as, env: o.env, signal: o.signal, name: o.name, daemon: o.daemon ?? true };
 }
 
 /** Encodes the start of a process, refusing what cannot cross into one. */
-function processStart(url: URL, args: readonly unknown[]): Uint8Array {
+function processStart(url: URL, args: readonly unknown[], daemon: boolean): Uint8Array {
   const wire = toWire(args);
   for (let i = 0; i < wire.length; i++) {
     const found = findSharedBuffer(wire[i], `args[${i}]`);
@@ -241,7 +332,7 @@ function processStart(url: URL, args: readonly unknown[]): Uint8Array {
       );
     }
   }
-  const start: ProcessStart = { url: url.href, wire };
+  const start: ProcessStart = { url: url.href, wire, parent: daemon ? process.pid : undefined };
   try {
     return encode(start);
   } catch (e) {
@@ -271,8 +362,46 @@ function signalNumber(signal: string): number {
   return typeof n === "number" ? n : 0;
 }
 
+/** How many workers of each kind this process has named, for `Process-N` / `Thread-N`. */
+const named: Record<SpawnAs, number> = { thread: 0, process: 0 };
+
+/** Daemon child processes still running, sent SIGTERM when this process exits. */
+const daemons = new Set<{ kill(signal: NodeJS.Signals): unknown }>();
+let exitHook = false;
+
+function endDaemonsAtExit(): void {
+  for (const child of daemons) {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Ends `child` when this process exits (see SpawnOptions.daemon) until `forget` is called. */
+function daemonChild(child: { kill(signal: NodeJS.Signals): unknown }): () => void {
+  if (!exitHook) {
+    exitHook = true;
+    process.on("exit", endDaemonsAtExit);
+  }
+  daemons.add(child);
+  return () => daemons.delete(child);
+}
+
+const SIGNALS = os.constants.signals as Record<string, number | undefined>;
+
+function checkTimeout(timeout: unknown): number {
+  if (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0) {
+    throw new TypeError(`Cannot join worker as 'timeout' must be a non-negative number: received ${received(timeout)}`);
+  }
+  return timeout;
+}
+
 class SpawnedWorker<R> implements Spawned<R> {
   readonly as: SpawnAs;
+  readonly name: string;
+  readonly daemon: boolean;
   pid: number | undefined;
   threadId: number | undefined;
   exitCode: number | undefined;
@@ -288,11 +417,13 @@ class SpawnedWorker<R> implements Spawned<R> {
   #runError: { readonly error: unknown } | undefined;
   #terminated = false;
   #terminateCause: unknown;
-  #stop: () => void = () => {};
+  #stop: (signal: NodeJS.Signals) => void = () => {};
   #cleanup: Array<() => void> = [];
 
-  constructor(as: SpawnAs, url: URL) {
+  constructor(as: SpawnAs, url: URL, name: string | undefined, daemon: boolean) {
     this.as = as;
+    this.name = name ?? `${as === "thread" ? "Thread" : "Process"}-${++named[as]}`;
+    this.daemon = daemon;
     this.#name = path.basename(fileURLToPath(url));
     this.#join = new Promise<R>((resolve, reject) => {
       this.#resolve = resolve;
@@ -303,14 +434,35 @@ class SpawnedWorker<R> implements Spawned<R> {
     this.#exited = new Promise((resolve) => (this.#markExited = resolve));
   }
 
-  join(): Promise<R> {
-    return this.#join;
+  join(): Promise<R>;
+  join(options: JoinOptions): Promise<R | undefined>;
+  join(options?: JoinOptions): Promise<R | undefined> {
+    if (options !== undefined && (typeof options !== "object" || options === null)) {
+      throw new TypeError(`Cannot join worker as 'options' must be an object: received ${received(options)}`);
+    }
+    if (options?.timeout === undefined || options.timeout === Infinity) return this.#join;
+    const timeout = checkTimeout(options.timeout);
+    if (this.#done) return this.#join;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const elapsed = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeout, undefined)));
+    return Promise.race([this.#join, elapsed]).finally(() => clearTimeout(timer));
   }
 
-  async terminate(): Promise<void> {
+  isAlive(): boolean {
+    return !this.#done;
+  }
+
+  terminate(): Promise<void> {
+    return this.kill("SIGTERM");
+  }
+
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    if (typeof signal !== "string" || typeof SIGNALS[signal] !== "number") {
+      throw new TypeError(`Cannot kill worker as 'signal' must be a signal name: received ${received(signal)}`);
+    }
     if (!this.#done && !this.#terminated) {
       this.#terminated = true;
-      this.#stop();
+      this.#stop(signal);
     }
     await this.#exited;
   }
@@ -320,7 +472,7 @@ class SpawnedWorker<R> implements Spawned<R> {
   }
 
   /** Wires the way to stop the worker, and the signal. */
-  started(stop: () => void, signal: AbortSignal | undefined): void {
+  started(stop: (signal: NodeJS.Signals) => void, signal: AbortSignal | undefined): void {
     this.#stop = stop;
     if (signal) {
       const onAbort = () => {
@@ -416,7 +568,8 @@ const DENO_STOP_GRACE_MS = 250;
 function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
   // a worker may create or attach SharedMemory by name before this thread did: answer it
   listenForNames();
-  const wire = toWire(c.args);
+  const pipes = preparePipes(c.args, "thread");
+  const wire = toWire(pipes.args);
   const id = reserveWorkerId();
   const phase = new Int32Array(new SharedArrayBuffer(4));
   const start: ThreadStart = {
@@ -451,6 +604,7 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
     return;
   }
   w.threadId = worker.threadId;
+  pipes.commit(`worker '${w.name}'`);
   worker.on("message", (m: unknown) => {
     if (isReport(m)) w.report(m);
   });
@@ -464,6 +618,7 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
     // On Deno an exit after terminate() may be a lie (a busy thread keeps running):
     // such a thread marks itself dead when it stops (STOP_MESSAGE, or its next procshare call)
     if (!stopRequested(id)) markDead(id);
+    pipes.release();
     w.exited(code);
   });
   w.started(() => {
@@ -481,7 +636,8 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
 }
 
 function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
-  const start = processStart(c.url, c.args);
+  const pipes = preparePipes(c.args, "process");
+  const start = processStart(c.url, pipes.args, c.daemon);
   let dir: string | undefined;
   const removeDir = () => {
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -496,6 +652,7 @@ function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
     });
     const exchange = dir;
     w.pid = child.pid;
+    if (child.pid !== undefined) pipes.commit(`worker '${w.name}'`);
     child.on("error", (e) => {
       w.spawnFailed(e);
       // a child that never started emits no "exit"
@@ -513,9 +670,12 @@ function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
         // no report: the child exited before its function settled
       }
       removeDir();
+      pipes.release();
       w.exited(code ?? -signalNumber(signal ?? ""));
     });
-    w.started(() => child.kill("SIGTERM"), c.signal);
+    const forget = c.daemon ? daemonChild(child) : () => {};
+    child.once("exit", forget);
+    w.started((signal) => child.kill(signal), c.signal);
   } catch (e) {
     removeDir();
     w.spawnFailed(e);
@@ -569,10 +729,11 @@ export function spawn<F extends WorkerFunction = WorkerFunction>(
   options?: SpawnOptions<Parameters<F>>,
 ): Spawned<Awaited<ReturnType<F>>> {
   const c = check(url, options);
-  const w = new SpawnedWorker<Awaited<ReturnType<F>>>(c.as, c.url);
+  const w = new SpawnedWorker<Awaited<ReturnType<F>>>(c.as, c.url, c.name, c.daemon);
   if (c.signal?.aborted) {
     // arguments are still checked, so a mistake is not hidden by an early abort
-    if (c.as === "process") processStart(c.url, c.args);
+    if (c.as === "process") processStart(c.url, preparePipes(c.args, "process", true).args, c.daemon);
+    else preparePipes(c.args, "thread");
     w.abortedBeforeStart(c.signal.reason);
     return w;
   }
