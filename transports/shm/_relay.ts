@@ -62,14 +62,7 @@
  * ```
  * @module
  */
-import {
-  MessageChannel,
-  type MessagePort,
-  parentPort,
-  receiveMessageOnPort,
-  Worker,
-  workerData,
-} from "node:worker_threads";
+import { Worker, workerData } from "node:worker_threads";
 import { SharedMemoryError } from "../../errors.ts";
 import { Errno, type Ffi, loadFfi } from "./_ffi.ts";
 import { isTypeScript, runtime } from "../_runtime/runtime.ts";
@@ -133,37 +126,53 @@ const FUTEX2_SIZE_U32 = 2;
 const FUTEX_WAITV_MAX = 128;
 /** Words one relay watches. */
 export const RELAY_CAPACITY = FUTEX_WAITV_MAX - 1;
-/** The control page (anonymous, shared between this process's threads). */
+/** The control page (anonymous, shared between this process's threads): word 0 mirrors `S_SEQ` once even. */
 const CONTROL_BYTES = 4096;
-/** Word of the control page: the generation of the last watch list posted. */
-const CTL_GEN = 0;
 /** Poll backoff of the fallback. */
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 20;
 /** Marks the relay's `workerData`. */
 const RELAY_TAG = "procshare.shm.relay";
 
-/** Main → relay. `watch` is flattened `(address, expected as u32)` pairs. */
-type ToRelay = { readonly gen: number; readonly watch: readonly number[] } | { readonly stop: true };
-/**
- * Relay → main: pairs woken (the relay dropped them); or some word moved (`EAGAIN`: the relay
- * dropped its list, the main thread finds which); or `EFAULT` or another errno (list dropped).
- */
-type FromRelay =
-  | { readonly gen: number; readonly woken: readonly number[] }
-  | { readonly gen: number; readonly recheck: true }
-  | { readonly gen: number; readonly fault: true }
-  | { readonly gen: number; readonly error: number };
+// Words of the `SharedArrayBuffer` this thread and its relay share (`Int32Array`).
+/** The watch list's sequence: odd while this thread rewrites the list, even once it is whole. */
+const S_SEQ = 0;
+/** Entries in the watch list. */
+const S_COUNT = 1;
+/** Non-zero once the relay is asked to stop. */
+const S_STOP = 2;
+/** Bumped by the relay (then `Atomics.notify`) after it marks slots fired; this thread `Atomics.waitAsync`s on it. */
+const S_WOKE = 3;
+/** `S_FIRED + slot`: the epoch of the slot's last watch the relay saw woken or changed. */
+const S_FIRED = 8;
+/** The watch list: `S_LIST + ENTRY * k`, `RELAY_CAPACITY` entries. */
+const S_LIST = S_FIRED + FUTEX_WAITV_MAX;
+const ENTRY = 5;
+const E_SLOT = 0;
+const E_EPOCH = 1;
+const E_ADDR_LO = 2;
+const E_ADDR_HI = 3;
+/** The expected value, as the kernel compares it (stored as `| 0`). */
+const E_EXPECTED = 4;
+const SHARED_BYTES = 4 * (S_LIST + ENTRY * RELAY_CAPACITY);
 
 interface RelayStart {
   readonly tag: typeof RELAY_TAG;
-  readonly port: MessagePort;
+  /** The words above. */
+  readonly shared: SharedArrayBuffer;
+  /** The control word's address (word 0 of the control page). */
   readonly control: number;
 }
 
 // ---- the relay thread -----------------------------------------------------------------------
 
-/** The relay's loop: blocks in `futex_waitv` while something is watched, idles in its event loop otherwise. */
+/**
+ * The relay's loop, blocking in `futex_waitv` on the control word and every
+ * watched word whose slot has not fired yet: it reads the list under its
+ * sequence (a seqlock), marks each woken or changed word's slot fired and
+ * tells this thread with `Atomics.notify`, then reads the list again. Idle,
+ * it blocks on the control word alone (no CPU); it returns once stopped.
+ */
 async function runRelay(start: RelayStart): Promise<void> {
   const ffi = await loadFfi();
   const page = ffi.mmapAnonymous(FUTEX_WAITV_MAX * WAITV_BYTES);
@@ -171,23 +180,11 @@ async function runRelay(start: RelayStart): Promise<void> {
     throw new RangeError(`Cannot start the shm wait relay as mmap failed: received errno ${-page}`);
   }
   const u32 = new Uint32Array(page.buffer);
-  const port = start.port;
-  const post = (m: FromRelay) => parentPort!.postMessage(m);
-  let gen = 0;
-  let watch: number[] = [];
-  let stopped = false;
-  const apply = (m: ToRelay) => {
-    if ("stop" in m) stopped = true;
-    else {
-      gen = m.gen;
-      watch = m.watch.slice();
-    }
-  };
-  const drain = () => {
-    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
-      apply(m.message as ToRelay);
-    }
-  };
+  const s = new Int32Array(start.shared);
+  const slots = new Int32Array(RELAY_CAPACITY);
+  const epochs = new Int32Array(RELAY_CAPACITY);
+  const addresses = new Float64Array(RELAY_CAPACITY);
+  const expecteds = new Uint32Array(RELAY_CAPACITY);
   const entry = (i: number, address: number, expected: number) => {
     const w = (i * WAITV_BYTES) / 4;
     u32[w + WAITV_VAL] = expected;
@@ -202,50 +199,58 @@ async function runRelay(start: RelayStart): Promise<void> {
     try {
       return ffi.futexWait(address, expected, 0) === "mismatch";
     } catch {
-      return true; // unmapped: let the main thread look
+      return true; // unmapped: this thread looks at its region
     }
   };
-  const block = () => {
-    while (!stopped && watch.length > 0) {
-      entry(0, start.control, gen >>> 0);
-      for (let i = 0; i < watch.length; i += 2) entry(1 + i / 2, watch[i], watch[i + 1]);
-      const r = ffi.futexWaitv(page.address, 1 + watch.length / 2);
-      if (r === 0) drain();
-      else if (r > 0) {
-        const woken = watch.splice(2 * (r - 1), 2);
-        post({ gen, woken });
-        drain();
-      } else if (r === -Errno.EAGAIN) {
-        if (changed(start.control, gen >>> 0)) {
-          // A list is posted, then the control word moves to its generation, then it is woken:
-          // either a newer list is waiting, or this one came before its word moved (then sleep
-          // until it moves: spinning here would take the CPU from the thread about to move it).
-          const had = gen;
-          drain();
-          if (!stopped && gen === had && !changed(start.control, (gen - 1) >>> 0)) {
-            ffi.futexWait(start.control, gen - 1, Infinity);
-          }
-          continue;
+  const fire = (k: number) => Atomics.store(s, S_FIRED + slots[k], epochs[k]);
+  const tell = () => {
+    Atomics.add(s, S_WOKE, 1);
+    Atomics.notify(s, S_WOKE, 1);
+  };
+  while (Atomics.load(s, S_STOP) === 0) {
+    const seq = Atomics.load(s, S_SEQ);
+    if ((seq & 1) !== 0) {
+      // the list is being rewritten: the control word moves from seq - 1 once it is whole
+      ffi.futexWait(start.control, seq - 1, Infinity);
+      continue;
+    }
+    let n = 0;
+    const count = Math.min(Atomics.load(s, S_COUNT), RELAY_CAPACITY);
+    for (let k = 0; k < count; k++) {
+      const e = S_LIST + ENTRY * k;
+      const slot = Atomics.load(s, e + E_SLOT);
+      const epoch = Atomics.load(s, e + E_EPOCH);
+      if (slot < 0 || slot >= RELAY_CAPACITY || Atomics.load(s, S_FIRED + slot) === epoch) continue;
+      slots[n] = slot;
+      epochs[n] = epoch;
+      addresses[n] = (Atomics.load(s, e + E_ADDR_LO) >>> 0) + (Atomics.load(s, e + E_ADDR_HI) >>> 0) * 2 ** 32;
+      expecteds[n] = Atomics.load(s, e + E_EXPECTED) >>> 0;
+      n++;
+    }
+    if (Atomics.load(s, S_SEQ) !== seq) continue; // rewritten meanwhile: read it again
+    entry(0, start.control, seq >>> 0);
+    for (let k = 0; k < n; k++) entry(1 + k, addresses[k], expecteds[k]);
+    const r = ffi.futexWaitv(page.address, 1 + n);
+    if (r === 0 || r === -Errno.EINTR) continue; // a new list (or a signal): read it again
+    if (r > 0) {
+      fire(r - 1);
+      tell();
+    } else if (r === -Errno.EAGAIN || r === -Errno.EFAULT) {
+      // some word differs (or is unmapped), or the list moved on: probe the words (a syscall each,
+      // no mapping needed); the ones that changed fire, the list is read again either way
+      let any = false;
+      for (let k = 0; k < n; k++) {
+        if (changed(addresses[k], expecteds[k])) {
+          fire(k);
+          any = true;
         }
-        // Some watched word moved: the main thread reads them (plain loads, where a probe here
-        // costs a syscall each) and posts the list again; until then this thread idles.
-        watch = [];
-        post({ gen, recheck: true });
-      } else if (r === -Errno.EFAULT) {
-        watch = [];
-        post({ gen, fault: true });
-      } else if (r !== -Errno.EINTR) {
-        watch = [];
-        post({ gen, error: -r });
       }
+      if (any) tell();
+    } else {
+      // the relay fails (this thread polls from then on)
+      throw new RangeError(`Cannot wait in the shm wait relay as futex_waitv failed: received errno ${-r}`);
     }
-  };
-  port.on("message", (m: ToRelay) => {
-    apply(m);
-    drain();
-    block();
-    if (stopped) port.close();
-  });
+  }
 }
 
 if ((workerData as RelayStart | null)?.tag === RELAY_TAG) await runRelay(workerData as RelayStart);
@@ -269,6 +274,9 @@ interface Watch {
   /** The expected value as the kernel compares it (unsigned). */
   readonly expected: number;
   polled: boolean;
+  /** The relay's slot (-1 when polled) and this watch's epoch in it. */
+  slot: number;
+  epoch: number;
   readonly waiters: Set<Pending>;
 }
 
@@ -280,21 +288,34 @@ export function hasFutexWaitv(ffi: Ffi): boolean {
   return ffi.futexWaitv(0, 0) === -Errno.EINVAL;
 }
 
+const waitAsyncOnSab = (Atomics as unknown as {
+  waitAsync(
+    i32: Int32Array,
+    index: number,
+    value: number,
+  ): { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
+}).waitAsync;
+
 class Waiter implements AsyncWaiter {
   readonly #ffi: Ffi;
   #mode: AsyncWaitMode;
   readonly #watches = new Map<string, Watch>();
-  #relayed = 0;
   #pending = 0;
   // relay
   #worker: Worker | undefined;
-  #port: MessagePort | undefined;
+  #shared: Int32Array | undefined;
   #control: Int32Array | undefined;
   #controlAddress = 0;
-  #gen = 0;
-  /** What the relay watches once it has read list `#gen` and dropped what it reported since. */
-  readonly #sent = new Set<string>();
+  /** The relay's slots: the watch in each, and the free ones. */
+  readonly #slots: (Watch | undefined)[] = [];
+  readonly #free: number[] = [];
+  #epoch = 0;
+  #relayed = 0;
+  /** A watch was added since the list was last written; a write is queued; an `Atomics.waitAsync` is pending. */
+  #dirty = false;
   #flushQueued = false;
+  #armed = false;
+  #reffed = false;
   #exitHook: (() => void) | undefined;
   #exited: Promise<void> | undefined;
   // poll
@@ -304,6 +325,7 @@ class Waiter implements AsyncWaiter {
   constructor(ffi: Ffi, mode: AsyncWaitMode) {
     this.#ffi = ffi;
     this.#mode = mode;
+    for (let i = RELAY_CAPACITY - 1; i >= 0; i--) this.#free.push(i);
   }
 
   get mode(): AsyncWaitMode {
@@ -355,14 +377,11 @@ class Waiter implements AsyncWaiter {
       let watch = this.#watches.get(key);
       if (watch === undefined || watch.region !== region) {
         if (watch !== undefined) this.#drop(watch); // another mapping now at that address: its waits re-check
-        const polled = this.#mode === "poll" || this.#relayed >= RELAY_CAPACITY;
-        watch = { key, region, index, address, expected: u, polled, waiters: new Set() };
+        const polled = this.#mode === "poll" || this.#free.length === 0;
+        watch = { key, region, index, address, expected: u, polled, slot: -1, epoch: 0, waiters: new Set() };
         this.#watches.set(key, watch);
         if (polled) this.#schedulePoll(true);
-        else {
-          this.#relayed++;
-          this.#changed();
-        }
+        else this.#relay(watch);
       }
       const p: Pending = { watch, resolve, reject };
       watch.waiters.add(p);
@@ -391,7 +410,12 @@ class Waiter implements AsyncWaiter {
   #forget(watch: Watch): void {
     if (this.#watches.get(watch.key) !== watch) return;
     this.#watches.delete(watch.key);
-    if (!watch.polled) {
+    if (watch.slot >= 0) {
+      // The relay may still watch the slot until the next list: a wake-up of it then is
+      // dropped here (the slot's epoch moved on), so removals need no write and no wake-up.
+      this.#slots[watch.slot] = undefined;
+      this.#free.push(watch.slot);
+      watch.slot = -1;
       this.#relayed--;
       this.#changed();
     }
@@ -411,16 +435,27 @@ class Waiter implements AsyncWaiter {
 
   // ---- relay --------------------------------------------------------------------------------
 
+  /** Gives `watch` a slot of the relay, in a new epoch; the list is written once this turn's waits are in. */
+  #relay(watch: Watch): void {
+    const slot = this.#free.pop()!;
+    this.#epoch = this.#epoch >= 0x7fffffff ? 1 : this.#epoch + 1;
+    watch.slot = slot;
+    watch.epoch = this.#epoch;
+    this.#slots[slot] = watch;
+    this.#relayed++;
+    this.#dirty = true;
+    this.#changed();
+  }
+
   /**
-   * The relay's list may have to change: post it once this turn's settlements
-   * and the registrations they lead to are in (`setImmediate`, not a
-   * microtask: the callers woken by one report re-register in later
-   * microtasks, and one list for all of them halves the messages).
+   * The relay's list may have to change: write it once the waits registered
+   * in this run of microtasks are in (one write and one wake-up of the
+   * relay for the 64 waits of a `Promise.all`).
    */
   #changed(): void {
     if (this.#flushQueued) return;
     this.#flushQueued = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.#flushQueued = false;
       this.#flush();
     });
@@ -428,26 +463,63 @@ class Waiter implements AsyncWaiter {
 
   #flush(): void {
     if (this.#mode !== "relay") return;
-    const keys: string[] = [];
-    for (const w of this.#watches.values()) if (!w.polled) keys.push(w.key);
-    const same = keys.length === this.#sent.size && keys.every((k) => this.#sent.has(k));
-    if (!same) {
+    if (this.#dirty) {
       if (!this.#start()) return;
-      const watch: number[] = [];
-      for (const k of keys) {
-        const w = this.#watches.get(k)!;
-        watch.push(w.address, w.expected);
-      }
-      this.#gen = (this.#gen + 1) | 0;
-      this.#sent.clear();
-      for (const k of keys) this.#sent.add(k);
-      this.#port!.postMessage({ gen: this.#gen, watch } satisfies ToRelay);
-      Atomics.store(this.#control!, CTL_GEN, this.#gen);
-      this.#ffi.futexWake(this.#controlAddress, 1);
+      this.#dirty = false;
+      this.#write();
+      this.#arm();
     }
-    // the relay blocks only while it watches something; only then may it keep the process alive
-    if (this.#sent.size > 0) this.#worker?.ref();
-    else this.#worker?.unref();
+    // the relay blocks for this thread only while it watches something: only then may it keep the process alive
+    const ref = this.#relayed > 0;
+    if (ref !== this.#reffed && this.#worker !== undefined) {
+      this.#reffed = ref;
+      if (ref) this.#worker.ref();
+      else this.#worker.unref();
+    }
+  }
+
+  /** Writes the list under its sequence, then moves the control word to it and wakes the relay. */
+  #write(): void {
+    const s = this.#shared!;
+    const seq = Atomics.load(s, S_SEQ);
+    Atomics.store(s, S_SEQ, seq + 1);
+    let k = 0;
+    for (const w of this.#slots) {
+      if (w === undefined) continue;
+      const e = S_LIST + ENTRY * k++;
+      Atomics.store(s, e + E_SLOT, w.slot);
+      Atomics.store(s, e + E_EPOCH, w.epoch);
+      Atomics.store(s, e + E_ADDR_LO, w.address % 2 ** 32);
+      Atomics.store(s, e + E_ADDR_HI, Math.floor(w.address / 2 ** 32));
+      Atomics.store(s, e + E_EXPECTED, w.expected);
+    }
+    Atomics.store(s, S_COUNT, k);
+    Atomics.store(s, S_SEQ, (seq + 2) | 0);
+    Atomics.store(this.#control!, 0, (seq + 2) | 0);
+    this.#ffi.futexWake(this.#controlAddress, 1);
+  }
+
+  /**
+   * Awaits the relay's next report (`Atomics.waitAsync` on `S_WOKE`: a native
+   * wake-up, no message), while some slot is watched; settles the watches
+   * whose slot fired in their epoch.
+   */
+  #arm(): void {
+    const s = this.#shared!;
+    while (!this.#armed && this.#relayed > 0 && this.#mode === "relay") {
+      const seen = Atomics.load(s, S_WOKE);
+      for (const w of this.#slots) {
+        if (w !== undefined && Atomics.load(s, S_FIRED + w.slot) === w.epoch) this.#drop(w);
+      }
+      if (this.#relayed === 0) return;
+      const r = waitAsyncOnSab(s, S_WOKE, seen);
+      if (!r.async) continue; // a report came meanwhile
+      this.#armed = true;
+      r.value.then(() => {
+        this.#armed = false;
+        this.#arm();
+      });
+    }
   }
 
   /** Starts the relay thread once; false (and polling from then on) when it cannot start. */
@@ -458,17 +530,15 @@ class Waiter implements AsyncWaiter {
       if (typeof control === "number") throw new RangeError(`mmap failed: received errno ${-control}`);
       this.#control = new Int32Array(control.buffer);
       this.#controlAddress = control.address;
-      const { port1, port2 } = new MessageChannel();
-      const start: RelayStart = { tag: RELAY_TAG, port: port2, control: control.address };
+      const shared = new SharedArrayBuffer(SHARED_BYTES);
+      this.#shared = new Int32Array(shared);
+      const start: RelayStart = { tag: RELAY_TAG, shared, control: control.address };
       const worker = new Worker(BOOTSTRAP, {
         workerData: { ...start, entry: SELF.href, typescript: runtime === "node" && isTypeScript(SELF) },
-        transferList: [port2],
       });
       this.#worker = worker;
-      this.#port = port1;
-      port1.unref();
+      this.#reffed = true;
       this.#exited = new Promise((resolve) => worker.once("exit", () => resolve()));
-      worker.on("message", (m: FromRelay) => this.#onRelay(m));
       // an unexpected end (the relay failed to load, or died): poll instead
       worker.on("error", () => {
         if (this.#worker === worker) this.#fallBack();
@@ -485,38 +555,20 @@ class Waiter implements AsyncWaiter {
     }
   }
 
-  #onRelay(m: FromRelay): void {
-    const current = m.gen === this.#gen;
-    if ("woken" in m) {
-      for (let i = 0; i < m.woken.length; i += 2) {
-        const key = `${m.woken[i]}:${m.woken[i + 1]}`;
-        // the relay dropped the pair from list `m.gen`; a newer list brought it back
-        if (current) this.#sent.delete(key);
-        const watch = this.#watches.get(key);
-        if (watch !== undefined && !watch.polled) this.#drop(watch);
-      }
-    } else if ("recheck" in m) {
-      if (current) this.#sent.clear();
-      for (const w of [...this.#watches.values()]) {
-        if (w.polled) continue;
-        if (w.region.closed || Atomics.load(w.region.i32, w.index) >>> 0 !== w.expected) this.#drop(w);
-      }
-    } else {
-      // EFAULT (a region was unmapped while watched) or an unexpected errno: the relay dropped its list
-      if (current) this.#sent.clear();
-      for (const w of [...this.#watches.values()]) if (!w.polled) this.#drop(w);
-    }
-    this.#changed();
-  }
-
   /** The relay is gone (failed to start, or died): its words are polled from now on. */
   #fallBack(): void {
     if (this.#mode === "poll") return;
     this.#mode = "poll";
     this.#stopRelay();
-    for (const w of this.#watches.values()) w.polled = true;
+    for (const w of this.#watches.values()) {
+      w.polled = true;
+      if (w.slot >= 0) {
+        this.#slots[w.slot] = undefined;
+        this.#free.push(w.slot);
+        w.slot = -1;
+      }
+    }
     this.#relayed = 0;
-    this.#sent.clear();
     if (this.#watches.size > 0) this.#schedulePoll(true);
   }
 
@@ -525,14 +577,8 @@ class Waiter implements AsyncWaiter {
     if (worker === undefined) return;
     if (this.#exitHook !== undefined) process.off("exit", this.#exitHook);
     this.#exitHook = undefined;
-    try {
-      this.#port!.postMessage({ stop: true } satisfies ToRelay);
-      this.#gen = (this.#gen + 1) | 0;
-      Atomics.store(this.#control!, CTL_GEN, this.#gen);
-      this.#ffi.futexWake(this.#controlAddress, 1);
-    } catch {
-      // the relay is gone already
-    }
+    Atomics.store(this.#shared!, S_STOP, 1);
+    this.#write();
     worker.unref();
   }
 
@@ -570,9 +616,7 @@ class Waiter implements AsyncWaiter {
     const exited = this.#exited;
     this.#stopRelay();
     this.#worker = undefined;
-    this.#port = undefined;
     this.#exited = undefined;
-    this.#sent.clear();
     if (exited !== undefined) await exited;
   }
 }
