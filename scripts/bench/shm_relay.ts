@@ -26,7 +26,7 @@ import * as os from "node:os";
 import process from "node:process";
 import { loadFfi } from "../../transports/shm/_ffi.ts";
 import { ShmRegion } from "../../transports/shm/_region.ts";
-import { waitAsync } from "../../transports/shm/_relay.ts";
+import { setSpinMicros, waitAsync } from "../../transports/shm/_relay.ts";
 import { SemaphoreEngine } from "../../sync/semaphore.ts";
 import { setThreadId } from "../../transports/_runtime/threads.ts";
 import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
@@ -39,8 +39,8 @@ const REGION_BYTES = 8192;
 /** A blocking wait that takes this long is a lost wake-up. */
 const SLICE_MS = 5_000;
 
-type How = "sync" | "async" | "word";
-const CASES: readonly How[] = ["sync", "async", "word"];
+type How = "sync" | "async" | "async-nospin" | "word";
+const CASES: readonly How[] = ["sync", "async", "async-nospin", "word"];
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -74,6 +74,7 @@ async function side(how: How, s: 0 | 1, p: ShmRegion, q: ShmRegion, rounds: numb
     ? [new SemaphoreEngine(bufferOf(p)), new SemaphoreEngine(bufferOf(q))]
     : [new SemaphoreEngine(bufferOf(q)), new SemaphoreEngine(bufferOf(p))];
   const i32 = p.i32;
+  setSpinMicros(how === "async-nospin" ? 0 : 20);
   const t0 = performance.now();
   if (how === "word") {
     // side 0 moves the word from 2k to 2k+1, side 1 from 2k+1 to 2k+2
@@ -146,7 +147,13 @@ if (process.argv[2] === "child") {
     const load = os.loadavg()[0].toFixed(1);
     console.log(`shm relay ping-pong between 2 ${runtime} processes (load ${load} on ${os.cpus().length} CPUs)`);
     console.log(`  Semaphore acquireSync/release (baseline)   ${Math.round(sync)} hops/s`);
-    for (const [how, label] of [["async", "Semaphore await acquire/release"], ["word", "bare waitAsync on one word"]]) {
+    for (
+      const [how, label] of [
+        ["async", "Semaphore await acquire/release"],
+        ["async-nospin", "the same, no spin before parking"],
+        ["word", "bare waitAsync on one word"],
+      ]
+    ) {
       const r = rate(how as How);
       console.log(`  ${label.padEnd(42)} ${Math.round(r)} hops/s  (${(r / sync).toFixed(2)}× sync)`);
     }

@@ -175,6 +175,81 @@ describe(`shm async waits on ${runtime}`, () => {
     assert.equal(waiter.watching, 0);
   });
 
+  it("200 waits on different words of 2 regions, woken one by one in reverse order: each settles only after its own word moved", async () => {
+    const waiter = await asyncWaiter();
+    const regions = [region(), region()];
+    const n = 100;
+    const settled: boolean[][] = regions.map(() => Array(n).fill(false));
+    const waits = regions.flatMap((r, j) =>
+      Array.from({ length: n }, (_, i) =>
+        waitAsync(r, BASE + i, 0, LONG_MS).then((res) => {
+          assert.equal(Atomics.load(r.i32, BASE + i), 1, `word ${i} of region ${j} settled '${res}' before it moved`);
+          settled[j][i] = true;
+          return res;
+        }))
+    );
+    assert.equal(waiter.pending, 2 * n);
+    for (let i = n - 1; i >= 0; i--) {
+      for (const r of regions) {
+        Atomics.store(r.i32, BASE + i, 1);
+        r.notify(BASE + i);
+      }
+    }
+    const results = await Promise.all(waits);
+    // past the relay's 127 words the rest are polled: they see their word move
+    assert.deepEqual(results, Array(2 * n).fill("ok"));
+    assert.ok(settled.flat().every((x) => x));
+    assert.equal(waiter.watching, 0);
+  });
+
+  it("a timeout and an abort while the relay is parked on another word: both settle, the word is still woken by another process", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    const parked = waitAsync(r, BASE, 0, LONG_MS); // woken by the child below
+    const ac = new AbortController();
+    const timed = waitAsync(r, BASE + 1, 0, 20);
+    const aborted = waitAsync(r, BASE + 2, 0, LONG_MS, ac.signal);
+    assert.equal(waiter.watching, 3);
+    assert.equal(await timed, "timeout");
+    ac.abort();
+    assert.equal(await aborted, "aborted");
+    assert.equal(waiter.watching, 1);
+    const c = child(["wake", r.name, "1"]);
+    go(r);
+    assert.equal(await parked, "ok");
+    assert.equal((await c.done).lines.at(-1)?.woke, 1);
+    assert.equal(waiter.pending, 0);
+    assert.equal(waiter.watching, 0);
+  });
+
+  it("a wake-up of a word whose wait timed out never settles a later wait on another word (the relay's slots are reused)", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    for (let round = 0; round < 20; round++) {
+      const stale = BASE + 2 * round;
+      const fresh = stale + 1;
+      assert.equal(await waitAsync(r, stale, 0, 1), "timeout"); // frees its slot; the relay may still watch it
+      let freshSettled = false;
+      const later = waitAsync(r, fresh, 0, LONG_MS).then((res) => {
+        freshSettled = true;
+        return res;
+      });
+      Atomics.store(r.i32, stale, 1);
+      r.notify(stale);
+      // a round trip through the relay: a report about the stale word would have come before this one
+      const probe = waitAsync(r, 2, 0, LONG_MS);
+      Atomics.store(r.i32, 2, 1);
+      r.notify(2);
+      assert.equal(await probe, "ok");
+      Atomics.store(r.i32, 2, 0);
+      assert.equal(freshSettled, false, `round ${round}: a wait on another word settled`);
+      Atomics.store(r.i32, fresh, 1);
+      r.notify(fresh);
+      assert.equal(await later, "ok");
+    }
+    assert.equal(waiter.watching, 0);
+  });
+
   it("a word that does not hold the expected value is 'mismatch' at once; bad arguments and closed regions reject", async () => {
     const r = region();
     Atomics.store(r.i32, 6, 7);

@@ -131,6 +131,28 @@ const CONTROL_BYTES = 4096;
 /** Poll backoff of the fallback. */
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 20;
+/** How long a wait spins on its word before it parks, when nothing else waits (ms; see `setSpinMicros`). */
+const SPIN_MS = 0.02;
+/** Waits that skip the spin after one that failed (the other side was not quick: the CPU is better left to it). */
+const SPIN_BACKOFF = 16;
+let spinMs = SPIN_MS;
+
+/**
+ * Sets how long an async wait spins on its word before it parks, in
+ * microseconds (default 20; 0: never), for benchmarks that compare both.
+ *
+ * @example Turning the spin off
+ * ```ts
+ * import { setSpinMicros } from "./_relay.ts";
+ * setSpinMicros(0);
+ * ```
+ */
+export function setSpinMicros(us: number): void {
+  if (typeof us !== "number" || !(us >= 0) || !Number.isFinite(us)) {
+    throw new RangeError(`Cannot set the shm wait spin as it must be a finite number of microseconds: received ${us}`);
+  }
+  spinMs = us / 1000;
+}
 /** Marks the relay's `workerData`. */
 const RELAY_TAG = "procshare.shm.relay";
 
@@ -296,11 +318,22 @@ const waitAsyncOnSab = (Atomics as unknown as {
   ): { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
 }).waitAsync;
 
+/** Spins at most `ms` while `i32[index] === expected`; true when it changed. */
+function spinWhile(i32: Int32Array, index: number, expected: number, ms: number): boolean {
+  const end = performance.now() + ms;
+  do {
+    for (let i = 0; i < 32; i++) if (Atomics.load(i32, index) !== expected) return true;
+  } while (performance.now() < end);
+  return false;
+}
+
 class Waiter implements AsyncWaiter {
   readonly #ffi: Ffi;
   #mode: AsyncWaitMode;
   readonly #watches = new Map<string, Watch>();
   #pending = 0;
+  /** Waits that will not spin before one tries again. */
+  #spinSkip = 0;
   // relay
   #worker: Worker | undefined;
   #shared: Int32Array | undefined;
@@ -370,6 +403,12 @@ class Waiter implements AsyncWaiter {
     if (signal?.aborted) return Promise.resolve("aborted");
     if (Atomics.load(i32, index) !== (expected | 0)) return Promise.resolve("mismatch");
     if (timeoutMs === 0) return Promise.resolve("timeout");
+    if (this.#pending === 0 && spinMs > 0) {
+      // alone: spin a little first, unless the last spins failed (then skip a few)
+      if (this.#spinSkip > 0) this.#spinSkip--;
+      else if (spinWhile(i32, index, expected | 0, Math.min(spinMs, timeoutMs))) return Promise.resolve("ok");
+      else this.#spinSkip = SPIN_BACKOFF;
+    }
     return new Promise<AsyncWaitResult>((resolve, reject) => {
       const address = region.address + 4 * index;
       const u = expected >>> 0;
