@@ -10,36 +10,50 @@
  * and starves `fs` at 4 (Node) or 32 (Deno) pending waits; Bun has none. So
  * one `node:worker_threads` worker (it runs on Node, Deno and Bun) blocks in
  * `futex_waitv` (syscall 449, Linux ≥ 5.16) on up to 127 words plus a control
- * word, and posts the words that were woken or changed to this thread, which
- * settles their promises.
+ * word, and wakes this thread natively: no message goes either way.
  *
  * **Addresses, not aliases.** Every thread of a process shares its address
  * space, and the kernel compares each word with its expected value itself,
  * so the relay needs only `(address, expected)` pairs: it maps no region and
  * never touches watched memory (a region unmapped meanwhile is an `EFAULT`
- * from the kernel, not a crash). When `futex_waitv` says some word changed
- * (`EAGAIN`), the relay drops its list and tells this thread, which finds
- * which with plain loads and posts the list again: one message instead of a
- * syscall per word, and the words that move meanwhile are caught in the same
- * pass.
- * The control word lives in an anonymous shared page (`MAP_SHARED |
- * MAP_ANONYMOUS`) mapped here: no file to name, leak or sweep, and the
- * relay receives its address. The watch list itself travels by
- * `postMessage` and the relay drains it with `receiveMessageOnPort`: a new
- * list is posted *before* the control word is bumped and woken, so a relay
- * that sees the word changed always finds the list.
+ * from the kernel, not a crash).
  *
+ * **Slots, a list and one word each way.** Each watched `(address, expected)`
+ * pair holds one of 127 slots, in an epoch of its own. This thread writes the
+ * list of slots into a `SharedArrayBuffer` under a sequence number (a
+ * seqlock), then moves the control word (in an anonymous shared page
+ * mapped here, `MAP_SHARED | MAP_ANONYMOUS`: a real futex word) to that
+ * sequence and wakes it; the relay reads the list, checks the sequence did
+ * not move, and passes the sequence as the control word's expected value,
+ * so a list written meanwhile ends its wait. When a word is woken, or
+ * differs (`EAGAIN`/`EFAULT`: the relay probes each word with a zero-timeout
+ * `FUTEX_WAIT`, a syscall each), the relay writes the slot's epoch into the
+ * slot's `fired` word, skips that slot from then on, bumps `S_WOKE` and
+ * `Atomics.notify`s it. This thread keeps one `Atomics.waitAsync` on
+ * `S_WOKE` pending while it watches anything, and on each report settles the
+ * watches whose slot fired in their epoch. A removed watch (settled,
+ * timed out, aborted) frees its slot without waking the relay: a later
+ * report of it carries an old epoch and is dropped. Measured: async
+ * ping-pong between two processes went from 4–8k to 20–45k hops/s once no
+ * message was posted (scripts/bench/shm_relay.ts; docs/decisions.md).
+ *
+ * **Spin, then park.** A wait with nothing else pending on this thread
+ * first spins on its word for up to 20 µs (a hand-off from a process that
+ * answers at once then costs no wake-up at all); one that spun in vain
+ * makes the next 16 waits park at once, so a busy machine pays at most
+ * 20 µs of CPU for every 17 waits.
  * **No lost wake-ups.** A wait reads the word (`"mismatch"` if it differs)
  * and registers synchronously; the relay then passes the expected value to
  * `futex_waitv`, which refuses to sleep if the word changed meanwhile. A
  * wake-up may be spurious (`"ok"` while the word still holds `expected`):
  * callers loop, as with every futex.
  *
- * **Lifetime.** The relay starts on the first wait, blocks only while some
- * word is watched, and idles in its event loop otherwise; the worker is
- * `unref`ed whenever nothing is watched, so it never keeps the process
- * alive, and on `exit` it is stopped. Timeouts and aborts are timers and
- * listeners of this thread, and drop the word from the relay's list.
+ * **Lifetime.** The relay starts on the first wait and then blocks, idle or
+ * not, in `futex_waitv` (idle: on the control word alone, no CPU); the
+ * worker is `unref`ed whenever nothing is watched, so it never keeps the
+ * process alive, and on `exit` it is stopped (a stop word, then a new
+ * list). Timeouts and aborts are timers and listeners of this thread, and
+ * free the word's slot.
  *
  * **Fallback.** Without `futex_waitv` (`ENOSYS`: Linux < 5.16, or a seccomp
  * filter), or if the relay cannot start, waits poll the word with a
@@ -66,6 +80,7 @@ import { Worker, workerData } from "node:worker_threads";
 import { SharedMemoryError } from "../../errors.ts";
 import { Errno, type Ffi, loadFfi } from "./_ffi.ts";
 import { isTypeScript, runtime } from "../_runtime/runtime.ts";
+import { waitSliceAsync, wake } from "../../sync/_kernel.ts";
 
 /** How an async wait ended: woken (or spuriously), timed out, the word differed at the call, or aborted. */
 export type AsyncWaitResult = "ok" | "timeout" | "mismatch" | "aborted";
@@ -131,7 +146,13 @@ const CONTROL_BYTES = 4096;
 /** Poll backoff of the fallback. */
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 20;
-/** How long a wait spins on its word before it parks, when nothing else waits (ms; see `setSpinMicros`). */
+/**
+ * How long a wait spins on its word before it parks, when nothing else waits
+ * (ms; see `setSpinMicros`). Measured on a loaded 2-core VM
+ * (scripts/bench/shm_relay.ts): a spin that meets a quick other side makes
+ * a hop cost no wake-up (58–700k hops/s), one that does not costs its 20 µs;
+ * the median gained on Node and Deno and was mixed on Bun.
+ */
 const SPIN_MS = 0.02;
 /** Waits that skip the spin after one that failed (the other side was not quick: the CPU is better left to it). */
 const SPIN_BACKOFF = 16;
@@ -139,7 +160,7 @@ let spinMs = SPIN_MS;
 
 /**
  * Sets how long an async wait spins on its word before it parks, in
- * microseconds (default 20; 0: never), for benchmarks that compare both.
+ * microseconds (default 20; 0: never), for benchmarks that compare.
  *
  * @example Turning the spin off
  * ```ts
@@ -153,6 +174,8 @@ export function setSpinMicros(us: number): void {
   }
   spinMs = us / 1000;
 }
+/** The default, for `setSpinMicros` callers that put it back. */
+export const DEFAULT_SPIN_MICROS: number = SPIN_MS * 1000;
 /** Marks the relay's `workerData`. */
 const RELAY_TAG = "procshare.shm.relay";
 
@@ -227,7 +250,7 @@ async function runRelay(start: RelayStart): Promise<void> {
   const fire = (k: number) => Atomics.store(s, S_FIRED + slots[k], epochs[k]);
   const tell = () => {
     Atomics.add(s, S_WOKE, 1);
-    Atomics.notify(s, S_WOKE, 1);
+    wake(s, S_WOKE, 1); // Atomics.notify, through the kernel
   };
   while (Atomics.load(s, S_STOP) === 0) {
     const seq = Atomics.load(s, S_SEQ);
@@ -310,14 +333,6 @@ export function hasFutexWaitv(ffi: Ffi): boolean {
   return ffi.futexWaitv(0, 0) === -Errno.EINVAL;
 }
 
-const waitAsyncOnSab = (Atomics as unknown as {
-  waitAsync(
-    i32: Int32Array,
-    index: number,
-    value: number,
-  ): { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
-}).waitAsync;
-
 /** Spins at most `ms` while `i32[index] === expected`; true when it changed. */
 function spinWhile(i32: Int32Array, index: number, expected: number, ms: number): boolean {
   const end = performance.now() + ms;
@@ -349,6 +364,7 @@ class Waiter implements AsyncWaiter {
   #flushQueued = false;
   #armed = false;
   #reffed = false;
+  #unrefQueued = false;
   #exitHook: (() => void) | undefined;
   #exited: Promise<void> | undefined;
   // poll
@@ -508,12 +524,24 @@ class Waiter implements AsyncWaiter {
       this.#write();
       this.#arm();
     }
-    // the relay blocks for this thread only while it watches something: only then may it keep the process alive
-    const ref = this.#relayed > 0;
-    if (ref !== this.#reffed && this.#worker !== undefined) {
-      this.#reffed = ref;
-      if (ref) this.#worker.ref();
-      else this.#worker.unref();
+    // the relay blocks for this thread only while it watches something: only then may it keep the
+    // process alive; unref once nothing was watched for a turn (a ping-pong re-waits at once)
+    if (this.#relayed > 0) {
+      if (!this.#reffed && this.#worker !== undefined) {
+        this.#reffed = true;
+        this.#worker.ref();
+      }
+    } else if (this.#reffed && !this.#unrefQueued) {
+      this.#unrefQueued = true;
+      setImmediate(() => {
+        this.#unrefQueued = false;
+        if (this.#relayed === 0 && this.#reffed && this.#worker !== undefined) {
+          this.#reffed = false;
+          this.#worker.unref();
+          // end the pending wait for reports: its slice timer would hold the event loop up to 200 ms
+          if (this.#armed) wake(this.#shared!, S_WOKE, 1);
+        }
+      });
     }
   }
 
@@ -539,26 +567,24 @@ class Waiter implements AsyncWaiter {
   }
 
   /**
-   * Awaits the relay's next report (`Atomics.waitAsync` on `S_WOKE`: a native
-   * wake-up, no message), while some slot is watched; settles the watches
-   * whose slot fired in their epoch.
+   * Awaits the relay's next report (`Atomics.waitAsync` on `S_WOKE`, through
+   * the kernel's `waitSliceAsync`: a native wake-up, no message), while some
+   * slot is watched; settles the watches whose slot fired in their epoch.
    */
   #arm(): void {
+    if (this.#armed || this.#relayed === 0 || this.#mode !== "relay") return;
     const s = this.#shared!;
-    while (!this.#armed && this.#relayed > 0 && this.#mode === "relay") {
-      const seen = Atomics.load(s, S_WOKE);
-      for (const w of this.#slots) {
-        if (w !== undefined && Atomics.load(s, S_FIRED + w.slot) === w.epoch) this.#drop(w);
-      }
-      if (this.#relayed === 0) return;
-      const r = waitAsyncOnSab(s, S_WOKE, seen);
-      if (!r.async) continue; // a report came meanwhile
-      this.#armed = true;
-      r.value.then(() => {
-        this.#armed = false;
-        this.#arm();
-      });
+    const seen = Atomics.load(s, S_WOKE);
+    for (const w of this.#slots) {
+      if (w !== undefined && Atomics.load(s, S_FIRED + w.slot) === w.epoch) this.#drop(w);
     }
+    if (this.#relayed === 0) return;
+    this.#armed = true;
+    // woken, or a report came meanwhile, or a slice (200 ms) elapsed: look again
+    waitSliceAsync(s, S_WOKE, seen, Infinity, undefined).then(() => {
+      this.#armed = false;
+      this.#arm();
+    });
   }
 
   /** Starts the relay thread once; false (and polling from then on) when it cannot start. */
