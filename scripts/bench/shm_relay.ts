@@ -26,7 +26,7 @@ import * as os from "node:os";
 import process from "node:process";
 import { loadFfi } from "../../transports/shm/_ffi.ts";
 import { ShmRegion } from "../../transports/shm/_region.ts";
-import { DEFAULT_SPIN_MICROS, setSpinMicros, waitAsync } from "../../transports/shm/_relay.ts";
+import { asyncWaiter, DEFAULT_SPIN_MICROS, setSpinMicros, waitAsync } from "../../transports/shm/_relay.ts";
 import { SemaphoreEngine } from "../../sync/semaphore.ts";
 import { setThreadId } from "../../transports/_runtime/threads.ts";
 import { runtime, runtimeCommand } from "../../transports/_runtime/runtime.ts";
@@ -99,20 +99,38 @@ async function side(how: How, s: 0 | 1, p: ShmRegion, q: ShmRegion, rounds: numb
   return performance.now() - t0;
 }
 
-/** Runs every case's repetitions on side `s`; returns each repetition's milliseconds by case. */
+/** The relay's counters of this process, per hand-off received, since `before`. */
+type Rounds = { waits: number; mismatches: number; reports: number };
+async function relayRounds(): Promise<Rounds> {
+  return { ...(await asyncWaiter()).relayRounds };
+}
+
+/**
+ * Runs every case's repetitions on side `s`; returns each repetition's
+ * milliseconds by case, and the relay's counters per hand-off this side received.
+ */
 async function runSide(s: 0 | 1, p: ShmRegion, q: ShmRegion, rounds: number, reps: number) {
   setThreadId(9001 + s);
   const out: Record<string, number[]> = {};
+  const counters: Record<string, Rounds> = {};
   let g = 0;
   for (const how of CASES) {
     out[how] = [];
+    const before = await relayRounds();
     for (let r = 0; r <= reps; r++) {
       const ms = await side(how, s, p, q, how === "sync" ? rounds * 4 : rounds, g);
       g += 2;
       if (r > 0) out[how].push(ms); // repetition 0 warms up
     }
+    const after = await relayRounds();
+    const n = rounds * (reps + 1);
+    counters[how] = {
+      waits: (after.waits - before.waits) / n,
+      mismatches: (after.mismatches - before.mismatches) / n,
+      reports: (after.reports - before.reports) / n,
+    };
   }
-  return out;
+  return { ms: out, counters };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
@@ -143,12 +161,12 @@ if (process.argv[2] === "child") {
     if (code !== 0) throw new Error(`Cannot finish the benchmark as the child exited with ${code}: ${out}`);
     const rate = (how: How) => {
       const n = 2 * (how === "sync" ? rounds * 4 : rounds);
-      return median(mine[how].map((ms) => n / (ms / 1000)));
+      return median(mine.ms[how].map((ms) => n / (ms / 1000)));
     };
     const sync = rate("sync");
     const load = os.loadavg()[0].toFixed(1);
     console.log(`shm relay ping-pong between 2 ${runtime} processes (load ${load} on ${os.cpus().length} CPUs)`);
-    console.log(`  Semaphore acquireSync/release (baseline)   ${Math.round(sync)} hops/s`);
+    console.log(`  ${"Semaphore acquireSync/release (baseline)".padEnd(44)} ${Math.round(sync)} hops/s`);
     for (
       const [how, label] of [
         ["async", `Semaphore await acquire/release (${DEFAULT_SPIN_MICROS} µs spin)`],
@@ -157,7 +175,11 @@ if (process.argv[2] === "child") {
       ]
     ) {
       const r = rate(how as How);
-      console.log(`  ${label.padEnd(42)} ${Math.round(r)} hops/s  (${(r / sync).toFixed(2)}× sync)`);
+      const c = mine.counters[how];
+      console.log(
+        `  ${label.padEnd(44)} ${Math.round(r)} hops/s  (${(r / sync).toFixed(2)}× sync); per hand-off received: ` +
+          `${c.waits.toFixed(2)} futex_waitv, ${c.mismatches.toFixed(2)} EAGAIN, ${c.reports.toFixed(2)} reports`,
+      );
     }
   } finally {
     p.unlink();

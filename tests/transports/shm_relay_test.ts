@@ -2,7 +2,11 @@
  * Async futex waits of `shm:` (transports/shm/_relay.ts) on the running
  * runtime, with real OS processes: 64 waits in this process woken by another
  * process each resolve "ok" (relay and polling fallback), past the relay's
- * 127 words too; timeouts, aborts and mismatches settle and stop the watch;
+ * 127 words too; 200 waits on different words woken one by one each settle
+ * only after their own word moved; a wake-up of a word whose wait timed out
+ * never settles a later wait that reuses its relay slot; timeouts, aborts
+ * (also while the relay is parked on another word) and mismatches settle
+ * and stop the watch;
  * the runtime's thread pool and event loop stay free while 64 waits are
  * pending; a process whose waits are done (or that exits with waits pending)
  * ends by itself. Prints wake-ups/s for 64 waiters woken by another process.

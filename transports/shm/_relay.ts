@@ -109,6 +109,12 @@ export interface AsyncWaiter {
   /** Distinct `(word, expected value)` pairs now watched (by the relay or by polling). */
   readonly watching: number;
   /**
+   * The relay's counters since it started (zeros without one): `futex_waitv`
+   * calls, those that found a word changed or the list moved (`EAGAIN`), and
+   * reports to this thread.
+   */
+  readonly relayRounds: { readonly waits: number; readonly mismatches: number; readonly reports: number };
+  /**
    * Waits, without blocking the event loop, while `region.i32[index]` holds
    * `expected`: `"mismatch"` at once when it does not, `"ok"` when the word
    * is woken (`futexWake` from any process) or seen changed, `"timeout"`
@@ -188,6 +194,10 @@ const S_COUNT = 1;
 const S_STOP = 2;
 /** Bumped by the relay (then `Atomics.notify`) after it marks slots fired; this thread `Atomics.waitAsync`s on it. */
 const S_WOKE = 3;
+/** Counters of the relay, for benchmarks: `futex_waitv` calls, those that found a word changed, reports. */
+const S_ROUNDS = 4;
+const S_MISMATCHES = 5;
+const S_REPORTS = 6;
 /** `S_FIRED + slot`: the epoch of the slot's last watch the relay saw woken or changed. */
 const S_FIRED = 8;
 /** The watch list: `S_LIST + ENTRY * k`, `RELAY_CAPACITY` entries. */
@@ -250,6 +260,7 @@ async function runRelay(start: RelayStart): Promise<void> {
   const fire = (k: number) => Atomics.store(s, S_FIRED + slots[k], epochs[k]);
   const tell = () => {
     Atomics.add(s, S_WOKE, 1);
+    Atomics.add(s, S_REPORTS, 1);
     wake(s, S_WOKE, 1); // Atomics.notify, through the kernel
   };
   while (Atomics.load(s, S_STOP) === 0) {
@@ -275,12 +286,14 @@ async function runRelay(start: RelayStart): Promise<void> {
     if (Atomics.load(s, S_SEQ) !== seq) continue; // rewritten meanwhile: read it again
     entry(0, start.control, seq >>> 0);
     for (let k = 0; k < n; k++) entry(1 + k, addresses[k], expecteds[k]);
+    Atomics.add(s, S_ROUNDS, 1);
     const r = ffi.futexWaitv(page.address, 1 + n);
     if (r === 0 || r === -Errno.EINTR) continue; // a new list (or a signal): read it again
     if (r > 0) {
       fire(r - 1);
       tell();
     } else if (r === -Errno.EAGAIN || r === -Errno.EFAULT) {
+      Atomics.add(s, S_MISMATCHES, 1);
       // some word differs (or is unmapped), or the list moved on: probe the words (a syscall each,
       // no mapping needed); the ones that changed fire, the list is read again either way
       let any = false;
@@ -387,6 +400,16 @@ class Waiter implements AsyncWaiter {
 
   get watching(): number {
     return this.#watches.size;
+  }
+
+  get relayRounds(): { readonly waits: number; readonly mismatches: number; readonly reports: number } {
+    const s = this.#shared;
+    if (s === undefined) return { waits: 0, mismatches: 0, reports: 0 };
+    return {
+      waits: Atomics.load(s, S_ROUNDS),
+      mismatches: Atomics.load(s, S_MISMATCHES),
+      reports: Atomics.load(s, S_REPORTS),
+    };
   }
 
   waitAsync(
