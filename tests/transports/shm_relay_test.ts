@@ -15,6 +15,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { SharedMemoryError } from "../../errors.ts";
@@ -252,6 +253,57 @@ describe(`shm async waits on ${runtime}`, () => {
       assert.equal(await later, "ok");
     }
     assert.equal(waiter.watching, 0);
+  });
+
+  it("idle, and while a wait is pending, the relay thread sleeps in futex_waitv (it burns no CPU)", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    assert.equal(await waiter.waitAsync(r, 9, 0, 1), "timeout"); // the relay is up, and idle again
+    /** The states of this process's threads blocked in futex_waitv (the kernel's futex_wait_multiple). */
+    const relays = () =>
+      readdirSync("/proc/self/task").flatMap((t) => {
+        let wchan = "";
+        try {
+          wchan = readFileSync(`/proc/self/task/${t}/wchan`, "utf8");
+        } catch {
+          return []; // the thread ended meanwhile
+        }
+        const stat = readFileSync(`/proc/self/task/${t}/stat`, "utf8");
+        return wchan === "futex_wait_multiple"
+          ? [stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)]
+          : [];
+      });
+    // a relay that spun would be seen running (state R, no wait channel) in most samples
+    for (const pending of [false, true]) {
+      const before = waiter.relayRounds.waits;
+      const wait = pending ? waiter.waitAsync(r, 10, 0, LONG_MS) : undefined;
+      // until the relay has read the new list and gone back to futex_waitv with it
+      while (pending && waiter.relayRounds.waits === before) await new Promise((resolve) => setImmediate(resolve));
+      let asleep = 0;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (relays().join() === "S") asleep++;
+      }
+      assert.ok(asleep >= 10, `the relay slept in ${asleep} of 20 samples (pending: ${pending})`);
+      if (wait !== undefined) {
+        Atomics.store(r.i32, 10, 1);
+        r.notify(10);
+        assert.equal(await wait, "ok");
+      }
+    }
+  });
+
+  it("a relay waiter closed and used again starts a new relay that wakes its waits", async () => {
+    const waiter = createAsyncWaiter(ffi, { mode: "relay" });
+    const r = region();
+    for (let round = 0; round < 3; round++) {
+      const wait = waiter.waitAsync(r, 11, round, LONG_MS);
+      Atomics.store(r.i32, 11, round + 1);
+      r.notify(11);
+      assert.equal(await wait, "ok");
+      assert.equal(waiter.mode, "relay");
+      await waiter.close();
+    }
   });
 
   it("a word that does not hold the expected value is 'mismatch' at once; bad arguments and closed regions reject", async () => {

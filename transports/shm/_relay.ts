@@ -603,8 +603,10 @@ class Waiter implements AsyncWaiter {
     }
     if (this.#relayed === 0) return;
     this.#armed = true;
-    // woken, or a report came meanwhile, or a slice (200 ms) elapsed: look again
+    // woken, or a report came meanwhile, or a slice (200 ms) elapsed: look again (unless the
+    // relay was stopped meanwhile: a new one has its own words)
     waitSliceAsync(s, S_WOKE, seen, Infinity, undefined).then(() => {
+      if (this.#shared !== s) return;
       this.#armed = false;
       this.#arm();
     });
@@ -668,6 +670,12 @@ class Waiter implements AsyncWaiter {
     Atomics.store(this.#shared!, S_STOP, 1);
     this.#write();
     worker.unref();
+    // end the wait for reports of this relay (its slice timer holds the event loop)
+    if (this.#armed) wake(this.#shared!, S_WOKE, 1);
+    this.#armed = false;
+    this.#shared = undefined;
+    this.#worker = undefined;
+    this.#reffed = false;
   }
 
   // ---- poll ---------------------------------------------------------------------------------
@@ -702,9 +710,12 @@ class Waiter implements AsyncWaiter {
     if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
     const exited = this.#exited;
+    const worker = this.#worker;
     this.#stopRelay();
-    this.#worker = undefined;
     this.#exited = undefined;
+    // held until it has ended (it does at once: it was told to stop), or awaiting it would not keep
+    // the event loop alive
+    worker?.ref();
     if (exited !== undefined) await exited;
   }
 }
