@@ -37,15 +37,17 @@
  * futex wake only while the relay is parked (`S_PARKED`, set before it
  * re-reads the sequence and parks: a Dekker handshake over sequentially
  * consistent atomics); waking it cost this thread 5 µs at the median and
- * 27–67 µs at p90–p99, as the woken relay often takes the CPU at once. Measured: async
- * ping-pong between two processes went from 4–8k to 20–45k hops/s once no
- * message was posted (scripts/bench/shm_relay.ts; docs/decisions.md).
+ * 27–67 µs at p90–p99, as the woken relay often takes the CPU at once.
+ * Measured: async ping-pong between two processes went from 4–12k to
+ * 11–87k hops/s on a loaded machine (scripts/bench/shm_relay.ts;
+ * docs/decisions.md).
  *
  * **Spin, then park.** A wait with nothing else pending on this thread
  * first spins on its word for up to 20 µs (a hand-off from a process that
  * answers at once then costs no wake-up at all); one that spun in vain
  * makes the next 16 waits park at once, so a busy machine pays at most
  * 20 µs of CPU for every 17 waits.
+ *
  * **No lost wake-ups.** A wait reads the word (`"mismatch"` if it differs)
  * and registers synchronously; the relay then passes the expected value to
  * `futex_waitv`, which refuses to sleep if the word changed meanwhile. A
@@ -160,7 +162,7 @@ const POLL_MAX_MS = 20;
  * How long a wait spins on its word before it parks, when nothing else waits
  * (ms; see `setSpinMicros`). Measured on a loaded 2-core VM
  * (scripts/bench/shm_relay.ts): a spin that meets a quick other side makes
- * a hop cost no wake-up (58–700k hops/s), one that does not costs its 20 µs;
+ * a hop cost no wake-up (87–910k hops/s), one that does not costs its 20 µs;
  * the median gained on Node and Deno and was mixed on Bun.
  */
 const SPIN_MS = 0.02;
