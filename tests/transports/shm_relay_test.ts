@@ -2,7 +2,11 @@
  * Async futex waits of `shm:` (transports/shm/_relay.ts) on the running
  * runtime, with real OS processes: 64 waits in this process woken by another
  * process each resolve "ok" (relay and polling fallback), past the relay's
- * 127 words too; timeouts, aborts and mismatches settle and stop the watch;
+ * 127 words too; 200 waits on different words woken one by one each settle
+ * only after their own word moved; a wake-up of a word whose wait timed out
+ * never settles a later wait that reuses its relay slot; timeouts, aborts
+ * (also while the relay is parked on another word) and mismatches settle
+ * and stop the watch;
  * the runtime's thread pool and event loop stay free while 64 waits are
  * pending; a process whose waits are done (or that exits with waits pending)
  * ends by itself. Prints wake-ups/s for 64 waiters woken by another process.
@@ -10,6 +14,7 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { SharedMemoryError } from "../../errors.ts";
@@ -124,6 +129,132 @@ describe(`shm async waits on ${runtime}`, () => {
     assert.equal(await other, "ok");
     assert.equal(waiter.pending, 0);
     assert.equal(waiter.watching, 0);
+  });
+
+  it("200 waits on different words of 2 regions, woken one by one in reverse order: each settles only after its own word moved", async () => {
+    const waiter = await asyncWaiter();
+    const regions = [region(), region()];
+    const n = 100;
+    const settled: boolean[][] = regions.map(() => Array(n).fill(false));
+    const waits = regions.flatMap((r, j) =>
+      Array.from({ length: n }, (_, i) =>
+        waitAsync(r, BASE + i, 0, LONG_MS).then((res) => {
+          assert.equal(Atomics.load(r.i32, BASE + i), 1, `word ${i} of region ${j} settled '${res}' before it moved`);
+          settled[j][i] = true;
+          return res;
+        }))
+    );
+    assert.equal(waiter.pending, 2 * n);
+    for (let i = n - 1; i >= 0; i--) {
+      for (const r of regions) {
+        Atomics.store(r.i32, BASE + i, 1);
+        r.notify(BASE + i);
+      }
+    }
+    const results = await Promise.all(waits);
+    // past the relay's 127 words the rest are polled: they see their word move
+    assert.deepEqual(results, Array(2 * n).fill("ok"));
+    assert.ok(settled.flat().every((x) => x));
+    assert.equal(waiter.watching, 0);
+  });
+
+  it("a timeout and an abort while the relay is parked on another word: both settle, the word is still woken by another process", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    const parked = waitAsync(r, BASE, 0, LONG_MS); // woken by the child below
+    const ac = new AbortController();
+    const timed = waitAsync(r, BASE + 1, 0, 20);
+    const aborted = waitAsync(r, BASE + 2, 0, LONG_MS, ac.signal);
+    assert.equal(waiter.watching, 3);
+    assert.equal(await timed, "timeout");
+    ac.abort();
+    assert.equal(await aborted, "aborted");
+    assert.equal(waiter.watching, 1);
+    const c = child(["wake", r.name, "1"]);
+    go(r);
+    assert.equal(await parked, "ok");
+    assert.equal((await c.done).lines.at(-1)?.woke, 1);
+    assert.equal(waiter.pending, 0);
+    assert.equal(waiter.watching, 0);
+  });
+
+  it("a wake-up of a word whose wait timed out never settles a later wait on another word (the relay's slots are reused)", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    for (let round = 0; round < 20; round++) {
+      const stale = BASE + 2 * round;
+      const fresh = stale + 1;
+      assert.equal(await waitAsync(r, stale, 0, 1), "timeout"); // frees its slot; the relay may still watch it
+      let freshSettled = false;
+      const later = waitAsync(r, fresh, 0, LONG_MS).then((res) => {
+        freshSettled = true;
+        return res;
+      });
+      Atomics.store(r.i32, stale, 1);
+      r.notify(stale);
+      // a round trip through the relay: a report about the stale word would have come before this one
+      const probe = waitAsync(r, 2, 0, LONG_MS);
+      Atomics.store(r.i32, 2, 1);
+      r.notify(2);
+      assert.equal(await probe, "ok");
+      Atomics.store(r.i32, 2, 0);
+      assert.equal(freshSettled, false, `round ${round}: a wait on another word settled`);
+      Atomics.store(r.i32, fresh, 1);
+      r.notify(fresh);
+      assert.equal(await later, "ok");
+    }
+    assert.equal(waiter.watching, 0);
+  });
+
+  it("idle, and while a wait is pending, the relay thread sleeps in futex_waitv (it burns no CPU)", async () => {
+    const waiter = await asyncWaiter();
+    const r = region();
+    assert.equal(await waiter.waitAsync(r, 9, 0, 1), "timeout"); // the relay is up, and idle again
+    /** The states of this process's threads blocked in futex_waitv (the kernel's futex_wait_multiple). */
+    const relays = () =>
+      readdirSync("/proc/self/task").flatMap((t) => {
+        let wchan = "";
+        try {
+          wchan = readFileSync(`/proc/self/task/${t}/wchan`, "utf8");
+        } catch {
+          return []; // the thread ended meanwhile
+        }
+        const stat = readFileSync(`/proc/self/task/${t}/stat`, "utf8");
+        return wchan === "futex_wait_multiple"
+          ? [stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)]
+          : [];
+      });
+    // a relay that spun would be seen running (state R, no wait channel) in most samples
+    for (const pending of [false, true]) {
+      const before = waiter.relayRounds.waits;
+      const wait = pending ? waiter.waitAsync(r, 10, 0, LONG_MS) : undefined;
+      // until the relay has read the new list and gone back to futex_waitv with it
+      while (pending && waiter.relayRounds.waits === before) await new Promise((resolve) => setImmediate(resolve));
+      let asleep = 0;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (relays().join() === "S") asleep++;
+      }
+      assert.ok(asleep >= 10, `the relay slept in ${asleep} of 20 samples (pending: ${pending})`);
+      if (wait !== undefined) {
+        Atomics.store(r.i32, 10, 1);
+        r.notify(10);
+        assert.equal(await wait, "ok");
+      }
+    }
+  });
+
+  it("a relay waiter closed and used again starts a new relay that wakes its waits", async () => {
+    const waiter = createAsyncWaiter(ffi, { mode: "relay" });
+    const r = region();
+    for (let round = 0; round < 3; round++) {
+      const wait = waiter.waitAsync(r, 11, round, LONG_MS);
+      Atomics.store(r.i32, 11, round + 1);
+      r.notify(11);
+      assert.equal(await wait, "ok");
+      assert.equal(waiter.mode, "relay");
+      await waiter.close();
+    }
   });
 
   it("a word that does not hold the expected value is 'mismatch' at once; bad arguments and closed regions reject", async () => {

@@ -10,24 +10,43 @@
  * and starves `fs` at 4 (Node) or 32 (Deno) pending waits; Bun has none. So
  * one `node:worker_threads` worker (it runs on Node, Deno and Bun) blocks in
  * `futex_waitv` (syscall 449, Linux ≥ 5.16) on up to 127 words plus a control
- * word, and posts the words that were woken or changed to this thread, which
- * settles their promises.
+ * word, and wakes this thread natively: no message goes either way.
  *
  * **Addresses, not aliases.** Every thread of a process shares its address
  * space, and the kernel compares each word with its expected value itself,
  * so the relay needs only `(address, expected)` pairs: it maps no region and
  * never touches watched memory (a region unmapped meanwhile is an `EFAULT`
- * from the kernel, not a crash). When `futex_waitv` says some word changed
- * (`EAGAIN`), the relay drops its list and tells this thread, which finds
- * which with plain loads and posts the list again: one message instead of a
- * syscall per word, and the words that move meanwhile are caught in the same
- * pass.
- * The control word lives in an anonymous shared page (`MAP_SHARED |
- * MAP_ANONYMOUS`) mapped here: no file to name, leak or sweep, and the
- * relay receives its address. The watch list itself travels by
- * `postMessage` and the relay drains it with `receiveMessageOnPort`: a new
- * list is posted *before* the control word is bumped and woken, so a relay
- * that sees the word changed always finds the list.
+ * from the kernel, not a crash).
+ *
+ * **Slots, a list and one word each way.** Each watched `(address, expected)`
+ * pair holds one of 127 slots, in an epoch of its own. This thread writes the
+ * list of slots into a `SharedArrayBuffer` under a sequence number (a
+ * seqlock), then moves the control word (in an anonymous shared page
+ * mapped here, `MAP_SHARED | MAP_ANONYMOUS`: a real futex word) to that
+ * sequence and wakes it; the relay reads the list, checks the sequence did
+ * not move, and passes the sequence as the control word's expected value,
+ * so a list written meanwhile ends its wait. When a word is woken, or
+ * differs (`EAGAIN`/`EFAULT`: the relay probes each word with a zero-timeout
+ * `FUTEX_WAIT`, a syscall each), the relay writes the slot's epoch into the
+ * slot's `fired` word, skips that slot from then on, bumps `S_WOKE` and
+ * `Atomics.notify`s it. This thread keeps one `Atomics.waitAsync` on
+ * `S_WOKE` pending while it watches anything, and on each report settles the
+ * watches whose slot fired in their epoch. A removed watch (settled,
+ * timed out, aborted) frees its slot without waking the relay: a later
+ * report of it carries an old epoch and is dropped. A new list needs a
+ * futex wake only while the relay is parked (`S_PARKED`, set before it
+ * re-reads the sequence and parks: a Dekker handshake over sequentially
+ * consistent atomics); waking it cost this thread 5 µs at the median and
+ * 27–67 µs at p90–p99, as the woken relay often takes the CPU at once.
+ * Measured: async ping-pong between two processes went from 4–12k to
+ * 11–87k hops/s on a loaded machine (scripts/bench/shm_relay.ts;
+ * docs/decisions.md).
+ *
+ * **Spin, then park.** A wait with nothing else pending on this thread
+ * first spins on its word for up to 20 µs (a hand-off from a process that
+ * answers at once then costs no wake-up at all); one that spun in vain
+ * makes the next 16 waits park at once, so a busy machine pays at most
+ * 20 µs of CPU for every 17 waits.
  *
  * **No lost wake-ups.** A wait reads the word (`"mismatch"` if it differs)
  * and registers synchronously; the relay then passes the expected value to
@@ -35,11 +54,12 @@
  * wake-up may be spurious (`"ok"` while the word still holds `expected`):
  * callers loop, as with every futex.
  *
- * **Lifetime.** The relay starts on the first wait, blocks only while some
- * word is watched, and idles in its event loop otherwise; the worker is
- * `unref`ed whenever nothing is watched, so it never keeps the process
- * alive, and on `exit` it is stopped. Timeouts and aborts are timers and
- * listeners of this thread, and drop the word from the relay's list.
+ * **Lifetime.** The relay starts on the first wait and then blocks, idle or
+ * not, in `futex_waitv` (idle: on the control word alone, no CPU); the
+ * worker is `unref`ed whenever nothing is watched, so it never keeps the
+ * process alive, and on `exit` it is stopped (a stop word, then a new
+ * list). Timeouts and aborts are timers and listeners of this thread, and
+ * free the word's slot.
  *
  * **Fallback.** Without `futex_waitv` (`ENOSYS`: Linux < 5.16, or a seccomp
  * filter), or if the relay cannot start, waits poll the word with a
@@ -62,17 +82,11 @@
  * ```
  * @module
  */
-import {
-  MessageChannel,
-  type MessagePort,
-  parentPort,
-  receiveMessageOnPort,
-  Worker,
-  workerData,
-} from "node:worker_threads";
+import { Worker, workerData } from "node:worker_threads";
 import { SharedMemoryError } from "../../errors.ts";
 import { Errno, type Ffi, loadFfi } from "./_ffi.ts";
 import { isTypeScript, runtime } from "../_runtime/runtime.ts";
+import { waitSliceAsync, wake } from "../../sync/_kernel.ts";
 
 /** How an async wait ended: woken (or spuriously), timed out, the word differed at the call, or aborted. */
 export type AsyncWaitResult = "ok" | "timeout" | "mismatch" | "aborted";
@@ -100,6 +114,12 @@ export interface AsyncWaiter {
   readonly pending: number;
   /** Distinct `(word, expected value)` pairs now watched (by the relay or by polling). */
   readonly watching: number;
+  /**
+   * The relay's counters since it started (zeros without one): `futex_waitv`
+   * calls, those that found a word changed or the list moved (`EAGAIN`), and
+   * reports to this thread.
+   */
+  readonly relayRounds: { readonly waits: number; readonly mismatches: number; readonly reports: number };
   /**
    * Waits, without blocking the event loop, while `region.i32[index]` holds
    * `expected`: `"mismatch"` at once when it does not, `"ok"` when the word
@@ -133,37 +153,89 @@ const FUTEX2_SIZE_U32 = 2;
 const FUTEX_WAITV_MAX = 128;
 /** Words one relay watches. */
 export const RELAY_CAPACITY = FUTEX_WAITV_MAX - 1;
-/** The control page (anonymous, shared between this process's threads). */
+/** The control page (anonymous, shared between this process's threads): word 0 mirrors `S_SEQ` once even. */
 const CONTROL_BYTES = 4096;
-/** Word of the control page: the generation of the last watch list posted. */
-const CTL_GEN = 0;
 /** Poll backoff of the fallback. */
 const POLL_MIN_MS = 1;
 const POLL_MAX_MS = 20;
+/**
+ * How long a wait spins on its word before it parks, when nothing else waits
+ * (ms; see `setSpinMicros`). Measured on a loaded 2-core VM
+ * (scripts/bench/shm_relay.ts): a spin that meets a quick other side makes
+ * a hop cost no wake-up (87–910k hops/s), one that does not costs its 20 µs;
+ * the median gained on Node and Deno and was mixed on Bun.
+ */
+const SPIN_MS = 0.02;
+/** Waits that skip the spin after one that failed (the other side was not quick: the CPU is better left to it). */
+const SPIN_BACKOFF = 16;
+let spinMs = SPIN_MS;
+
+/**
+ * Sets how long an async wait spins on its word before it parks, in
+ * microseconds (default 20; 0: never), for benchmarks that compare.
+ *
+ * @example Turning the spin off
+ * ```ts
+ * import { setSpinMicros } from "./_relay.ts";
+ * setSpinMicros(0);
+ * ```
+ */
+export function setSpinMicros(us: number): void {
+  if (typeof us !== "number" || !(us >= 0) || !Number.isFinite(us)) {
+    throw new RangeError(`Cannot set the shm wait spin as it must be a finite number of microseconds: received ${us}`);
+  }
+  spinMs = us / 1000;
+}
+/** The default, for `setSpinMicros` callers that put it back. */
+export const DEFAULT_SPIN_MICROS: number = SPIN_MS * 1000;
 /** Marks the relay's `workerData`. */
 const RELAY_TAG = "procshare.shm.relay";
 
-/** Main → relay. `watch` is flattened `(address, expected as u32)` pairs. */
-type ToRelay = { readonly gen: number; readonly watch: readonly number[] } | { readonly stop: true };
-/**
- * Relay → main: pairs woken (the relay dropped them); or some word moved (`EAGAIN`: the relay
- * dropped its list, the main thread finds which); or `EFAULT` or another errno (list dropped).
- */
-type FromRelay =
-  | { readonly gen: number; readonly woken: readonly number[] }
-  | { readonly gen: number; readonly recheck: true }
-  | { readonly gen: number; readonly fault: true }
-  | { readonly gen: number; readonly error: number };
+// Words of the `SharedArrayBuffer` this thread and its relay share (`Int32Array`).
+/** The watch list's sequence: odd while this thread rewrites the list, even once it is whole. */
+const S_SEQ = 0;
+/** Entries in the watch list. */
+const S_COUNT = 1;
+/** Non-zero once the relay is asked to stop. */
+const S_STOP = 2;
+/** Bumped by the relay (then `Atomics.notify`) after it marks slots fired; this thread `Atomics.waitAsync`s on it. */
+const S_WOKE = 3;
+/** Counters of the relay, for benchmarks: `futex_waitv` calls, those that found a word changed, reports. */
+const S_ROUNDS = 4;
+const S_MISMATCHES = 5;
+const S_REPORTS = 6;
+/** 1 while the relay is in (or about to enter) a futex wait: only then does a new list need a futex wake. */
+const S_PARKED = 7;
+/** `S_FIRED + slot`: the epoch of the slot's last watch the relay saw woken or changed. */
+const S_FIRED = 8;
+/** The watch list: `S_LIST + ENTRY * k`, `RELAY_CAPACITY` entries. */
+const S_LIST = S_FIRED + FUTEX_WAITV_MAX;
+const ENTRY = 5;
+const E_SLOT = 0;
+const E_EPOCH = 1;
+const E_ADDR_LO = 2;
+const E_ADDR_HI = 3;
+/** The expected value, as the kernel compares it (stored as `| 0`). */
+const E_EXPECTED = 4;
+const SHARED_BYTES = 4 * (S_LIST + ENTRY * RELAY_CAPACITY);
 
 interface RelayStart {
   readonly tag: typeof RELAY_TAG;
-  readonly port: MessagePort;
+  /** The words above. */
+  readonly shared: SharedArrayBuffer;
+  /** The control word's address (word 0 of the control page). */
   readonly control: number;
 }
 
 // ---- the relay thread -----------------------------------------------------------------------
 
-/** The relay's loop: blocks in `futex_waitv` while something is watched, idles in its event loop otherwise. */
+/**
+ * The relay's loop, blocking in `futex_waitv` on the control word and every
+ * watched word whose slot has not fired yet: it reads the list under its
+ * sequence (a seqlock), marks each woken or changed word's slot fired and
+ * tells this thread with `Atomics.notify`, then reads the list again. Idle,
+ * it blocks on the control word alone (no CPU); it returns once stopped.
+ */
 async function runRelay(start: RelayStart): Promise<void> {
   const ffi = await loadFfi();
   const page = ffi.mmapAnonymous(FUTEX_WAITV_MAX * WAITV_BYTES);
@@ -171,23 +243,11 @@ async function runRelay(start: RelayStart): Promise<void> {
     throw new RangeError(`Cannot start the shm wait relay as mmap failed: received errno ${-page}`);
   }
   const u32 = new Uint32Array(page.buffer);
-  const port = start.port;
-  const post = (m: FromRelay) => parentPort!.postMessage(m);
-  let gen = 0;
-  let watch: number[] = [];
-  let stopped = false;
-  const apply = (m: ToRelay) => {
-    if ("stop" in m) stopped = true;
-    else {
-      gen = m.gen;
-      watch = m.watch.slice();
-    }
-  };
-  const drain = () => {
-    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
-      apply(m.message as ToRelay);
-    }
-  };
+  const s = new Int32Array(start.shared);
+  const slots = new Int32Array(RELAY_CAPACITY);
+  const epochs = new Int32Array(RELAY_CAPACITY);
+  const addresses = new Float64Array(RELAY_CAPACITY);
+  const expecteds = new Uint32Array(RELAY_CAPACITY);
   const entry = (i: number, address: number, expected: number) => {
     const w = (i * WAITV_BYTES) / 4;
     u32[w + WAITV_VAL] = expected;
@@ -202,50 +262,73 @@ async function runRelay(start: RelayStart): Promise<void> {
     try {
       return ffi.futexWait(address, expected, 0) === "mismatch";
     } catch {
-      return true; // unmapped: let the main thread look
+      return true; // unmapped: this thread looks at its region
     }
   };
-  const block = () => {
-    while (!stopped && watch.length > 0) {
-      entry(0, start.control, gen >>> 0);
-      for (let i = 0; i < watch.length; i += 2) entry(1 + i / 2, watch[i], watch[i + 1]);
-      const r = ffi.futexWaitv(page.address, 1 + watch.length / 2);
-      if (r === 0) drain();
-      else if (r > 0) {
-        const woken = watch.splice(2 * (r - 1), 2);
-        post({ gen, woken });
-        drain();
-      } else if (r === -Errno.EAGAIN) {
-        if (changed(start.control, gen >>> 0)) {
-          // A list is posted, then the control word moves to its generation, then it is woken:
-          // either a newer list is waiting, or this one came before its word moved (then sleep
-          // until it moves: spinning here would take the CPU from the thread about to move it).
-          const had = gen;
-          drain();
-          if (!stopped && gen === had && !changed(start.control, (gen - 1) >>> 0)) {
-            ffi.futexWait(start.control, gen - 1, Infinity);
-          }
-          continue;
+  const fire = (k: number) => Atomics.store(s, S_FIRED + slots[k], epochs[k]);
+  const tell = () => {
+    Atomics.add(s, S_WOKE, 1);
+    Atomics.add(s, S_REPORTS, 1);
+    wake(s, S_WOKE, 1); // Atomics.notify, through the kernel
+  };
+  /**
+   * Parks (the futex call `park` makes) unless the list moved from `seq`: the
+   * writer stores the sequence, then reads `S_PARKED`; this stores
+   * `S_PARKED`, then reads the sequence (both sequentially consistent), so
+   * one of them sees the other and a list is never missed.
+   */
+  const parked = <T>(seq: number, park: () => T): T | undefined => {
+    Atomics.store(s, S_PARKED, 1);
+    const r = Atomics.load(s, S_SEQ) === seq ? park() : undefined;
+    Atomics.store(s, S_PARKED, 0);
+    return r;
+  };
+  while (Atomics.load(s, S_STOP) === 0) {
+    const seq = Atomics.load(s, S_SEQ);
+    if ((seq & 1) !== 0) {
+      // the list is being rewritten: the control word moves from seq - 1 once it is whole
+      parked(seq, () => ffi.futexWait(start.control, seq - 1, Infinity));
+      continue;
+    }
+    let n = 0;
+    const count = Math.min(Atomics.load(s, S_COUNT), RELAY_CAPACITY);
+    for (let k = 0; k < count; k++) {
+      const e = S_LIST + ENTRY * k;
+      const slot = Atomics.load(s, e + E_SLOT);
+      const epoch = Atomics.load(s, e + E_EPOCH);
+      if (slot < 0 || slot >= RELAY_CAPACITY || Atomics.load(s, S_FIRED + slot) === epoch) continue;
+      slots[n] = slot;
+      epochs[n] = epoch;
+      addresses[n] = (Atomics.load(s, e + E_ADDR_LO) >>> 0) + (Atomics.load(s, e + E_ADDR_HI) >>> 0) * 2 ** 32;
+      expecteds[n] = Atomics.load(s, e + E_EXPECTED) >>> 0;
+      n++;
+    }
+    if (Atomics.load(s, S_SEQ) !== seq) continue; // rewritten meanwhile: read it again
+    entry(0, start.control, seq >>> 0);
+    for (let k = 0; k < n; k++) entry(1 + k, addresses[k], expecteds[k]);
+    Atomics.add(s, S_ROUNDS, 1);
+    const r = parked(seq, () => ffi.futexWaitv(page.address, 1 + n)) ?? 0;
+    if (r === 0 || r === -Errno.EINTR) continue; // a new list (or a signal): read it again
+    if (r > 0) {
+      fire(r - 1);
+      tell();
+    } else if (r === -Errno.EAGAIN || r === -Errno.EFAULT) {
+      Atomics.add(s, S_MISMATCHES, 1);
+      // some word differs (or is unmapped), or the list moved on: probe the words (a syscall each,
+      // no mapping needed); the ones that changed fire, the list is read again either way
+      let any = false;
+      for (let k = 0; k < n; k++) {
+        if (changed(addresses[k], expecteds[k])) {
+          fire(k);
+          any = true;
         }
-        // Some watched word moved: the main thread reads them (plain loads, where a probe here
-        // costs a syscall each) and posts the list again; until then this thread idles.
-        watch = [];
-        post({ gen, recheck: true });
-      } else if (r === -Errno.EFAULT) {
-        watch = [];
-        post({ gen, fault: true });
-      } else if (r !== -Errno.EINTR) {
-        watch = [];
-        post({ gen, error: -r });
       }
+      if (any) tell();
+    } else {
+      // the relay fails (this thread polls from then on)
+      throw new RangeError(`Cannot wait in the shm wait relay as futex_waitv failed: received errno ${-r}`);
     }
-  };
-  port.on("message", (m: ToRelay) => {
-    apply(m);
-    drain();
-    block();
-    if (stopped) port.close();
-  });
+  }
 }
 
 if ((workerData as RelayStart | null)?.tag === RELAY_TAG) await runRelay(workerData as RelayStart);
@@ -269,6 +352,9 @@ interface Watch {
   /** The expected value as the kernel compares it (unsigned). */
   readonly expected: number;
   polled: boolean;
+  /** The relay's slot (-1 when polled) and this watch's epoch in it. */
+  slot: number;
+  epoch: number;
   readonly waiters: Set<Pending>;
 }
 
@@ -280,21 +366,38 @@ export function hasFutexWaitv(ffi: Ffi): boolean {
   return ffi.futexWaitv(0, 0) === -Errno.EINVAL;
 }
 
+/** Spins at most `ms` while `i32[index] === expected`; true when it changed. */
+function spinWhile(i32: Int32Array, index: number, expected: number, ms: number): boolean {
+  const end = performance.now() + ms;
+  do {
+    for (let i = 0; i < 32; i++) if (Atomics.load(i32, index) !== expected) return true;
+  } while (performance.now() < end);
+  return false;
+}
+
 class Waiter implements AsyncWaiter {
   readonly #ffi: Ffi;
   #mode: AsyncWaitMode;
   readonly #watches = new Map<string, Watch>();
-  #relayed = 0;
   #pending = 0;
+  /** Waits that will not spin before one tries again. */
+  #spinSkip = 0;
   // relay
   #worker: Worker | undefined;
-  #port: MessagePort | undefined;
+  #shared: Int32Array | undefined;
   #control: Int32Array | undefined;
   #controlAddress = 0;
-  #gen = 0;
-  /** What the relay watches once it has read list `#gen` and dropped what it reported since. */
-  readonly #sent = new Set<string>();
+  /** The relay's slots: the watch in each, and the free ones. */
+  readonly #slots: (Watch | undefined)[] = [];
+  readonly #free: number[] = [];
+  #epoch = 0;
+  #relayed = 0;
+  /** A watch was added since the list was last written; a write is queued; an `Atomics.waitAsync` is pending. */
+  #dirty = false;
   #flushQueued = false;
+  #armed = false;
+  #reffed = false;
+  #unrefQueued = false;
   #exitHook: (() => void) | undefined;
   #exited: Promise<void> | undefined;
   // poll
@@ -304,6 +407,7 @@ class Waiter implements AsyncWaiter {
   constructor(ffi: Ffi, mode: AsyncWaitMode) {
     this.#ffi = ffi;
     this.#mode = mode;
+    for (let i = RELAY_CAPACITY - 1; i >= 0; i--) this.#free.push(i);
   }
 
   get mode(): AsyncWaitMode {
@@ -316,6 +420,16 @@ class Waiter implements AsyncWaiter {
 
   get watching(): number {
     return this.#watches.size;
+  }
+
+  get relayRounds(): { readonly waits: number; readonly mismatches: number; readonly reports: number } {
+    const s = this.#shared;
+    if (s === undefined) return { waits: 0, mismatches: 0, reports: 0 };
+    return {
+      waits: Atomics.load(s, S_ROUNDS),
+      mismatches: Atomics.load(s, S_MISMATCHES),
+      reports: Atomics.load(s, S_REPORTS),
+    };
   }
 
   waitAsync(
@@ -348,6 +462,12 @@ class Waiter implements AsyncWaiter {
     if (signal?.aborted) return Promise.resolve("aborted");
     if (Atomics.load(i32, index) !== (expected | 0)) return Promise.resolve("mismatch");
     if (timeoutMs === 0) return Promise.resolve("timeout");
+    if (this.#pending === 0 && spinMs > 0) {
+      // alone: spin a little first, unless the last spins failed (then skip a few)
+      if (this.#spinSkip > 0) this.#spinSkip--;
+      else if (spinWhile(i32, index, expected | 0, Math.min(spinMs, timeoutMs))) return Promise.resolve("ok");
+      else this.#spinSkip = SPIN_BACKOFF;
+    }
     return new Promise<AsyncWaitResult>((resolve, reject) => {
       const address = region.address + 4 * index;
       const u = expected >>> 0;
@@ -355,14 +475,11 @@ class Waiter implements AsyncWaiter {
       let watch = this.#watches.get(key);
       if (watch === undefined || watch.region !== region) {
         if (watch !== undefined) this.#drop(watch); // another mapping now at that address: its waits re-check
-        const polled = this.#mode === "poll" || this.#relayed >= RELAY_CAPACITY;
-        watch = { key, region, index, address, expected: u, polled, waiters: new Set() };
+        const polled = this.#mode === "poll" || this.#free.length === 0;
+        watch = { key, region, index, address, expected: u, polled, slot: -1, epoch: 0, waiters: new Set() };
         this.#watches.set(key, watch);
         if (polled) this.#schedulePoll(true);
-        else {
-          this.#relayed++;
-          this.#changed();
-        }
+        else this.#relay(watch);
       }
       const p: Pending = { watch, resolve, reject };
       watch.waiters.add(p);
@@ -391,7 +508,12 @@ class Waiter implements AsyncWaiter {
   #forget(watch: Watch): void {
     if (this.#watches.get(watch.key) !== watch) return;
     this.#watches.delete(watch.key);
-    if (!watch.polled) {
+    if (watch.slot >= 0) {
+      // The relay may still watch the slot until the next list: a wake-up of it then is
+      // dropped here (the slot's epoch moved on), so removals need no write and no wake-up.
+      this.#slots[watch.slot] = undefined;
+      this.#free.push(watch.slot);
+      watch.slot = -1;
       this.#relayed--;
       this.#changed();
     }
@@ -411,16 +533,27 @@ class Waiter implements AsyncWaiter {
 
   // ---- relay --------------------------------------------------------------------------------
 
+  /** Gives `watch` a slot of the relay, in a new epoch; the list is written once this turn's waits are in. */
+  #relay(watch: Watch): void {
+    const slot = this.#free.pop()!;
+    this.#epoch = this.#epoch >= 0x7fffffff ? 1 : this.#epoch + 1;
+    watch.slot = slot;
+    watch.epoch = this.#epoch;
+    this.#slots[slot] = watch;
+    this.#relayed++;
+    this.#dirty = true;
+    this.#changed();
+  }
+
   /**
-   * The relay's list may have to change: post it once this turn's settlements
-   * and the registrations they lead to are in (`setImmediate`, not a
-   * microtask: the callers woken by one report re-register in later
-   * microtasks, and one list for all of them halves the messages).
+   * The relay's list may have to change: write it once the waits registered
+   * in this run of microtasks are in (one write and one wake-up of the
+   * relay for the 64 waits of a `Promise.all`).
    */
   #changed(): void {
     if (this.#flushQueued) return;
     this.#flushQueued = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.#flushQueued = false;
       this.#flush();
     });
@@ -428,26 +561,77 @@ class Waiter implements AsyncWaiter {
 
   #flush(): void {
     if (this.#mode !== "relay") return;
-    const keys: string[] = [];
-    for (const w of this.#watches.values()) if (!w.polled) keys.push(w.key);
-    const same = keys.length === this.#sent.size && keys.every((k) => this.#sent.has(k));
-    if (!same) {
+    if (this.#dirty) {
       if (!this.#start()) return;
-      const watch: number[] = [];
-      for (const k of keys) {
-        const w = this.#watches.get(k)!;
-        watch.push(w.address, w.expected);
-      }
-      this.#gen = (this.#gen + 1) | 0;
-      this.#sent.clear();
-      for (const k of keys) this.#sent.add(k);
-      this.#port!.postMessage({ gen: this.#gen, watch } satisfies ToRelay);
-      Atomics.store(this.#control!, CTL_GEN, this.#gen);
-      this.#ffi.futexWake(this.#controlAddress, 1);
+      this.#dirty = false;
+      this.#write();
+      this.#arm();
     }
-    // the relay blocks only while it watches something; only then may it keep the process alive
-    if (this.#sent.size > 0) this.#worker?.ref();
-    else this.#worker?.unref();
+    // the relay blocks for this thread only while it watches something: only then may it keep the
+    // process alive; unref once nothing was watched for a turn (a ping-pong re-waits at once)
+    if (this.#relayed > 0) {
+      if (!this.#reffed && this.#worker !== undefined) {
+        this.#reffed = true;
+        this.#worker.ref();
+      }
+    } else if (this.#reffed && !this.#unrefQueued) {
+      this.#unrefQueued = true;
+      setImmediate(() => {
+        this.#unrefQueued = false;
+        if (this.#relayed === 0 && this.#reffed && this.#worker !== undefined) {
+          this.#reffed = false;
+          this.#worker.unref();
+          // end the pending wait for reports: its slice timer would hold the event loop up to 200 ms
+          if (this.#armed) wake(this.#shared!, S_WOKE, 1);
+        }
+      });
+    }
+  }
+
+  /** Writes the list under its sequence, then moves the control word to it and wakes the relay. */
+  #write(): void {
+    const s = this.#shared!;
+    const seq = Atomics.load(s, S_SEQ);
+    Atomics.store(s, S_SEQ, seq + 1);
+    let k = 0;
+    for (const w of this.#slots) {
+      if (w === undefined) continue;
+      const e = S_LIST + ENTRY * k++;
+      Atomics.store(s, e + E_SLOT, w.slot);
+      Atomics.store(s, e + E_EPOCH, w.epoch);
+      Atomics.store(s, e + E_ADDR_LO, w.address % 2 ** 32);
+      Atomics.store(s, e + E_ADDR_HI, Math.floor(w.address / 2 ** 32));
+      Atomics.store(s, e + E_EXPECTED, w.expected);
+    }
+    Atomics.store(s, S_COUNT, k);
+    Atomics.store(s, S_SEQ, (seq + 2) | 0);
+    Atomics.store(this.#control!, 0, (seq + 2) | 0);
+    // a relay still awake reads the new list before it parks (see `parked` in runRelay); waking it
+    // costs a syscall, and often the CPU to the relay at once
+    if (Atomics.load(s, S_PARKED) !== 0) this.#ffi.futexWake(this.#controlAddress, 1);
+  }
+
+  /**
+   * Awaits the relay's next report (`Atomics.waitAsync` on `S_WOKE`, through
+   * the kernel's `waitSliceAsync`: a native wake-up, no message), while some
+   * slot is watched; settles the watches whose slot fired in their epoch.
+   */
+  #arm(): void {
+    if (this.#armed || this.#relayed === 0 || this.#mode !== "relay") return;
+    const s = this.#shared!;
+    const seen = Atomics.load(s, S_WOKE);
+    for (const w of this.#slots) {
+      if (w !== undefined && Atomics.load(s, S_FIRED + w.slot) === w.epoch) this.#drop(w);
+    }
+    if (this.#relayed === 0) return;
+    this.#armed = true;
+    // woken, or a report came meanwhile, or a slice (200 ms) elapsed: look again (unless the
+    // relay was stopped meanwhile: a new one has its own words)
+    waitSliceAsync(s, S_WOKE, seen, Infinity, undefined).then(() => {
+      if (this.#shared !== s) return;
+      this.#armed = false;
+      this.#arm();
+    });
   }
 
   /** Starts the relay thread once; false (and polling from then on) when it cannot start. */
@@ -458,17 +642,15 @@ class Waiter implements AsyncWaiter {
       if (typeof control === "number") throw new RangeError(`mmap failed: received errno ${-control}`);
       this.#control = new Int32Array(control.buffer);
       this.#controlAddress = control.address;
-      const { port1, port2 } = new MessageChannel();
-      const start: RelayStart = { tag: RELAY_TAG, port: port2, control: control.address };
+      const shared = new SharedArrayBuffer(SHARED_BYTES);
+      this.#shared = new Int32Array(shared);
+      const start: RelayStart = { tag: RELAY_TAG, shared, control: control.address };
       const worker = new Worker(BOOTSTRAP, {
         workerData: { ...start, entry: SELF.href, typescript: runtime === "node" && isTypeScript(SELF) },
-        transferList: [port2],
       });
       this.#worker = worker;
-      this.#port = port1;
-      port1.unref();
+      this.#reffed = true;
       this.#exited = new Promise((resolve) => worker.once("exit", () => resolve()));
-      worker.on("message", (m: FromRelay) => this.#onRelay(m));
       // an unexpected end (the relay failed to load, or died): poll instead
       worker.on("error", () => {
         if (this.#worker === worker) this.#fallBack();
@@ -485,38 +667,20 @@ class Waiter implements AsyncWaiter {
     }
   }
 
-  #onRelay(m: FromRelay): void {
-    const current = m.gen === this.#gen;
-    if ("woken" in m) {
-      for (let i = 0; i < m.woken.length; i += 2) {
-        const key = `${m.woken[i]}:${m.woken[i + 1]}`;
-        // the relay dropped the pair from list `m.gen`; a newer list brought it back
-        if (current) this.#sent.delete(key);
-        const watch = this.#watches.get(key);
-        if (watch !== undefined && !watch.polled) this.#drop(watch);
-      }
-    } else if ("recheck" in m) {
-      if (current) this.#sent.clear();
-      for (const w of [...this.#watches.values()]) {
-        if (w.polled) continue;
-        if (w.region.closed || Atomics.load(w.region.i32, w.index) >>> 0 !== w.expected) this.#drop(w);
-      }
-    } else {
-      // EFAULT (a region was unmapped while watched) or an unexpected errno: the relay dropped its list
-      if (current) this.#sent.clear();
-      for (const w of [...this.#watches.values()]) if (!w.polled) this.#drop(w);
-    }
-    this.#changed();
-  }
-
   /** The relay is gone (failed to start, or died): its words are polled from now on. */
   #fallBack(): void {
     if (this.#mode === "poll") return;
     this.#mode = "poll";
     this.#stopRelay();
-    for (const w of this.#watches.values()) w.polled = true;
+    for (const w of this.#watches.values()) {
+      w.polled = true;
+      if (w.slot >= 0) {
+        this.#slots[w.slot] = undefined;
+        this.#free.push(w.slot);
+        w.slot = -1;
+      }
+    }
     this.#relayed = 0;
-    this.#sent.clear();
     if (this.#watches.size > 0) this.#schedulePoll(true);
   }
 
@@ -525,15 +689,15 @@ class Waiter implements AsyncWaiter {
     if (worker === undefined) return;
     if (this.#exitHook !== undefined) process.off("exit", this.#exitHook);
     this.#exitHook = undefined;
-    try {
-      this.#port!.postMessage({ stop: true } satisfies ToRelay);
-      this.#gen = (this.#gen + 1) | 0;
-      Atomics.store(this.#control!, CTL_GEN, this.#gen);
-      this.#ffi.futexWake(this.#controlAddress, 1);
-    } catch {
-      // the relay is gone already
-    }
+    Atomics.store(this.#shared!, S_STOP, 1);
+    this.#write();
     worker.unref();
+    // end the wait for reports of this relay (its slice timer holds the event loop)
+    if (this.#armed) wake(this.#shared!, S_WOKE, 1);
+    this.#armed = false;
+    this.#shared = undefined;
+    this.#worker = undefined;
+    this.#reffed = false;
   }
 
   // ---- poll ---------------------------------------------------------------------------------
@@ -568,11 +732,12 @@ class Waiter implements AsyncWaiter {
     if (this.#pollTimer !== undefined) clearTimeout(this.#pollTimer);
     this.#pollTimer = undefined;
     const exited = this.#exited;
+    const worker = this.#worker;
     this.#stopRelay();
-    this.#worker = undefined;
-    this.#port = undefined;
     this.#exited = undefined;
-    this.#sent.clear();
+    // held until it has ended (it does at once: it was told to stop), or awaiting it would not keep
+    // the event loop alive
+    worker?.ref();
     if (exited !== undefined) await exited;
   }
 }
