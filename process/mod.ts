@@ -13,5 +13,7 @@
  */
 export { spawn } from "./spawn.ts";
 export type { SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
+export { Pool } from "./pool.ts";
+export type { ApplyOptions, MapOptions, PoolOptions, PoolProgress, PoolStats, PoolWorkerStats } from "./pool.ts";
 export { WorkerError } from "../errors.ts";
 export type { WorkerErrorReason } from "../errors.ts";
