@@ -213,8 +213,20 @@ export interface PoolStats {
 /** A task's or item's outcome. */
 type Outcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
-/** Tasks a worker may have been sent and not answered: one running, one waiting beside it. */
+/**
+ * Chunks a worker may have been sent and not answered: one running, one
+ * waiting beside it, so that it never waits for the pool between two.
+ */
 const PREFETCH = 2;
+/**
+ * Chunks a worker may hold while its chunks take under
+ * {@linkcode QUICK_CHUNK_MS} each: the round trip to the pool then costs more
+ * than a chunk (more so on a busy machine), so more are queued in the worker,
+ * as Python's Pool queues every chunk at once.
+ */
+const PREFETCH_QUICK = 8;
+/** A chunk that takes less than this, on average, is quick (see {@linkcode PREFETCH_QUICK}). */
+const QUICK_CHUNK_MS = 1;
 
 /** How long a thread terminated on Deno has to read the stop message (as spawn). */
 const DENO_STOP_GRACE_MS = 250;
@@ -283,11 +295,15 @@ interface Job {
   readonly items: readonly unknown[];
   readonly wired: boolean;
   readonly star: boolean;
+  /** The task message, framed, for a process worker. */
+  readonly bytes: Uint8Array | undefined;
 }
 
 /** How the pool reaches one worker, thread or process. */
 interface Link {
   send(m: ToWorker): void;
+  /** Sends a job's task message. */
+  sendTask(job: Job): void;
   /** Ends the worker now. */
   kill(): void;
   ref(on: boolean): void;
@@ -300,6 +316,7 @@ class Slot {
   readonly inflight: Job[] = [];
   sent = 0;
   tasksDone = 0;
+  chunksDone = 0;
   busyMs = 0;
   busySince = 0;
   pid: number | undefined;
@@ -345,8 +362,9 @@ class Slot {
  * the pool starts a replacement and carries on (Python's Pool hangs there).
  * Items it had been sent but had not started go to other workers.
  *
- * Workers run one chunk at a time; each is sent at most two, so that the
- * next is at hand when one finishes.
+ * Workers run one chunk at a time; each is sent at most two (eight while
+ * its chunks take under a millisecond), so that the next is at hand when
+ * one finishes; chunks a dead worker had not started go to the others.
  *
  * @example The seed's Pool over a shared dict
  * ```ts
@@ -560,6 +578,10 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     });
     slot.link = {
       send: (m) => worker.postMessage(m),
+      sendTask: (job) =>
+        worker.postMessage(
+          { t: "task", id: job.id, items: job.items, wired: job.wired, star: job.star } satisfies ToWorker,
+        ),
       kill: () => {
         if (runtime !== "deno") return void worker.terminate();
         requestStop(id);
@@ -590,14 +612,15 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     });
     slot.pid = child.pid;
     let socket: net.Socket | undefined;
-    let pending: ToWorker[] = [];
-    const send = (m: ToWorker) => {
-      if (socket) socket.write(frame(encode(m)));
-      else pending.push(m);
+    let pending: Uint8Array[] = [];
+    const write = (bytes: Uint8Array) => {
+      if (socket) socket.write(bytes);
+      else pending.push(bytes);
     };
     let refd = true;
     slot.link = {
-      send,
+      send: (m) => write(frame(encode(m))),
+      sendTask: (job) => write(job.bytes!),
       kill: () => void child.kill("SIGTERM"),
       ref: (on) => {
         refd = on;
@@ -613,7 +636,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     slot.attach = (s) => {
       socket = s;
       if (!refd) s.unref();
-      for (const m of pending) s.write(frame(encode(m)));
+      for (const bytes of pending) s.write(bytes);
       pending = [];
     };
     child.on("error", (e) => {
@@ -694,12 +717,19 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     if (slot.state !== "dead") slot.link?.ref(busy || slot.state !== "ready");
   }
 
+  /** How many chunks `slot` may hold: more while its chunks are quick. */
+  #depth(slot: Slot): number {
+    if (slot.chunksDone < PREFETCH) return PREFETCH;
+    const busy = slot.busyMs + (slot.busySince !== 0 ? performance.now() - slot.busySince : 0);
+    return busy < slot.chunksDone * QUICK_CHUNK_MS ? PREFETCH_QUICK : PREFETCH;
+  }
+
   /** Sends queued jobs to ready workers with room. */
   #dispatch(): void {
     while (this.#queue.length > 0) {
       let best: Slot | undefined;
       for (const s of this.#slots) {
-        if (s.state !== "ready" || s.inflight.length >= PREFETCH || s.sent >= this.#maxTasks) continue;
+        if (s.state !== "ready" || s.inflight.length >= this.#depth(s) || s.sent >= this.#maxTasks) continue;
         if (best === undefined || s.inflight.length < best.inflight.length) best = s;
         if (s.inflight.length === 0) break;
       }
@@ -710,7 +740,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
       best.sent++;
       this.#setBusy(best);
       try {
-        best.link!.send({ t: "task", id: job.id, items: job.items, wired: job.wired, star: job.star });
+        best.link!.sendTask(job);
       } catch (e) {
         // a thread refuses what structured clone cannot copy: this job fails, the worker is fine
         best.inflight.pop();
@@ -732,6 +762,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     const [job] = slot.inflight.splice(i, 1);
     this.#setBusy(slot);
     slot.tasksDone += m.values.length;
+    slot.chunksDone++;
     const n = m.values.length;
     this.#tasksFailed += m.errors.length;
     this.#tasksDone += n - m.errors.length;
@@ -907,9 +938,12 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
           break;
         }
       }
+      const id = this.#nextJob++;
+      let bytes: Uint8Array | undefined;
       if (this.#as === "process") {
+        // encoded once, here, so that an item that cannot cross is refused before anything is sent
         try {
-          encode(chunk);
+          bytes = frame(encode({ t: "task", id, items: chunk, wired, star } satisfies ToWorker));
         } catch (e) {
           const k = chunk.findIndex((x) => {
             try {
@@ -927,7 +961,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
           );
         }
       }
-      chunks.push({ id: this.#nextJob++, batch, first, items: chunk, wired, star });
+      chunks.push({ id, batch, first, items: chunk, wired, star, bytes });
     }
     for (const c of chunks) this.#queue.push(c);
   }
@@ -1354,6 +1388,8 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
       for (const s of [...this.#slots]) {
         s.endedBy = "terminate";
         for (const job of s.inflight.splice(0)) if (!job.batch.settled) this.#failJob(job, e);
+        // an exiting worker keeps the event loop alive until its exit is seen
+        if (s.state !== "dead") s.state = "exiting";
         this.#setBusy(s);
         if (s.link) s.link.kill();
       }
