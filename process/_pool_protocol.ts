@@ -40,6 +40,8 @@ export interface PoolStart {
   readonly initializer: string | null;
   /** `toWire(initArgs)`. */
   readonly initArgs: readonly unknown[];
+  /** Whether `initArgs` hold structures (`fromWire` needed). */
+  readonly initWired: boolean;
 }
 
 /** `workerData` of a pool thread. */

@@ -9,7 +9,7 @@
  */
 import * as net from "node:net";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import { fromWire, toWire } from "../attach.ts";
+import { hasHandle } from "../core/backend.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { frame, FrameDecoder } from "../transports/_frame.ts";
 import { adoptRegistry, markDead, setThreadId } from "../transports/_runtime/threads.ts";
@@ -38,6 +38,28 @@ interface Channel {
 
 type Task = (...args: unknown[]) => unknown;
 
+type AttachModule = typeof import("../attach.ts");
+let attachModule: Promise<AttachModule> | undefined;
+/**
+ * `attach.ts` (toWire, fromWire), loaded on first need: it loads every kind
+ * of structure, which a pool of plain-data tasks never uses, and a worker
+ * starts faster without (tsx compiles each module again in every thread).
+ */
+function attachLib(): Promise<AttachModule> {
+  return attachModule ??= import("../attach.ts");
+}
+
+/** Whether `v` holds a structure at some depth of arrays and plain objects (as `toWire` looks). */
+function holdsStructure(v: unknown, depth = 0): boolean {
+  if (typeof v !== "object" || v === null || depth > 64) return false;
+  if (hasHandle(v)) return true;
+  if (Array.isArray(v)) return v.some((x) => holdsStructure(x, depth + 1));
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k in v) if (holdsStructure((v as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
+}
+
 async function load(start: PoolStart): Promise<Task> {
   const mod = await import(start.url) as Record<string, unknown>;
   const fn = mod[start.export];
@@ -53,7 +75,7 @@ async function load(start: PoolStart): Promise<Task> {
         `Cannot start pool worker as its module has no function export '${start.initializer}' (the initializer): received ${typeof init}`,
       );
     }
-    await init(...await fromWire(start.initArgs));
+    await init(...(start.initWired ? await (await attachLib()).fromWire(start.initArgs) : start.initArgs));
   }
   return fn as Task;
 }
@@ -69,7 +91,7 @@ async function runTask(fn: Task, m: TaskMessage): Promise<DoneMessage> {
   const errors: Array<readonly [number, ReturnType<typeof serializeError>]> = [];
   let items: readonly unknown[];
   try {
-    items = m.wired ? await fromWire(m.items) : m.items;
+    items = m.wired ? await (await attachLib()).fromWire(m.items) : m.items;
   } catch (e) {
     // the structures of this chunk cannot be attached here: every item fails
     const error = serializeError(e);
@@ -84,10 +106,9 @@ async function runTask(fn: Task, m: TaskMessage): Promise<DoneMessage> {
     try {
       let v = m.star ? fn(...(items[i] as unknown[])) : fn(items[i]);
       if (isThenable(v)) v = await v;
-      if (typeof v === "object" && v !== null) {
-        const w = toWire([v])[0];
-        if (w !== v) wired = true;
-        v = w;
+      if (holdsStructure(v)) {
+        v = (await attachLib()).toWire([v])[0];
+        wired = true;
       }
       values[i] = v === undefined ? null : v;
     } catch (e) {

@@ -410,11 +410,13 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     this.#size = size;
     this.#maxTasks = maxTasks;
     this.#env = o.env;
+    const wire = this.#as === "process" ? this.#processWire(initArgs, "initArgs") : toWire(initArgs);
     this.#start = {
       url: url.href,
       export: o.export ?? "default",
       initializer: o.initializer ?? null,
-      initArgs: this.#as === "process" ? this.#processWire(initArgs, "initArgs") : toWire(initArgs),
+      initArgs: wire,
+      initWired: wire.some((x, i) => x !== initArgs[i]),
     };
     this.#allExited = new Promise((resolve) => (this.#markAllExited = resolve));
   }

@@ -1,11 +1,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Pool, WorkerError } from "../../process/mod.ts";
 import type { SpawnAs } from "../../process/mod.ts";
 import { Manager } from "../../manager.ts";
+import { runtimeCommand } from "../../transports/_runtime/runtime.ts";
 import { Dict } from "../../structures/dict.ts";
 import type { call } from "./fixtures/pool_tasks.ts";
 
@@ -103,6 +105,15 @@ for (const as of ["thread", "process"] as SpawnAs[]) {
         (e: unknown) => e instanceof WorkerError && e.reason === "Error",
       );
       assert.deepEqual(got, [4]);
+    });
+
+    it("what cannot cross fails its task with a TypeError: an argument here, a result there", async () => {
+      await assert.rejects(pool.map([1, (() => 1) as never]), (e: unknown) => e instanceof TypeError, "an argument");
+      const e = await rejectsWith(pool.apply("unclonable"), "Error");
+      assert.ok(e.cause instanceof TypeError);
+      assert.match(e.cause.message, /Cannot return result from pool task/);
+      assert.deepEqual(await pool.starmap([["add", 1, 1], ["unclonable"]]).catch((e) => e.reason), "Error");
+      assert.equal(await pool.apply("add", 1, 2), 3, "the workers are fine");
     });
 
     it("a worker that dies mid-task fails that task with WorkerError; the pool replaces it and carries on", async () => {
@@ -225,5 +236,20 @@ describe("Pool options", () => {
       Pool.start(TASKS, { size: 1, as: "process", initArgs: [new SharedArrayBuffer(8)] }),
       /SharedArrayBuffer, which cannot cross processes/,
     );
+  });
+});
+
+describe("Pool in a program", () => {
+  it("idle pools left open do not keep the program alive; terminate() resolves in a program with nothing else to do", async () => {
+    const { command, args } = runtimeCommand(new URL("./fixtures/pool_main.ts", import.meta.url));
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(
+        command,
+        [...args],
+        { timeout: 30_000 },
+        (err, out, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(out),
+      )
+    );
+    assert.equal(stdout.trim(), "[4,9,16]");
   });
 });
