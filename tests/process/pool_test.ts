@@ -79,6 +79,12 @@ for (const as of ["thread", "process"] as SpawnAs[]) {
         unordered.push(x);
       }
       assert.deepEqual(unordered.sort((a, b) => Number(a) - Number(b)), Array.from({ length: 20 }, (_, i) => i * i));
+      // leaving the loop early drops the items not yet sent
+      for await (const x of pool.imap(Array.from({ length: 1000 }, (_, i) => i))) {
+        assert.equal(x, 0);
+        break;
+      }
+      assert.equal(pool.stats.queueDepth, 0);
     });
 
     it("starmap, apply and applyAsync call with argument lists; async tasks are awaited", async () => {
