@@ -48,6 +48,10 @@ describe("examples", () => {
     for (const [k, v] of entries) assert.equal(v, `Hi, I was written by process ${k}`);
   });
 
+  test("pool_progress.ts counts the primes below 1,000,000 on a thread pool", async () => {
+    assert.equal((await run("pool_progress.ts")).trim(), "primes below 1000000: 78498");
+  });
+
   test("joinable_queue.ts reports all ten tasks", async () => {
     const lines = (await run("joinable_queue.ts")).trim().split("\n");
     assert.equal(lines.length, 10);
