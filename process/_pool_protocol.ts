@@ -116,6 +116,8 @@ export interface DoneMessage {
   readonly wired: boolean;
   /** `[index, error]` of every item that threw. */
   readonly errors: ReadonlyArray<readonly [number, SerializedError]>;
+  /** Milliseconds the worker spent on the task (attaching its items, running them). */
+  readonly ms: number;
 }
 
 /** An error no task caught (an unhandled rejection, an uncaught exception): the worker exits next. */

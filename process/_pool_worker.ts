@@ -86,6 +86,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 }
 
 async function runTask(fn: Task, m: TaskMessage): Promise<DoneMessage> {
+  const t0 = performance.now();
   const n = m.items.length;
   const values: unknown[] = new Array(n);
   const errors: Array<readonly [number, ReturnType<typeof serializeError>]> = [];
@@ -99,7 +100,7 @@ async function runTask(fn: Task, m: TaskMessage): Promise<DoneMessage> {
       values[i] = null;
       errors.push([i, error]);
     }
-    return { t: "done", id: m.id, values, wired: false, errors };
+    return { t: "done", id: m.id, values, wired: false, errors, ms: performance.now() - t0 };
   }
   let wired = false;
   for (let i = 0; i < n; i++) {
@@ -116,7 +117,7 @@ async function runTask(fn: Task, m: TaskMessage): Promise<DoneMessage> {
       errors.push([i, serializeError(e)]);
     }
   }
-  return { t: "done", id: m.id, values, wired, errors };
+  return { t: "done", id: m.id, values, wired, errors, ms: performance.now() - t0 };
 }
 
 /** Sends `done`; values that cannot cross become errors of their items. */

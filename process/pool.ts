@@ -181,7 +181,7 @@ export interface PoolWorkerStats {
   readonly threadId: number | undefined;
   /** Items this worker finished. */
   readonly tasksDone: number;
-  /** Milliseconds this worker had work sent and not yet answered. */
+  /** Milliseconds this worker spent running tasks (as it measured them). */
   readonly busyMs: number;
 }
 
@@ -369,8 +369,8 @@ class Slot {
   sent = 0;
   tasksDone = 0;
   chunksDone = 0;
+  /** Milliseconds the worker reported running tasks. */
   busyMs = 0;
-  busySince = 0;
   pid: number | undefined;
   threadId: number | undefined;
   /** Error the worker reported (fatal, failed) or raised, before it exited. */
@@ -756,26 +756,17 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
   }
 
   /**
-   * Accounts busy time, and keeps the event loop alive only while a worker
-   * starts, works or exits: an idle pool that was never closed does not keep
-   * the program running.
+   * Keeps the event loop alive only while a worker starts, works or exits:
+   * an idle pool that was never closed does not keep the program running.
    */
   #setBusy(slot: Slot): void {
-    const busy = slot.inflight.length > 0;
-    if (busy && slot.busySince === 0) {
-      slot.busySince = performance.now();
-    } else if (!busy && slot.busySince !== 0) {
-      slot.busyMs += performance.now() - slot.busySince;
-      slot.busySince = 0;
-    }
-    if (slot.state !== "dead") slot.link?.ref(busy || slot.state !== "ready");
+    if (slot.state !== "dead") slot.link?.ref(slot.inflight.length > 0 || slot.state !== "ready");
   }
 
   /** How many chunks `slot` may hold: more while its chunks are quick. */
   #depth(slot: Slot): number {
-    if (slot.chunksDone < PREFETCH) return PREFETCH;
-    const busy = slot.busyMs + (slot.busySince !== 0 ? performance.now() - slot.busySince : 0);
-    return busy < slot.chunksDone * QUICK_CHUNK_MS ? PREFETCH_QUICK : PREFETCH;
+    if (slot.chunksDone === 0) return PREFETCH;
+    return slot.busyMs < slot.chunksDone * QUICK_CHUNK_MS ? PREFETCH_QUICK : PREFETCH;
   }
 
   /** Sends queued jobs to ready workers with room. */
@@ -817,6 +808,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     this.#setBusy(slot);
     slot.tasksDone += m.values.length;
     slot.chunksDone++;
+    slot.busyMs += typeof m.ms === "number" ? m.ms : 0;
     const n = m.values.length;
     this.#tasksFailed += m.errors.length;
     this.#tasksDone += n - m.errors.length;
@@ -882,7 +874,6 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     const wasStarting = slot.state === "starting";
     slot.state = "dead";
     this.#slots.delete(slot);
-    if (slot.busySince !== 0) slot.busyMs += performance.now() - slot.busySince;
     const [running, ...rest] = slot.inflight.splice(0);
     if (wasStarting) {
       const cause = slot.error as Error | undefined;
@@ -1194,7 +1185,6 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
   get stats(): PoolStats {
     const queued = this.#queue.items;
     let running = 0;
-    const now = performance.now();
     const workers: PoolWorkerStats[] = [];
     for (const s of this.#slots) {
       for (const j of s.inflight) running += j.items.length;
@@ -1202,7 +1192,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
         pid: s.pid,
         threadId: s.threadId,
         tasksDone: s.tasksDone,
-        busyMs: s.busyMs + (s.busySince !== 0 ? now - s.busySince : 0),
+        busyMs: s.busyMs,
       });
     }
     return {
