@@ -1159,12 +1159,31 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
   // ---------------------------------------------------------------------------
   // Public API
 
-  /** Whether the workers are threads or processes. */
+  /**
+   * Whether the workers are threads or processes.
+   *
+   * @example Logging the kind of pool
+   * ```ts
+   * import { Pool } from "./pool.ts";
+   * await using pool = await Pool.start(new URL("./square.ts", import.meta.url), { as: "process" });
+   * console.log(pool.as); // process
+   * ```
+   */
   get as(): SpawnAs {
     return this.#as;
   }
 
-  /** Number of workers the pool keeps. */
+  /**
+   * Number of workers the pool keeps (replacing those that die).
+   *
+   * @example The default size
+   * ```ts
+   * import { availableParallelism } from "node:os";
+   * import { Pool } from "./pool.ts";
+   * await using pool = await Pool.start(new URL("./square.ts", import.meta.url));
+   * console.log(pool.size === availableParallelism()); // true
+   * ```
+   */
   get size(): number {
     return this.#size;
   }
@@ -1450,6 +1469,15 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
    * `await using` ends the pool as Python's `with Pool()` does: with
    * `terminate()`. Await the results you need inside the block (or call
    * `close()` and `join()` there) first.
+   *
+   * @example A pool for one block
+   * ```ts
+   * import { Pool } from "./pool.ts";
+   * {
+   *   await using pool = await Pool.start<(n: number) => number>(new URL("./square.ts", import.meta.url));
+   *   console.log(await pool.map([1, 2])); // [1, 4]
+   * } // terminated here
+   * ```
    */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.terminate();
