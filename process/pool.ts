@@ -418,6 +418,11 @@ class Slot {
  * its chunks take under a millisecond), so that the next is at hand when
  * one finishes; chunks a dead worker had not started go to the others.
  *
+ * Aborting a running task (a `signal`, a `timeout`) terminates its worker,
+ * as `spawn`'s `terminate()` does, with the same caveat: on Deno a thread
+ * busy in a loop halts only at its next procshare call. Use
+ * `as: "process"` for work that may have to be stopped while it computes.
+ *
  * @example The seed's Pool over a shared dict
  * ```ts
  * import { Manager, Pool } from "../mod.ts";
@@ -874,7 +879,12 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     const wasStarting = slot.state === "starting";
     slot.state = "dead";
     this.#slots.delete(slot);
-    const [running, ...rest] = slot.inflight.splice(0);
+    let [running, ...rest]: Array<Job | undefined> = slot.inflight.splice(0);
+    if (slot.endedBy === "abort" && running !== undefined) {
+      // ended for an aborted task whose answer may have been on its way: what it ran instead is run again
+      rest = [running, ...rest];
+      running = undefined;
+    }
     if (wasStarting) {
       const cause = slot.error as Error | undefined;
       const e = new WorkerError(
@@ -895,7 +905,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
       this.#tasksFailed += running.items.length;
       this.#failJob(running, this.#deathError(slot, code));
     }
-    this.#queue.unshift(rest.filter((j) => !j.batch.settled));
+    this.#queue.unshift(rest.filter((j): j is Job => j !== undefined && !j.batch.settled));
     const work = this.#queue.length > 0 || [...this.#slots].some((s) => s.inflight.length > 0);
     // a worker that died at work is replaced; one that could not start is not (it would fail again)
     if (!this.#terminated && this.#broken === undefined && !wasStarting && (!this.#closed || work)) this.#spawn();
