@@ -547,6 +547,8 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
   async #open(): Promise<void> {
     if (this.#as === "process") {
       this.#dir = fs.mkdtempSync(path.join(os.tmpdir(), "procshare-pool-"));
+      // a pool left open when the program exits leaves no directory behind
+      process.on("exit", this.#removeDir);
       const server = net.createServer((socket) => this.#accept(socket));
       this.#server = server;
       await new Promise<void>((resolve, reject) => {
@@ -946,11 +948,22 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     if ((this.#closed || this.#terminated) && this.#slots.size === 0) {
       this.#server?.close();
       this.#server = undefined;
-      if (this.#dir) fs.rmSync(this.#dir, { recursive: true, force: true });
-      this.#dir = undefined;
+      this.#removeDir();
       this.#markAllExited();
     }
   }
+
+  /** Removes the directory of the process workers' socket (once; also at the program's exit). */
+  readonly #removeDir = (): void => {
+    if (this.#dir === undefined) return;
+    process.off("exit", this.#removeDir);
+    try {
+      fs.rmSync(this.#dir, { recursive: true, force: true });
+    } catch {
+      // best effort
+    }
+    this.#dir = undefined;
+  };
 
   // ---------------------------------------------------------------------------
   // Batches

@@ -246,7 +246,9 @@ describe("Pool options", () => {
 });
 
 describe("Pool in a program", () => {
-  it("idle pools left open do not keep the program alive; terminate() resolves in a program with nothing else to do", async () => {
+  it("idle pools left open do not keep the program alive nor leave files; terminate() resolves in a program with nothing else to do", async () => {
+    const poolDirs = () => new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("procshare-pool-")));
+    const before = poolDirs();
     const { command, args } = runtimeCommand(new URL("./fixtures/pool_main.ts", import.meta.url));
     const stdout = await new Promise<string>((resolve, reject) =>
       execFile(
@@ -257,5 +259,6 @@ describe("Pool in a program", () => {
       )
     );
     assert.equal(stdout.trim(), "[4,9,16]");
+    assert.deepEqual([...poolDirs()].filter((n) => !before.has(n)), [], "the open process pool's directory is gone");
   });
 });
