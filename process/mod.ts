@@ -13,6 +13,8 @@
  */
 export { spawn } from "./spawn.ts";
 export type { JoinOptions, SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
+export { Pool } from "./pool.ts";
+export type { ApplyOptions, MapOptions, PoolOptions, PoolProgress, PoolStats, PoolWorkerStats } from "./pool.ts";
 export { WorkerError } from "../errors.ts";
 export type { WorkerErrorReason } from "../errors.ts";
 export { Pipe } from "./pipe.ts";

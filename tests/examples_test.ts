@@ -2,6 +2,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { availableParallelism } from "node:os";
 import { runtimeCommand } from "../transports/_runtime/runtime.ts";
 
 function run(name: string, ...extra: string[]): Promise<string> {
@@ -37,6 +38,19 @@ describe("examples", () => {
       assert.equal(perWorker.slice(1).map(Number).reduce((a, b) => a + b), 30);
     });
   }
+
+  test("pool_dict.ts: the pool's worker processes each write their entry to the shared dict", async () => {
+    const out = (await run("pool_dict.ts")).trim();
+    const entries = [...out.matchAll(/(\d+): '([^']*)'/g)].map(([, k, v]) => [Number(k), v] as const);
+    assert.ok(out.startsWith("{") && out.endsWith("}"), out);
+    // one worker per core (as Python's Pool()), each sent a chunk before any gets a second
+    assert.equal(entries.length, Math.min(availableParallelism(), 10), out);
+    for (const [k, v] of entries) assert.equal(v, `Hi, I was written by process ${k}`);
+  });
+
+  test("pool_progress.ts counts the primes below 1,000,000 on a thread pool", async () => {
+    assert.equal((await run("pool_progress.ts")).trim(), "primes below 1000000: 78498");
+  });
 
   test("joinable_queue.ts reports all ten tasks", async () => {
     const lines = (await run("joinable_queue.ts")).trim().split("\n");
