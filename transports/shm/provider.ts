@@ -8,8 +8,10 @@
  * - a Lock (bytes 0–63) that makes open-or-create by name atomic across
  *   processes;
  * - a header: a magic word and the name of the names region;
- * - the owner registry ({@linkcode ShmOwners}), so that lock words hold ids
- *   unique across the processes and a dead process's locks pass on.
+ * - room for an owner registry (unused: owner ids come from the user's
+ *   registry, {@linkcode ShmOwners.session}, the same for every manager, so
+ *   that lock words hold ids unique across processes and managers, and a
+ *   dead process's or thread's locks pass on).
  *
  * The names region is a Dict engine: structure name → handle, plus one
  * `\0region:<file>` key per region made for the manager, which `shutdown`
@@ -44,9 +46,6 @@ const MAGIC = 0x70734d47;
 /** Word holding the length of the names region's file name; its bytes follow from byte 72. */
 const W_NAMES_LEN = 17;
 const NAMES_AT = 72;
-/** First word of the owner registry, and its slots. */
-const OWNERS_BASE = 128;
-const OWNER_SLOTS = 1024;
 /** The names dict's reservation and first commit. */
 const NAMES_MAX_BYTES = 64 << 20;
 const NAMES_INITIAL_BYTES = 64 * 1024;
@@ -85,7 +84,7 @@ function remember(r: ShmRegion, bytes: number): ShmRegion {
 /** The managers this thread joined, by region name. */
 const managers = new Map<string, Joined>();
 let ffiPromise: Promise<Ffi> | undefined;
-let idsFrom: string | undefined;
+let idsJoined = false;
 
 function ffi(): Promise<Ffi> {
   return ffiPromise ??= loadFfi().catch((e) => {
@@ -101,15 +100,16 @@ function mapped(f: Ffi, name: string, minBytes: number): ShmRegion {
   return r;
 }
 
-/** Joins the registry of owner ids of the first manager this thread uses (a thread has one id). */
-function useIds(f: Ffi, name: string, region: ShmRegion): void {
-  if (idsFrom !== undefined) return;
-  useForeignIds(new ShmOwners(f, region.i32, OWNERS_BASE, OWNER_SLOTS));
-  idsFrom = name;
+/** Joins the user's registry of owner ids, once per thread: one id across every manager. */
+function useIds(f: Ffi): void {
+  if (idsJoined) return;
+  useForeignIds(ShmOwners.session(f));
+  idsJoined = true;
 }
 
 /** Lays out a new manager region and its names region. */
 function createManager(f: Ffi, name: string | undefined): Joined {
+  useIds(f); // first: a registry that cannot be joined leaves no region behind
   const region = ShmRegion.create(f, { name, maxBytes: MANAGER_BYTES, initialBytes: MANAGER_BYTES });
   let namesRegion: ShmRegion | undefined;
   try {
@@ -130,7 +130,6 @@ function createManager(f: Ffi, name: string | undefined): Joined {
   regions.set(namesRegion.name, namesRegion);
   const joined = joinedOver(region, namesRegion);
   managers.set(region.name, joined);
-  useIds(f, region.name, region);
   return joined;
 }
 
@@ -158,7 +157,7 @@ function joinManager(f: Ffi, name: string): Joined {
   const namesName = new TextDecoder().decode(region.u8.slice(NAMES_AT, NAMES_AT + len));
   const joined = joinedOver(region, mapped(f, namesName, NAMES_INITIAL_BYTES));
   managers.set(name, joined);
-  useIds(f, name, region);
+  useIds(f);
   return joined;
 }
 
