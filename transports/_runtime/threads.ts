@@ -29,6 +29,15 @@
  * {@linkcode allocateId} throws `RangeError` (the socket server turns it into a
  * refusal at connect).
  *
+ * ## Ids shared with other processes
+ *
+ * Lock words in memory shared between processes (`shm:`) need ids that mean
+ * the same to every process: once a thread uses a foreign registry
+ * ({@linkcode useForeignIds}), its owner id comes from there and carries
+ * {@linkcode FOREIGN_ID_BIT}. It keeps its process-local id, linked to the
+ * foreign one in this registry (two more words per slot), for what stays
+ * process-local: a stop request, and its parent marking it dead.
+ *
  * @example An id freed by markDead is reused under another generation
  * ```ts
  * import { IdRegistry } from "./threads.ts";
