@@ -304,8 +304,9 @@ export class IdRegistry {
     const s = local & SLOT_MASK;
     if (local <= 0 || s === 0 || s > this.#slots) return 0;
     const at = this.#aliases + s * ALIAS_WORDS;
+    if (Atomics.load(this.#i32, at + 1) !== local) return 0;
     const f = Atomics.load(this.#i32, at);
-    return Atomics.load(this.#i32, at + 1) === local ? f : 0;
+    return Atomics.load(this.#i32, at + 1) === local ? f : 0; // not relinked meanwhile (link writes 0 first)
   }
 
   /** The local id linked to `foreignId`, or 0 when no thread of this process uses it (a scan of the used slots). */
