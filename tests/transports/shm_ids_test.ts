@@ -119,14 +119,7 @@ async function killHolder(t: TestContext, mode: string): Promise<void> {
   }
 }
 
-describe(`shm: owner ids across processes and threads on ${runtime}`, () => {
-  before(() => {
-    for (const mode of [...KILLED, ...ENDING]) holders.set(mode, new Child([mode, m.address!, mode]));
-  });
-  after(() => {
-    for (const c of holders.values()) c.process.kill("SIGKILL");
-  });
-
+describe(`shm: owner ids across managers and threads on ${runtime}`, () => {
   // These two come first: before this process used any other id or spawned
   // any thread, the ids that collided before one registry served every
   // manager (and before threads had cross-process ids) are the first ones.
@@ -204,6 +197,15 @@ describe(`shm: owner ids across processes and threads on ${runtime}`, () => {
     } finally {
       await local.shutdown();
     }
+  });
+});
+
+describe(`shm: a dead owner's Lock passes on to another process on ${runtime}`, () => {
+  before(() => {
+    for (const mode of [...KILLED, ...ENDING]) holders.set(mode, new Child([mode, m.address!, mode]));
+  });
+  after(() => {
+    for (const c of holders.values()) c.process.kill("SIGKILL");
   });
 
   it("a thread spawned after its parent joined holds a Lock; its process SIGKILLed: ownerDied here", async (t) => {
