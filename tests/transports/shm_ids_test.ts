@@ -1,19 +1,24 @@
 /**
  * Owner ids across processes for every thread, and several `shm:` managers
  * in one process (issue 9, acceptance 4; transports/_runtime/threads.ts,
- * transports/shm/_owners.ts). A process SIGKILLed while one of its threads
- * holds an `shm:` Lock passes the Lock on to this process, told `ownerDied`,
- * whatever thread held it: a thread spawned `as: "thread"` after its parent
- * joined (its id reserved by the parent), one whose parent never joined (it
- * had a process-local id, replaced when it joined), a plain Worker, and a
- * main thread that had a process-local id. A plain Worker that ends holding
- * the Lock, and a spawned thread terminated holding it (its parent joined or
- * not), in a process that lives on, pass it on too. A process joining
- * two managers in the other order than this one contends on a Lock of each
- * (exact counts: ids never collide), then its locks of both pass on when it
- * is killed. Locked increments from a thread here and a thread of another
- * process are exact. A thread that never joined takes a shared-buffer Lock
- * over from a dead sibling whose id was a cross-process one.
+ * transports/shm/_owners.ts).
+ *
+ * - A process joining two managers in the other order than this one: the
+ *   ids differ, RLock-guarded counts on both are exact, and its Locks of
+ *   both pass on when it is SIGKILLed.
+ * - RLock-guarded increments from a thread here and a thread of another
+ *   process are exact, with three distinct cross-process ids.
+ * - A thread that never joined takes a shared-buffer Lock over from a dead
+ *   sibling whose id was a cross-process one.
+ * - A process SIGKILLed while one of its threads holds an `shm:` Lock passes
+ *   it on here, told `ownerDied`, whatever thread held it: a thread spawned
+ *   `as: "thread"` after its parent joined (its id reserved by the parent),
+ *   one whose parent never joined (a process-local id, replaced when it
+ *   joined), a plain Worker, and a main thread that had a process-local id
+ *   (its RLock and Semaphore permit pass on too).
+ * - In a process that lives on, a plain Worker that ends holding the Lock,
+ *   and a spawned thread terminated holding it (its parent joined or not),
+ *   pass it on too.
  * @module
  */
 import { after, before, describe, it, type TestContext } from "node:test";
@@ -220,8 +225,16 @@ describe(`shm: a dead owner's Lock passes on to another process on ${runtime}`, 
     await killHolder(t, "plain");
   });
 
-  it("a main thread that had a process-local id holds a Lock; SIGKILL: ownerDied here", async (t) => {
+  it("a main thread that had a process-local id holds a Lock, an RLock and a permit; SIGKILL: ownerDied here", async (t) => {
     await killHolder(t, "main-local");
+    const rlock = await m.rlock({ name: "main-local-r" });
+    const r = await rlock.acquire({ timeout: 10_000 });
+    assert.equal(r.ownerDied, true, "the RLock held twice passes on, told ownerDied");
+    await r.release();
+    assert.equal(rlock.isOwnedSync(), false, "the dead owner's depth was dropped");
+    const s = await (await m.semaphore(1, { name: "main-local-s" })).acquire({ timeout: 10_000 });
+    assert.equal(s.ownerDied, true, "the Semaphore's permit comes back, told ownerDied");
+    await s.release();
   });
 
   for (
