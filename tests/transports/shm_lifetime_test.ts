@@ -7,7 +7,9 @@
  * region was left by a dead creator (garbage, no manager layout) is made
  * anew; `m.delete(name)` unlinks the regions made for that structure while
  * clients already attached keep working; a start sweeps the region files
- * of dead creators.
+ * of dead creators, where a manager's regions count as made by the process
+ * that started it (a joiner that made a structure and exited leaves it
+ * usable).
  * @module
  */
 import { describe, it } from "node:test";
@@ -47,6 +49,19 @@ describe("shm: lifetimes and access", () => {
     } finally {
       for (const f of [leaked, live]) rmSync(`/dev/shm/${f}`, { force: true });
     }
+  });
+
+  it("a structure made by a joining process that exited survives the next start's sweep", async () => {
+    await using m = await Manager.start({ transport: "shm:" });
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    const run = (fixture: string, args: string[]) => {
+      const { command, args: base } = runtimeCommand(new URL(`../fixtures/${fixture}`, import.meta.url));
+      execFileSync(command, [...base, ...args], { cwd: root, timeout: 30_000 });
+    };
+    run("shm_make_and_exit.ts", [m.address!, "made-by-child"]);
+    run("shm_start_and_exit.ts", []); // sweeps the files of dead creators
+    const d = await m.dict<string, number>(undefined, { name: "made-by-child" });
+    assert.equal(await d.get("made"), 42);
   });
 
   it("checks the authkey a manager was started with", async () => {

@@ -29,6 +29,15 @@
  * {@linkcode allocateId} throws `RangeError` (the socket server turns it into a
  * refusal at connect).
  *
+ * ## Ids shared with other processes
+ *
+ * Lock words in memory shared between processes (`shm:`) need ids that mean
+ * the same to every process: once a thread uses a foreign registry
+ * ({@linkcode useForeignIds}), its owner id comes from there and carries
+ * {@linkcode FOREIGN_ID_BIT}. It keeps its process-local id, linked to the
+ * foreign one in this registry (two more words per slot), for what stays
+ * process-local: a stop request, and its parent marking it dead.
+ *
  * @example An id freed by markDead is reused under another generation
  * ```ts
  * import { IdRegistry } from "./threads.ts";
@@ -48,6 +57,11 @@ const R_NEXT_SLOT = 0;
 const R_CURSOR = 1;
 /** First word of the per-slot state array (word `R_STATES + slot`). */
 const R_STATES = 16;
+/**
+ * After the states, per slot two words: the foreign id linked to the slot's
+ * local id (see {@linkcode useForeignIds}), then that local id.
+ */
+const ALIAS_WORDS = 2;
 
 /** Bits of an id that name its slot. */
 export const SLOT_BITS = 16;
@@ -79,7 +93,12 @@ export const FOREIGN_ID_BIT = 1 << 29;
 
 /** A registry of ids shared with other processes (see {@linkcode useForeignIds}). */
 export interface ForeignIds {
+  /** A fresh id for the calling thread. */
   allocate(): number;
+  /** A fresh id for a thread of this process about to start (see {@linkcode reserveWorkerId}). */
+  reserve(): number;
+  /** Makes the calling thread the owner of `id`, reserved for it; false when it cannot (the id is dead, say). */
+  adopt(id: number): boolean;
   isDead(id: number): boolean;
   markDead(id: number): void;
 }
@@ -87,13 +106,47 @@ export interface ForeignIds {
 let foreign: ForeignIds | undefined;
 
 /**
- * From now on this thread's id (if it has none yet) and the ids of the
- * threads it spawns come from `ids`, a registry shared with other processes,
- * and ids carrying {@linkcode FOREIGN_ID_BIT} are resolved there. Lock words
- * already written with process-local ids keep being resolved locally.
+ * From now on this thread's owner id and the ids of the threads it spawns
+ * come from `ids`, a registry shared with other processes, and ids carrying
+ * {@linkcode FOREIGN_ID_BIT} are resolved there.
+ *
+ * A thread that has an id already gets one of `ids`: a foreign id reserved
+ * for it by its parent is adopted, anything else is replaced (re-id), since a
+ * process-local id means nothing to another process. The thread keeps its
+ * process-local id, linked to the new one, for what stays process-local: a
+ * stop request, and its parent marking it dead when it exits (which marks the
+ * foreign id dead too). A lock the thread holds under its old id when this
+ * is called stays held by that id: release such locks before the first
+ * `shm:` use (a release after it is refused as the thread's id changed).
+ * Calling it again with the same registry does nothing.
+ *
+ * @example A thread's local id is replaced by a foreign one
+ * ```ts
+ * import { FOREIGN_ID_BIT, type ForeignIds, threadId, useForeignIds } from "./threads.ts";
+ * let next = 0;
+ * const ids: ForeignIds = {
+ *   allocate: () => FOREIGN_ID_BIT | ++next,
+ *   reserve: () => FOREIGN_ID_BIT | ++next,
+ *   adopt: () => false,
+ *   isDead: () => false,
+ *   markDead: () => {},
+ * };
+ * const before = threadId();
+ * useForeignIds(ids);
+ * console.log((before & FOREIGN_ID_BIT) === 0, threadId() === (FOREIGN_ID_BIT | 1)); // true true
+ * ```
  */
 export function useForeignIds(ids: ForeignIds): void {
+  if (ids === foreign) return;
+  const previous = foreign;
   foreign = ids;
+  if (myId === 0) return;
+  const isForeign = (myId & FOREIGN_ID_BIT) !== 0;
+  if (isForeign && previous === undefined && ids.adopt(myId)) return; // reserved by the parent
+  if (isForeign) previous?.markDead(myId); // an id of another registry: its slot is free again
+  const id = ids.allocate();
+  if (myLocal !== 0) processRegistry().link(myLocal, id);
+  myId = id;
 }
 
 /** State of an id that is alive (or never used), in generation 0. */
@@ -122,19 +175,23 @@ export class IdRegistry {
         `Cannot size an id registry as slots must be an integer in [1, ${MAX_IDS - 1}]: received ${slots}`,
       );
     }
-    return (R_STATES + slots + 1) * 4;
+    return (R_STATES + (slots + 1) * (1 + ALIAS_WORDS)) * 4;
   }
 
   readonly #i32: Int32Array;
   readonly #slots: number;
+  /** Word of slot 0's alias pair. */
+  readonly #aliases: number;
 
   /** Wraps `buffer`, made with at least {@linkcode IdRegistry.bytes} bytes (zeroed, or an existing registry's). */
   constructor(buffer: SharedArrayBuffer) {
     this.#i32 = new Int32Array(buffer);
-    this.#slots = Math.min(this.#i32.length - R_STATES - 1, MAX_IDS - 1); // a slot must fit SLOT_MASK
+    const fit = Math.floor((this.#i32.length - R_STATES) / (1 + ALIAS_WORDS)) - 1;
+    this.#slots = Math.min(fit, MAX_IDS - 1); // a slot must fit SLOT_MASK
     if (this.#slots < 1) {
       throw new RangeError(`Cannot use an id registry as its buffer is too small: received ${buffer.byteLength} bytes`);
     }
+    this.#aliases = R_STATES + this.#slots + 1;
   }
 
   /** The buffer, to share with other threads. */
@@ -228,6 +285,42 @@ export class IdRegistry {
     }
   }
 
+  /**
+   * Links a live local id to the foreign id its thread uses as owner (see
+   * {@linkcode useForeignIds}): the threads of this process can then tell
+   * whether that foreign id is dead without the foreign registry.
+   */
+  link(local: number, foreignId: number): void {
+    const s = local & SLOT_MASK;
+    if (local <= 0 || s === 0 || s > this.#slots) return;
+    const at = this.#aliases + s * ALIAS_WORDS;
+    Atomics.store(this.#i32, at, 0);
+    Atomics.store(this.#i32, at + 1, local);
+    Atomics.store(this.#i32, at, foreignId);
+  }
+
+  /** The foreign id linked to `local`, or 0. */
+  aliasOf(local: number): number {
+    const s = local & SLOT_MASK;
+    if (local <= 0 || s === 0 || s > this.#slots) return 0;
+    const at = this.#aliases + s * ALIAS_WORDS;
+    if (Atomics.load(this.#i32, at + 1) !== local) return 0;
+    const f = Atomics.load(this.#i32, at);
+    return Atomics.load(this.#i32, at + 1) === local ? f : 0; // not relinked meanwhile (link writes 0 first)
+  }
+
+  /** The local id linked to `foreignId`, or 0 when no thread of this process uses it (a scan of the used slots). */
+  localOf(foreignId: number): number {
+    if (foreignId === 0) return 0;
+    const i = this.#i32;
+    const used = Math.min(Atomics.load(i, R_NEXT_SLOT), this.#slots);
+    for (let s = 1; s <= used; s++) {
+      const at = this.#aliases + s * ALIAS_WORDS;
+      if (Atomics.load(i, at) === foreignId) return Atomics.load(i, at + 1);
+    }
+    return 0;
+  }
+
   /** True when the id's thread or connection is known to have ended (its slot dead, or reused since). */
   isDead(id: number): boolean {
     const s = id & SLOT_MASK;
@@ -238,7 +331,10 @@ export class IdRegistry {
 }
 
 let registry: IdRegistry | undefined;
+/** This thread's owner id: what it writes into lock words (foreign once a foreign registry is in use). */
 let myId = 0;
+/** This thread's process-local id (stop requests, its parent's markDead), or 0 when it has none. */
+let myLocal = 0;
 
 /** The registry buffer of this thread, created on first use. */
 export function registryBuffer(): SharedArrayBuffer {
@@ -277,8 +373,13 @@ let myStateIndex = 0;
  * shared state again: see {@linkcode haltIfStopped}.
  */
 export function threadId(): number {
-  if (myId === 0) setThreadId(foreign !== undefined ? foreign.allocate() : allocateId());
-  else if (myState !== undefined && (Atomics.load(myState, myStateIndex) & STOP_BIT) !== 0) haltIfStopped();
+  if (myId === 0) {
+    if (foreign !== undefined) become(foreign.allocate(), 0);
+    else {
+      const id = allocateId();
+      become(id, id);
+    }
+  } else if (myState !== undefined && (Atomics.load(myState, myStateIndex) & STOP_BIT) !== 0) haltIfStopped();
   return myId;
 }
 
@@ -288,13 +389,14 @@ export function threadId(): number {
  * its runtime failed to stop never writes shared state again.
  */
 export function haltIfStopped(): void {
-  if (myId === 0 || !processRegistry().stopRequested(myId)) return;
-  processRegistry().markDead(myId);
+  if (myLocal === 0 || !processRegistry().stopRequested(myLocal)) return;
+  markDead(myLocal);
+  if (myId !== myLocal) markDead(myId);
   const forever = new Int32Array(new SharedArrayBuffer(4));
   for (;;) nap(forever, 0, 0, 60_000);
 }
 
-/** Asks the thread of `id` to stop at its next procshare call or wait slice. */
+/** Asks the thread of `id` (a local id: see {@linkcode reserveWorkerId}) to stop at its next procshare call or wait slice. */
 export function requestStop(id: number): void {
   processRegistry().requestStop(id);
 }
@@ -304,30 +406,68 @@ export function stopRequested(id: number): boolean {
   return processRegistry().stopRequested(id);
 }
 
-/** Marks an id dead: locks it holds become free for the taking, and its slot may be reused. */
+/**
+ * Marks an id dead: locks it holds become free for the taking, and its slot
+ * may be reused. A local id linked to a foreign one marks that one dead too
+ * (in the foreign registry when this thread uses one; other threads of the
+ * process see it through the link).
+ */
 export function markDead(id: number): void {
-  if ((id & FOREIGN_ID_BIT) !== 0) foreign?.markDead(id);
-  else processRegistry().markDead(id);
+  if ((id & FOREIGN_ID_BIT) !== 0) return void foreign?.markDead(id);
+  const r = processRegistry();
+  r.markDead(id);
+  const linked = r.aliasOf(id);
+  if (linked !== 0) foreign?.markDead(linked);
 }
 
-/** True when the id's thread or connection is known to have ended. */
+/**
+ * True when the id's thread or connection is known to have ended. A foreign
+ * id is asked of the foreign registry (which checks its process and thread),
+ * then of the local id linked to it, if a thread of this process uses it:
+ * that one is dead once the thread's parent marked it so.
+ */
 export function isDead(id: number): boolean {
-  if ((id & FOREIGN_ID_BIT) !== 0) return foreign !== undefined && foreign.isDead(id);
-  return processRegistry().isDead(id);
+  if ((id & FOREIGN_ID_BIT) === 0) return processRegistry().isDead(id);
+  if (foreign !== undefined && foreign.isDead(id)) return true;
+  const r = processRegistry();
+  const local = r.localOf(id);
+  if (local === 0 || !r.isDead(local)) return false;
+  foreign?.markDead(id); // tell the other processes
+  return true;
 }
 
 /**
  * Reserves an id for a worker about to start, so that its parent can mark it
- * dead when it exits even if it never ran a line.
+ * dead when it exits even if it never ran a line, and ask it to stop: a
+ * local id, linked to a foreign one (reserved for the worker, which adopts it)
+ * when this thread uses a foreign registry.
  */
 export function reserveWorkerId(): number {
-  return allocateId();
+  const id = allocateId();
+  if (foreign === undefined) return id;
+  try {
+    processRegistry().link(id, foreign.reserve());
+  } catch (e) {
+    processRegistry().markDead(id);
+    throw e;
+  }
+  return id;
 }
 
-/** Sets this thread's id (a spawned worker gets the one its parent reserved). */
+/**
+ * Sets this thread's id (a spawned worker gets the one its parent reserved):
+ * a local id linked to a foreign one makes the foreign one its owner id.
+ */
 export function setThreadId(id: number): void {
+  if ((id & FOREIGN_ID_BIT) !== 0) become(id, 0);
+  else become(processRegistry().aliasOf(id) || id, id);
+}
+
+/** This thread's owner id is `id`, and its local id `local` (0: none). */
+function become(id: number, local: number): void {
   myId = id;
-  if ((id & FOREIGN_ID_BIT) !== 0) myState = undefined; // a stop request is a local slot's bit
-  else [myState, myStateIndex] = processRegistry().stateWord(id);
+  myLocal = local;
+  if (local === 0) myState = undefined; // a stop request is a local slot's bit
+  else [myState, myStateIndex] = processRegistry().stateWord(local);
   onWaitSlice(haltIfStopped);
 }

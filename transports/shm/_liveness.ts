@@ -40,28 +40,37 @@ export interface ProcessStat {
 
 const decoder = new TextDecoder();
 
-/** `/proc/<pid>/stat` parsed, or undefined when there is no such process (or its line cannot be parsed). */
-export function readStat(ffi: Ffi, pid: number): ProcessStat | undefined {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
-  const c = ffi.consts;
-  const fd = ffi.open(`/proc/${pid}/stat`, c.O_CLOEXEC, 0);
+/** The first line (at most 1 KiB) of a `/proc` file, or undefined when it cannot be read. */
+function readProc(ffi: Ffi, path: string, bytes = 1024): string | undefined {
+  const fd = ffi.open(path, ffi.consts.O_CLOEXEC, 0);
   if (fd < 0) return undefined;
-  let text: string;
   try {
-    const buf = new Uint8Array(1024);
+    const buf = new Uint8Array(bytes);
     const n = ffi.read(fd, buf);
-    if (n <= 0) return undefined;
-    text = decoder.decode(buf.subarray(0, n));
+    return n <= 0 ? undefined : decoder.decode(buf.subarray(0, n));
   } finally {
     ffi.close(fd);
   }
+}
+
+/** A `stat` line parsed: its first field (pid or tid), state and start time. */
+function parseStat(text: string | undefined): (ProcessStat & { readonly id: number }) | undefined {
+  if (text === undefined) return undefined;
   // "pid (comm) S ppid …": comm may hold spaces and ')', so fields count from the last ')'.
   const close = text.lastIndexOf(")");
   if (close < 0) return undefined;
   const fields = text.slice(close + 2).split(" ");
   const startTime = Number(fields[19]); // field 22; fields[0] is field 3
+  const id = Number(text.slice(0, text.indexOf(" ")));
   if (fields[0] === undefined || !Number.isSafeInteger(startTime)) return undefined;
-  return { state: fields[0], startTime };
+  return { id, state: fields[0], startTime };
+}
+
+/** `/proc/<pid>/stat` parsed, or undefined when there is no such process (or its line cannot be parsed). */
+export function readStat(ffi: Ffi, pid: number): ProcessStat | undefined {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  const s = parseStat(readProc(ffi, `/proc/${pid}/stat`));
+  return s === undefined ? undefined : { state: s.state, startTime: s.startTime };
 }
 
 /** This process's identity (pid and start time). */
@@ -88,4 +97,75 @@ export function isAlive(ffi: Ffi, id: ProcessIdentity): boolean {
   if (stat === undefined) return false;
   if (stat.state === "Z" || stat.state === "X" || stat.state === "x") return false;
   return stat.startTime === id.startTime;
+}
+
+/** The calling thread's identity, by thread (per thread: module state is). */
+let selfThreadCache: ProcessIdentity | null | undefined;
+
+/**
+ * The calling OS thread's identity: its thread id (`gettid`, what
+ * `/proc/thread-self` names) and start time, field 22 of its `stat`, which
+ * tells it from a later thread reusing the id. Undefined where
+ * `/proc/thread-self` is unreadable (Linux before 3.17, a `/proc` without
+ * it): owners are then told apart by process only.
+ *
+ * @example Identifying this thread
+ * ```ts
+ * import { loadFfi } from "./_ffi.ts";
+ * import { isThreadAlive, selfIdentity, selfThread } from "./_liveness.ts";
+ * const ffi = await loadFfi();
+ * const t = selfThread(ffi);
+ * if (t !== undefined) console.log(isThreadAlive(ffi, selfIdentity(ffi).pid, t)); // true
+ * ```
+ */
+export function selfThread(ffi: Ffi): ProcessIdentity | undefined {
+  if (selfThreadCache === undefined) {
+    const s = parseStat(readProc(ffi, "/proc/thread-self/stat"));
+    selfThreadCache = s !== undefined && Number.isSafeInteger(s.id) && s.id > 0
+      ? { pid: s.id, startTime: s.startTime }
+      : null;
+  }
+  return selfThreadCache ?? undefined;
+}
+
+/**
+ * True while thread `thread` (its `pid` field a thread id) of process `pid`
+ * runs: false when the process has no such thread (it ended: threads other
+ * than a process's first are reaped at once), when it is a zombie, or when
+ * the thread now holding the id started at another time.
+ *
+ * @example A thread id no thread holds
+ * ```ts
+ * import { loadFfi } from "./_ffi.ts";
+ * import { isThreadAlive, selfIdentity } from "./_liveness.ts";
+ * const ffi = await loadFfi();
+ * const me = selfIdentity(ffi);
+ * console.log(isThreadAlive(ffi, me.pid, { pid: me.pid, startTime: me.startTime })); // true: the main thread
+ * ```
+ */
+export function isThreadAlive(ffi: Ffi, pid: number, thread: ProcessIdentity): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0 || !Number.isSafeInteger(thread.pid) || thread.pid <= 0) return false;
+  const s = parseStat(readProc(ffi, `/proc/${pid}/task/${thread.pid}/stat`));
+  if (s === undefined) return false;
+  if (s.state === "Z" || s.state === "X" || s.state === "x") return false;
+  return s.startTime === thread.startTime;
+}
+
+/**
+ * This process's effective user id (the `Uid:` line of `/proc/self/status`),
+ * or undefined when it cannot be read: what names a user's registry of
+ * owner ids.
+ *
+ * @example
+ * ```ts
+ * import { loadFfi } from "./_ffi.ts";
+ * import { selfUid } from "./_liveness.ts";
+ * console.log(selfUid(await loadFfi())); // 1000, say
+ * ```
+ */
+export function selfUid(ffi: Ffi): number | undefined {
+  const text = readProc(ffi, "/proc/self/status", 4096);
+  const m = text === undefined ? null : /^Uid:\s+\d+\s+(\d+)/m.exec(text);
+  const uid = m === null ? NaN : Number(m[1]);
+  return Number.isSafeInteger(uid) ? uid : undefined;
 }

@@ -115,7 +115,7 @@ function openError(errno: number, verb: "create" | "open", name: string): Error 
 }
 
 /** A random suffix, 8 hex digits. */
-function randomSuffix(): string {
+export function randomSuffix(): string {
   const b = crypto.getRandomValues(new Uint8Array(4));
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 }

@@ -8,8 +8,10 @@
  * - a Lock (bytes 0–63) that makes open-or-create by name atomic across
  *   processes;
  * - a header: a magic word and the name of the names region;
- * - the owner registry ({@linkcode ShmOwners}), so that lock words hold ids
- *   unique across the processes and a dead process's locks pass on.
+ * - room for an owner registry (unused: owner ids come from the user's
+ *   registry, {@linkcode ShmOwners.session}, the same for every manager, so
+ *   that lock words hold ids unique across processes and managers, and a
+ *   dead process's or thread's locks pass on).
  *
  * The names region is a Dict engine: structure name → handle, plus one
  * `\0region:<file>` key per region made for the manager, which `shutdown`
@@ -36,7 +38,7 @@ import { threadId, useForeignIds } from "../_runtime/threads.ts";
 import type { StartOptions, TransportConfig, TransportImpl, TransportProvider } from "../transport.ts";
 import { type Ffi, loadFfi } from "./_ffi.ts";
 import { ShmOwners } from "./_owners.ts";
-import { ShmRegion } from "./_region.ts";
+import { randomSuffix, ShmRegion } from "./_region.ts";
 import { sweepWith } from "./_sweep.ts";
 
 /** The `via` of shm handles. */
@@ -59,9 +61,6 @@ const AUTH_MAC_AT = AUTH_SALT_AT + AUTH_SALT_BYTES;
 const AUTH_MAC_BYTES = 32;
 /** How long a process opening `shm:/name` waits for its creator to finish laying it out. */
 const LAYOUT_WAIT_MS = 2000;
-/** First word of the owner registry, and its slots. */
-const OWNERS_BASE = 128;
-const OWNER_SLOTS = 1024;
 /** The names dict's reservation and first commit. */
 const NAMES_MAX_BYTES = 64 << 20;
 const NAMES_INITIAL_BYTES = 64 * 1024;
@@ -102,7 +101,7 @@ function remember(r: ShmRegion, bytes: number): ShmRegion {
 /** The managers this thread joined, by region name. */
 const managers = new Map<string, Joined>();
 let ffiPromise: Promise<Ffi> | undefined;
-let idsFrom: string | undefined;
+let idsJoined = false;
 
 function ffi(): Promise<Ffi> {
   return ffiPromise ??= loadFfi().catch((e) => {
@@ -118,11 +117,11 @@ function mapped(f: Ffi, name: string, minBytes: number): ShmRegion {
   return r;
 }
 
-/** Joins the registry of owner ids of the first manager this thread uses (a thread has one id). */
-function useIds(f: Ffi, name: string, region: ShmRegion): void {
-  if (idsFrom !== undefined) return;
-  useForeignIds(new ShmOwners(f, region.i32, OWNERS_BASE, OWNER_SLOTS));
-  idsFrom = name;
+/** Joins the user's registry of owner ids, once per thread: one id across every manager. */
+function useIds(f: Ffi): void {
+  if (idsJoined) return;
+  useForeignIds(ShmOwners.session(f));
+  idsJoined = true;
 }
 
 /** HMAC-SHA256 of `salt` under the authkey: what a manager region keeps of its authkey. */
@@ -154,6 +153,7 @@ function checkAuth(region: ShmRegion, authkey: Uint8Array | string | undefined):
 
 /** Lays out a new manager region and its names region. */
 function createManager(f: Ffi, name: string | undefined, authkey: Uint8Array | string | undefined): Joined {
+  useIds(f); // first: a registry that cannot be joined leaves no region behind
   const mac = authkey === undefined ? undefined : (() => {
     const salt = new Uint8Array(randomBytes(AUTH_SALT_BYTES));
     return { salt, mac: authMac(authkey, salt) };
@@ -183,7 +183,6 @@ function createManager(f: Ffi, name: string | undefined, authkey: Uint8Array | s
   regions.set(namesRegion.name, namesRegion);
   const joined = joinedOver(region, namesRegion);
   managers.set(region.name, joined);
-  useIds(f, region.name, region);
   return joined;
 }
 
@@ -238,27 +237,44 @@ function joinManager(f: Ffi, name: string): Joined {
   const namesName = new TextDecoder().decode(region.u8.slice(NAMES_AT, NAMES_AT + len));
   const joined = joinedOver(region, mapped(f, namesName, NAMES_INITIAL_BYTES));
   managers.set(name, joined);
-  useIds(f, name, region);
+  useIds(f);
   return joined;
 }
 
 /** `fields` with every SharedArrayBuffer (one level into plain objects and arrays) copied into a new region. */
-function toRegions(f: Ffi, v: unknown, made: string[], depth = 0): unknown {
+/**
+ * A new file name for a region of manager `m`: the prefix of its names
+ * region, `procshare-<pid>-<starttime>-` of the process that started the
+ * manager, whatever process makes the structure. The sweeper then removes
+ * a manager's regions once its starter is dead (as the starter's shutdown
+ * would have), never while the starter lives: a joining process that made a
+ * structure and exited leaves it usable by name.
+ */
+function regionName(m: Joined): string | undefined {
+  const prefix = /^procshare-[0-9]+-[0-9]+-/.exec(m.namesRegion.name)?.[0];
+  return prefix === undefined ? undefined : prefix + randomSuffix();
+}
+
+function toRegions(f: Ffi, v: unknown, made: string[], m: Joined, depth = 0): unknown {
   if (v instanceof ArrayBuffer && refs.has(v)) return refs.get(v); // an engine over a region already (a given Lock)
   if (v instanceof SharedArrayBuffer) {
     const growable = (v as { growable?: boolean }).growable === true;
     const max = growable ? (v as unknown as { maxByteLength: number }).maxByteLength : v.byteLength;
     const maxBytes = Math.max(4, Math.ceil(max / 4) * 4);
-    const r = ShmRegion.create(f, { maxBytes, initialBytes: Math.min(maxBytes, Math.ceil(v.byteLength / 4) * 4) });
+    const r = ShmRegion.create(f, {
+      name: regionName(m),
+      maxBytes,
+      initialBytes: Math.min(maxBytes, Math.ceil(v.byteLength / 4) * 4),
+    });
     made.push(r.name);
     r.u8.set(new Uint8Array(v));
     return refs.get(remember(r, v.byteLength).buffer);
   }
   if (depth > 4 || typeof v !== "object" || v === null || ArrayBuffer.isView(v)) return v;
-  if (Array.isArray(v)) return v.map((x) => toRegions(f, x, made, depth + 1));
+  if (Array.isArray(v)) return v.map((x) => toRegions(f, x, made, m, depth + 1));
   if (Object.getPrototypeOf(v) !== Object.prototype) return v;
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = toRegions(f, x, made, depth + 1);
+  for (const [k, x] of Object.entries(v)) out[k] = toRegions(f, x, made, m, depth + 1);
   return out;
 }
 
@@ -353,7 +369,7 @@ export class ShmTransport implements TransportImpl {
     const engine = spec.createPortable ? spec.createPortable(ps) : spec.create(ps);
     const made: string[] = [];
     try {
-      const fields = toRegions(this.#ffi, spec.share(engine), made) as Record<string, unknown>;
+      const fields = toRegions(this.#ffi, spec.share(engine), made, this.#m) as Record<string, unknown>;
       for (const r of made) this.#m.names.set(REGION_KEY + r, 1);
       if (name !== undefined) this.#m.names.set(MADE_KEY + name, made);
       return { ...fields, kind, via: VIA, manager: this.#m.region.name };
