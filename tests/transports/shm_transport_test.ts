@@ -10,9 +10,8 @@
  * `spawn(url, { as: "process" })` attaches in the child; shutdown unlinks
  * every region the manager made.
  *
- * One manager serves every test of the file but the last: a thread takes its
- * owner id from the first `shm:` manager it uses (see
- * docs/shm-transport-status.md).
+ * One manager serves every test of the file but the last (several managers
+ * in one process are shm_ids_test's subject).
  * @module
  */
 import { after, before, describe, it } from "node:test";
