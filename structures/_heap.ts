@@ -71,14 +71,16 @@ export function classSize(c: number): number {
 }
 
 /**
- * How a heap over a buffer that is not a growable SharedArrayBuffer — a
- * whole mmap reservation of an `shm:` region — makes room: `commit(bytes)`
- * backs the first `bytes` of the buffer with memory (`posix_fallocate`), or
- * throws `CapacityError`. The buffer's `byteLength` is the reservation, not
- * what is usable: `H_LEN` says that, for every process.
+ * How a heap over a buffer that is not a growable SharedArrayBuffer — an
+ * mmap reservation of an `shm:` region — makes room: `commit(bytes)` backs
+ * the first `bytes` of the buffer with memory (`posix_fallocate`), or throws
+ * `CapacityError`, and returns a buffer over at least those bytes: the same
+ * one, whose `byteLength` is the whole reservation, or (on Bun, where a
+ * region's buffer covers only what was committed) a longer buffer over the
+ * same memory. Either way `H_LEN` says what is usable, for every process.
  */
 export interface ForeignGrowth {
-  commit(bytes: number): void;
+  commit(bytes: number): ArrayBufferLike;
 }
 
 const growers = new WeakMap<ArrayBufferLike, ForeignGrowth>();
@@ -125,10 +127,25 @@ export class Heap {
   u8: Uint8Array;
   /** The undo journal of this buffer: the heap's steps, and the owning structure's (pass it to its SeqLock). */
   readonly journal: Journal = new Journal(H_JOURNAL, JOURNAL_ENTRIES);
+  /** What the views are made of: `buffer`, or a longer buffer over a region's memory (see `ForeignGrowth`). */
+  #views: ArrayBufferLike;
   constructor(readonly buffer: SharedArrayBuffer, readonly what: string) {
     const len = buffer.byteLength;
+    this.#views = buffer;
     this.i32 = new Int32Array(buffer, 0, len >> 2);
     this.u8 = new Uint8Array(buffer, 0, len);
+    if (!(buffer instanceof SharedArrayBuffer) && growers.has(buffer)) {
+      this.journal.cover = (bytes) => this.#cover(bytes);
+    }
+  }
+
+  /** A buffer over at least `bytes` of a region's memory, committing them (another process may have grown it). */
+  #cover(bytes: number): ArrayBufferLike {
+    if (bytes > this.#views.byteLength) {
+      const growth = this.buffer instanceof SharedArrayBuffer ? undefined : growers.get(this.buffer);
+      if (growth !== undefined) this.#views = growth.commit(bytes);
+    }
+    return this.#views;
   }
 
   /** Re-creates the views if another thread grew the buffer. Cheap when it did not. */
@@ -138,8 +155,9 @@ export class Heap {
 
   #remap(): void {
     const len = Atomics.load(this.i32, H_LEN);
-    this.i32 = new Int32Array(this.buffer, 0, len >> 2);
-    this.u8 = new Uint8Array(this.buffer, 0, len);
+    const buffer = this.#cover(len);
+    this.i32 = new Int32Array(buffer, 0, len >> 2);
+    this.u8 = new Uint8Array(buffer, 0, len);
   }
 
   /** Allocates a block with at least `n` payload bytes; returns the payload's byte offset. */
@@ -397,7 +415,7 @@ export class Heap {
    * taking the lock over from a dead holder, undoes the heap step it died in.
    */
   recover(): void {
-    const buf = this.buffer;
+    const buf = this.#views;
     if (this.journal.pending(this.i32)) this.journal.rollback(new Int32Array(buf, 0, buf.byteLength >> 2));
   }
 

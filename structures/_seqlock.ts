@@ -189,6 +189,12 @@ export function journalWords(entries: number): number {
  */
 export class Journal {
   #n = 0;
+  /**
+   * Set by a heap over an `shm:` region whose buffer covers less than the
+   * region (Bun): a buffer over at least `bytes`, so that `rollback` reaches
+   * words a writer in another process logged after growing the region.
+   */
+  cover?: (bytes: number) => ArrayBufferLike;
   constructor(readonly base: number, readonly entries: number) {}
 
   /** Entries a step may still log. */
@@ -254,9 +260,23 @@ export class Journal {
     return out;
   }
 
-  /** Restores the words of an armed step, newest first, and clears it. `i32` must cover every logged word. */
+  /**
+   * Restores the words of an armed step, newest first, and clears it. `i32`
+   * must cover every logged word, or `cover` give a buffer that does.
+   */
   rollback(i32: Int32Array): void {
     const n = Math.min(Atomics.load(i32, this.base + J_COUNT), this.entries);
+    if (this.cover !== undefined && n > 0) {
+      const last = Math.max(...this.armedWords(i32));
+      if (last >= i32.length) {
+        try {
+          const buf = this.cover((last + 1) * 4);
+          i32 = new Int32Array(buf, 0, buf.byteLength >> 2);
+        } catch {
+          // a word past what the region can hold (a corrupt journal): skipped below, as ever
+        }
+      }
+    }
     for (let k = n - 1; k >= 0; k--) {
       const at = this.base + J_INDEX + k * J_ENTRY;
       const w = i32[at];

@@ -32,6 +32,13 @@ export interface Mapping {
   readonly buffer: ArrayBuffer;
   /** The mapping's start address, below 2^47. */
   readonly address: number;
+  /**
+   * Another `ArrayBuffer` over the first `bytes` bytes of the mapping, where
+   * the backend has a reason to view less than all of it (Bun: JavaScriptCore
+   * counts a buffer's whole `byteLength` as live heap, see `ShmRegion`);
+   * absent elsewhere, where `buffer` is all there is.
+   */
+  view?(bytes: number): ArrayBuffer;
 }
 
 /**

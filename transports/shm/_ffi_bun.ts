@@ -72,7 +72,17 @@ export async function loadBunLibc(): Promise<Libc> {
       const address = Number(s.mmap(0, length, prot, flags, fd, 0));
       // MAP_FAILED is (void *)-1: as an unsigned number, far above any user-space address.
       if (address >= 2 ** 63) return -errno();
-      return { buffer: ffi.toArrayBuffer(address, 0, length), address };
+      // JavaScriptCore counts an ArrayBuffer's whole byteLength as live heap, and a heap that
+      // large lets gigabytes of garbage pile up before it collects: so the whole-length buffer
+      // is made only if asked for, and a region views just what it committed (`view`)
+      let whole: ArrayBuffer | undefined;
+      return {
+        address,
+        get buffer(): ArrayBuffer {
+          return whole ??= ffi.toArrayBuffer(address, 0, length);
+        },
+        view: (bytes: number): ArrayBuffer => ffi.toArrayBuffer(address, 0, bytes),
+      };
     },
     munmap: (address, length) => err(s.munmap(address, length)),
     unlink: (path) => err(s.unlink(path)),

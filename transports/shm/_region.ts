@@ -6,7 +6,14 @@
  * `ftruncate` (tmpfs files are sparse: nothing is allocated), maps all of it
  * once, and commits `initialBytes` with `posix_fallocate`. `grow` commits
  * more. The mapping never moves, so views made of {@linkcode ShmRegion.buffer}
- * stay valid while the region grows. Committing is what keeps a full
+ * stay valid while the region grows. On Bun the JavaScript side sees only
+ * what is committed: JavaScriptCore counts an `ArrayBuffer`'s whole
+ * `byteLength` as live heap, and over a 1 GiB reservation it let gigabytes
+ * of garbage pile up before collecting (docs/decisions.md). There `buffer`
+ * covers the committed bytes (`minBytes` for a handle from `open`), and a
+ * growth makes a longer buffer over the same memory, which `i32`, `u8` and
+ * the heap's growth hook hand out; elsewhere `buffer` is the whole mapping.
+ * Committing is what keeps a full
  * `/dev/shm` from killing the process: writing to a sparse page of a full
  * tmpfs raises SIGBUS, while `posix_fallocate` returns ENOSPC, which `grow`
  * turns into a `CapacityError`. Touch only committed bytes.
@@ -133,11 +140,18 @@ export class ShmRegion implements Disposable {
   readonly #address: number;
   #fd: number;
   #buffer: ArrayBuffer;
+  /** The longest buffer over the mapping so far (`#buffer` where the backend has no `view`). */
+  #current: ArrayBuffer;
+  /** The backend's partial views (Bun), else undefined. */
+  readonly #view: ((bytes: number) => ArrayBuffer) | undefined;
+  /** The longer buffers made since, detached by `close`. */
+  readonly #longer: WeakRef<ArrayBuffer>[] = [];
+  readonly #waiter: ReturnType<typeof regionWaiter>;
   #i32: Int32Array;
   #u8: Uint8Array;
   #committed: number;
 
-  private constructor(ffi: Ffi, name: string, fd: number, maxBytes: number, committed: number) {
+  private constructor(ffi: Ffi, name: string, fd: number, maxBytes: number, committed: number, cover: number) {
     const mapping = ffi.mmap(maxBytes, fd);
     if (typeof mapping === "number") {
       ffi.close(fd);
@@ -151,13 +165,32 @@ export class ShmRegion implements Disposable {
     this.#fd = fd;
     this.maxBytes = maxBytes;
     this.#address = mapping.address;
-    this.#buffer = mapping.buffer;
-    this.#i32 = new Int32Array(mapping.buffer, 0, maxBytes / 4);
-    this.#u8 = new Uint8Array(mapping.buffer);
+    this.#view = mapping.view;
+    const buffer = this.#view === undefined ? mapping.buffer : this.#view(Math.min(maxBytes, Math.max(4, cover)));
+    this.#buffer = this.#current = buffer;
+    this.#i32 = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    this.#u8 = new Uint8Array(buffer);
     this.#committed = committed;
     // the engines' waits and wakes on views of this mapping go through the futex (transports/shm/_waiter.ts)
-    registerForeignBuffer(mapping.buffer, regionWaiter(this));
-    registerForeignGrowth(mapping.buffer, { commit: (bytes) => this.grow(bytes) });
+    this.#waiter = regionWaiter(this);
+    registerForeignBuffer(buffer, this.#waiter);
+    registerForeignGrowth(buffer, {
+      commit: (bytes) => {
+        this.grow(bytes);
+        return this.#current;
+      },
+    });
+  }
+
+  /** Where the backend views part of the mapping (Bun): a buffer over at least `bytes`, for `i32`, `u8` and the heap. */
+  #cover(bytes: number): void {
+    if (this.#view === undefined || bytes <= this.#current.byteLength) return;
+    const b = this.#view(Math.min(this.maxBytes, bytes));
+    registerForeignBuffer(b, this.#waiter);
+    this.#longer.push(new WeakRef(b));
+    this.#current = b;
+    this.#i32 = new Int32Array(b, 0, b.byteLength >> 2);
+    this.#u8 = new Uint8Array(b);
   }
 
   /** The default name: `procshare-<pid>-<starttime>-<random>`, which lets a sweeper tell a dead creator's files. */
@@ -195,7 +228,7 @@ export class ShmRegion implements Disposable {
           `Cannot reserve shm region as ftruncate failed (errno ${-r}): received ${maxBytes}`,
         );
       }
-      region = new ShmRegion(ffi, name, fd, maxBytes, 0);
+      region = new ShmRegion(ffi, name, fd, maxBytes, 0, initialBytes);
       region.grow(initialBytes);
       return region;
     } catch (e) {
@@ -211,7 +244,9 @@ export class ShmRegion implements Disposable {
    * when there is none, `TransportError("Permission")` when the name is a
    * symbolic link or another user's file. Its size is read before mapping,
    * and only that size is mapped. `minBytes` (what the handle being attached
-   * says the region holds) refuses a file shorter than that.
+   * says the region holds) refuses a file shorter than that; on Bun it is
+   * also what `buffer` covers (the whole file without it), and a heap over
+   * the region covers more as it finds the region grown.
    */
   static open(ffi: Ffi, name: string, options?: { readonly minBytes?: number }): ShmRegion {
     checkName(name);
@@ -229,7 +264,7 @@ export class ShmRegion implements Disposable {
         }`,
       );
     }
-    return new ShmRegion(ffi, name, fd, size, 0);
+    return new ShmRegion(ffi, name, fd, size, 0, options?.minBytes === undefined ? size : min);
   }
 
   /**
@@ -246,17 +281,22 @@ export class ShmRegion implements Disposable {
     return `${SHM_DIR}/${this.name}`;
   }
 
-  /** The whole mapping (a plain `ArrayBuffer`, not a copy); detached by `close`. */
+  /**
+   * The mapping (a plain `ArrayBuffer`, not a copy), the same one for the
+   * handle's life: the whole reservation, except on Bun, where it covers what
+   * was committed when the handle was made (see the module's doc). Detached
+   * by `close`.
+   */
   get buffer(): ArrayBuffer {
     return this.#buffer;
   }
 
-  /** The mapping as 32-bit words, for `Atomics` and `wait`/`notify` indexes. */
+  /** The mapping as 32-bit words, for `Atomics` and `wait`/`notify` indexes (on Bun: the committed ones). */
   get i32(): Int32Array {
     return this.#i32;
   }
 
-  /** The mapping as bytes. */
+  /** The mapping as bytes (on Bun: the committed ones). */
   get u8(): Uint8Array {
     return this.#u8;
   }
@@ -309,6 +349,7 @@ export class ShmRegion implements Disposable {
       );
     }
     this.#committed = bytes;
+    this.#cover(bytes);
   }
 
   #address32(what: string, index: number): number {
@@ -361,9 +402,13 @@ export class ShmRegion implements Disposable {
     const fd = this.#fd;
     this.#fd = -1;
     detach(this.#buffer);
+    for (const b of this.#longer) {
+      const longer = b.deref();
+      if (longer !== undefined) detach(longer);
+    }
     this.#ffi.munmap(this.#address, this.maxBytes);
     this.#ffi.close(fd);
-    this.#buffer = new ArrayBuffer(0);
+    this.#buffer = this.#current = new ArrayBuffer(0);
     this.#i32 = new Int32Array(0);
     this.#u8 = new Uint8Array(0);
   }
