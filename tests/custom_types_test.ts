@@ -9,12 +9,14 @@
  * transport without a manager server refuses with `TransportError("Unsupported")`.
  * @module
  */
-import { after, describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFile } from "node:child_process";
 import { CodecError, type Custom, Manager, QueueError, spawn, TransportError } from "../mod.ts";
+import { runtimeCommand } from "../transports/_runtime/runtime.ts";
 import type Counter from "./fixtures/custom_counter.ts";
 
 const COUNTER = new URL("./fixtures/custom_counter.ts", import.meta.url);
@@ -112,7 +114,25 @@ for (const server of SERVERS) {
   });
 }
 
+/** Runs examples/custom_types.ts on this runtime; its output. */
+function runExample(): Promise<string> {
+  const { command, args } = runtimeCommand(new URL("../examples/custom_types.ts", import.meta.url));
+  return new Promise<string>((resolve, reject) => {
+    execFile(command, args, { timeout: 60_000 }, (err, out, stderr) => {
+      if (err) reject(new Error(`${err.message}\n${stderr}`));
+      else resolve(out);
+    });
+  });
+}
+
 describe("custom types:", () => {
+  /** The example runs beside this group's other tests (its three processes take seconds on Node): awaited last. */
+  let example: Promise<string> | undefined;
+  before(() => {
+    example = runExample();
+    example.catch(() => {}); // its test reports a failure
+  });
+
   it("two child processes increment one counter through its proxy: the total is exact", async () => {
     await using m = await Manager.start({ transport: `unix:${join(dir, "kids.sock")}`, types: { Counter: COUNTER } });
     const c: Custom<Counter> = await m.custom<Counter>("Counter");
@@ -142,5 +162,10 @@ describe("custom types:", () => {
         (e) => e instanceof TypeError && e.message.startsWith("Cannot register custom type X as"),
       );
     }
+  });
+
+  it("examples/custom_types.ts prints what Python's register example does, and the counter's exact total", async () => {
+    const stdout = await example!;
+    assert.deepEqual(stdout.trim().split("\n"), ["7", "56", "hits: 3000"]);
   });
 });
