@@ -66,10 +66,16 @@ export type CustomClass = new (...args: any[]) => object;
  */
 export type CustomType = URL | CustomClass;
 
+/** Any function: what a member must be to be a method of a proxy. */
+// deno-lint-ignore no-explicit-any
+type AnyFunction = (...args: any[]) => unknown;
+
 /**
  * A proxy's view of `T`: every method of `T`, awaited by the caller (its
- * result a Promise of what the method returns), plus the members every
- * structure has (`handle`, `close()`, `using`).
+ * result a Promise of what the method returns), plus the members of
+ * {@linkcode CustomObject} (`handle`, `close()`, `using`, `callMethod`, …),
+ * which a method of the same name (or `then`) does not shadow: call such a
+ * method with `callMethod`.
  *
  * @example Typing a proxy
  * ```ts
@@ -86,8 +92,9 @@ export type CustomType = URL | CustomClass;
 export type Custom<T> =
   & {
     readonly [
-      // deno-lint-ignore no-explicit-any
-      K in keyof T as T[K] extends (...args: any[]) => unknown ? K : never
+      K in keyof T as K extends keyof CustomObject | "then" ? never
+        : T[K] extends AnyFunction ? K
+        : never
     ]: T[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
   }
   & CustomObject;
@@ -251,27 +258,38 @@ export class CustomObject extends Shared<CustomEngine, typeof customOps> {
     return r?.v;
   }
 
-  /** Asks the server what the object is, and installs its methods. @internal */
-  async describe(): Promise<this> {
-    const d = await this.call("describe", []);
-    if (
-      d === null || typeof d !== "object" || typeof d.type !== "string" || !Array.isArray(d.methods) ||
-      !d.methods.every((m) => typeof m === "string")
-    ) {
-      throw new TransportError("Protocol", `Cannot attach custom object as the server's description is malformed`);
+  /**
+   * A proxy over `backend`, once the server said what the object is: its
+   * methods installed (a failure closes it).
+   *
+   * @internal
+   */
+  static async attached(handle: Handle, backend: Backend<CustomEngine>): Promise<CustomObject> {
+    const c = new CustomObject(handle, backend);
+    try {
+      const d = await c.call("describe", []);
+      if (
+        d === null || typeof d !== "object" || typeof d.type !== "string" || !Array.isArray(d.methods) ||
+        !d.methods.every((m) => typeof m === "string")
+      ) {
+        throw new TransportError("Protocol", "Cannot attach custom object as the server's description is malformed");
+      }
+      c.#type = d.type;
+      c.#methods = Object.freeze([...d.methods]);
+      for (const m of d.methods) {
+        if (RESERVED.has(m) || m in c) continue;
+        Object.defineProperty(c, m, {
+          value: (...args: unknown[]) => c.callMethod(m, args),
+          enumerable: false,
+          writable: false,
+          configurable: false,
+        });
+      }
+      return c;
+    } catch (e) {
+      c.close();
+      throw e;
     }
-    this.#type = d.type;
-    this.#methods = Object.freeze([...d.methods]);
-    for (const m of d.methods) {
-      if (RESERVED.has(m) || m in this) continue;
-      Object.defineProperty(this, m, {
-        value: (...args: unknown[]) => this.callMethod(m, args),
-        enumerable: false,
-        writable: false,
-        configurable: false,
-      });
-    }
-    return this;
   }
 }
 
@@ -323,18 +341,9 @@ export function customSpec(types?: CustomTypes) {
     share: notShared,
     open: notShared,
     ops: customOps,
-    client: (handle: Handle, backend: Backend<CustomEngine>): Promise<CustomObject> => describe(handle, backend),
+    client: (handle: Handle, backend: Backend<CustomEngine>): Promise<CustomObject> =>
+      CustomObject.attached(handle, backend),
   });
-}
-
-async function describe(handle: Handle, backend: Backend<CustomEngine>): Promise<CustomObject> {
-  const c = new CustomObject(handle, backend);
-  try {
-    return await c.describe();
-  } catch (e) {
-    c.close();
-    throw e;
-  }
 }
 
 /** The spec of `kinds.ts`: attaches anywhere, creates nowhere. @internal */

@@ -92,6 +92,12 @@ for (const server of SERVERS) {
         ping(): string {
           return "pong";
         }
+        then(): string {
+          return "a method named then does not make the proxy a thenable";
+        }
+        close(): string {
+          return "closed nothing";
+        }
       }
       await using m = await Manager.start({ transport: server.url(), types: { Counter: COUNTER, Other } });
       const a = await m.custom<Counter>("Counter", [1], { name: "hits" });
@@ -103,6 +109,8 @@ for (const server of SERVERS) {
       assert.equal(await c.increment(), 3);
       const o = await joined.custom<Other>("Other");
       assert.equal(await o.ping(), "pong");
+      assert.equal(await o.callMethod("then"), "a method named then does not make the proxy a thenable");
+      assert.equal(await o.callMethod("close"), "closed nothing"); // the proxy's own close() is not shadowed
       await assert.rejects(
         () => m.custom("Other", [], { name: "hits" }),
         (e) => e instanceof TypeError && e.message === "Cannot open 'hits' as a Other as it is a Counter",
