@@ -99,24 +99,40 @@ export type Custom<T> =
   }
   & CustomObject;
 
-/** How a method failed, as it crosses the wire (its own class cannot). */
-interface Thrown {
+/**
+ * How a method failed, as it crosses the wire (its own class cannot).
+ *
+ * @internal
+ */
+export interface Thrown {
   readonly name: string;
   readonly reason: string;
   readonly message: string;
 }
 
-/** The outcome of one method call: `{ v }` its value, `{ e }` what it threw. */
-type Outcome = { readonly v?: unknown; readonly e?: undefined } | { readonly e: Thrown };
+/**
+ * The outcome of one method call: `{ v }` its value, `{ e }` what it threw.
+ *
+ * @internal
+ */
+export type Outcome = { readonly v?: unknown; readonly e?: undefined } | { readonly e: Thrown };
 
-/** What `describe` answers. */
-interface Description {
+/**
+ * What the `describe` op answers: the type's name and its callable methods.
+ *
+ * @internal
+ */
+export interface Description {
   readonly type: string;
   readonly methods: readonly string[];
 }
 
-/** A registered type, loaded: its class and callable methods. */
-interface LoadedType {
+/**
+ * A registered type, loaded: its class and callable methods.
+ *
+ * @internal
+ */
+export interface LoadedType {
   readonly cls: CustomClass;
   readonly methods: ReadonlySet<string>;
 }
