@@ -157,7 +157,7 @@ function revive(t: Thrown): Error {
   const name = typeof t?.name === "string" ? t.name : "Error";
   const message = typeof t?.message === "string" ? t.message : String(t?.message);
   if (isTaggedErrorName(name) || Object.hasOwn(STANDARD_ERRORS, name)) {
-    return reviveError(name, typeof t.reason === "string" ? t.reason : "", message);
+    return reviveError(name, typeof t?.reason === "string" ? t.reason : "", message);
   }
   const e = new Error(message);
   e.name = name;
@@ -312,9 +312,10 @@ export class CustomObject extends Shared<CustomEngine, typeof customOps> {
 function noServer(params: readonly unknown[]): never {
   throw new TransportError(
     "Unsupported",
-    `Cannot create custom object as its transport has no manager server to run its methods (use unix: or tcp:): received ${
-      String(Array.isArray(params) ? params[0] : params)
-    }`,
+    "Cannot create custom object as its manager has no server hosting custom types " +
+      `(start one with Manager.start({ transport: "unix:…" or "tcp://…", types })): received ${
+        String(Array.isArray(params) ? params[0] : params)
+      }`,
   );
 }
 

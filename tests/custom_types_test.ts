@@ -17,6 +17,8 @@ import { join } from "node:path";
 import { execFile } from "node:child_process";
 import { CodecError, type Custom, Manager, QueueError, spawn, TransportError } from "../mod.ts";
 import { runtimeCommand } from "../transports/_runtime/runtime.ts";
+import { startServer } from "../transports/socket/server.ts";
+import { KINDS } from "../kinds.ts";
 import type Counter from "./fixtures/custom_counter.ts";
 
 const COUNTER = new URL("./fixtures/custom_counter.ts", import.meta.url);
@@ -150,15 +152,17 @@ describe("custom types:", () => {
     assert.equal(await c.value(), 900);
   });
 
-  it("is refused with TransportError(Unsupported) where no manager server runs (shared buffer, shm)", async () => {
+  it("is refused with TransportError(Unsupported) where no server hosts custom types (shared buffer, shm, a bare server)", async () => {
+    const unsupported = (e: unknown) =>
+      e instanceof TransportError && e.reason === "Unsupported" && /no server hosting custom types/.test(e.message);
     for (const transport of ["shared-buffer:", "shm:"]) {
       await using m = await Manager.start({ transport, types: { Counter: COUNTER } });
-      await assert.rejects(
-        () => m.custom("Counter"),
-        (e) => e instanceof TransportError && e.reason === "Unsupported" && /no manager server/.test(e.message),
-        transport,
-      );
+      await assert.rejects(() => m.custom("Counter"), unsupported, transport);
     }
+    // a server started with the table of kinds alone (no manager's types), joined by a client
+    await using server = await startServer({ address: "tcp://127.0.0.1:0", kinds: KINDS });
+    await using m = await Manager.connect(server.address, { authkey: server.authkey });
+    await assert.rejects(() => m.custom("Counter"), unsupported);
   });
 
   it("a type that is not a class, or whose module does not load, fails the start", async () => {
