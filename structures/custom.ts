@@ -215,8 +215,8 @@ const /** @internal */ customOps = {
   describe: (e: CustomEngine): Description => e.describe(),
 };
 
-/** Names a proxy cannot take for a method: its own members, and `then` (an awaited proxy would call it). */
-const RESERVED = new Set(["then", "catch", "finally"]);
+/** A name a proxy never takes for a method, besides its own members: an awaited proxy would call it. */
+const RESERVED = new Set(["then"]);
 
 /**
  * The proxy of a custom object (Python's `BaseProxy`): the methods of the
