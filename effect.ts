@@ -45,6 +45,7 @@ import type { JoinableQueue } from "./structures/joinable_queue.ts";
 import type { Value } from "./structures/value.ts";
 import type { SharedArray } from "./structures/array.ts";
 import type { InputOf, TypeCode } from "./structures/_typecodes.ts";
+import type { Custom } from "./structures/custom.ts";
 import type { Lock, LockPermit } from "./sync/lock.ts";
 import type { WaitOptions } from "./sync/_kernel.ts";
 
@@ -222,6 +223,13 @@ export const condition: Factory<"condition"> = factory("condition");
 export const event: Factory<"event"> = factory("event");
 /** Creates or opens a barrier (`Manager.barrier`). */
 export const barrier: Factory<"barrier"> = factory("barrier");
+/** Creates or opens (by `options.name`) an object of a type registered in `types` (`Manager.custom`). */
+export const custom = <T = unknown>(
+  type: string,
+  args?: readonly unknown[],
+  options?: StructureOptions,
+): Effect.Effect<Custom<T>, ProcshareFailure, ProcshareManager> =>
+  Effect.flatMap(Effect.service(ProcshareManager), (m) => lift(() => m.custom<T>(type, args, options)));
 
 /** Names of the methods of `T` that return a promise. */
 export type AsyncMethods<T> =

@@ -22,6 +22,7 @@ import { boundedSemaphoreSpec, semaphoreSpec } from "./sync/semaphore.ts";
 import { conditionSpec } from "./sync/condition.ts";
 import { eventSpec } from "./sync/event.ts";
 import { barrierSpec } from "./sync/barrier.ts";
+import { customClientSpec } from "./structures/custom.ts";
 
 /** Every kind, by the name its handles carry (the manager's factories, in SyncManager's order). */
 export const KINDS = {
@@ -42,6 +43,8 @@ export const KINDS = {
   condition: conditionSpec,
   event: eventSpec,
   barrier: barrierSpec,
+  /** Custom types (`Manager.start({ types })`): attached anywhere, created by a manager server only. */
+  custom: customClientSpec,
 } as const satisfies Kinds;
 
 /** The name of a kind. */

@@ -26,6 +26,7 @@ import { RawArray, SharedArray } from "./structures/array.ts";
 import type { SharedMemory } from "./structures/shared_memory.ts";
 import type { ShareableItem, ShareableList } from "./structures/shareable_list.ts";
 import type { InputOf, TypeCode } from "./structures/_typecodes.ts";
+import { type Custom, type CustomObject, customSpec, type CustomType, loadTypes } from "./structures/custom.ts";
 
 /** Options of `Manager.start`. */
 export interface ManagerStartOptions {
@@ -68,6 +69,16 @@ export interface ManagerStartOptions {
    * 16384); one more fails with `CapacityError` until some are closed.
    */
   readonly maxAnonymous?: number;
+  /**
+   * Custom types the manager's server hosts, by name (Python's
+   * `BaseManager.register(typeid, callable)`): for each, the URL of a module
+   * whose default export is a class, or the class itself while the server
+   * runs in this process. `m.custom(name, args)` constructs one in the
+   * server. Only transports with a manager server (`unix:`, `tcp:`) host
+   * them; a module that does not load, or a default export that is not a
+   * class, fails the start with a `TypeError`.
+   */
+  readonly types?: Readonly<Record<string, CustomType>>;
 }
 
 /** Options of `Manager.connect`. */
@@ -152,6 +163,7 @@ export class Manager implements AsyncDisposable {
         maxPendingReplyBytes: options?.maxPendingReplyBytes,
         frameTimeoutMs: options?.frameTimeoutMs,
         maxAnonymous: options?.maxAnonymous,
+        serverKinds: { custom: customSpec(await loadTypes(options?.types)) },
       }),
     );
   }
@@ -375,6 +387,52 @@ export class Manager implements AsyncDisposable {
   async barrier(parties: number, options?: StructureOptions & BarrierOptions): Promise<Barrier> {
     const b = await this.#open<Barrier>("barrier", options?.name, [parties, { timeout: options?.timeout }]);
     return options?.action ? b.withAction(options.action) : b;
+  }
+
+  /**
+   * An object of the custom type `type` (registered in `Manager.start({ types })`),
+   * constructed in the manager server as `new Type(...args)` — or by
+   * `name`, the one of that name (Python's `manager.Counter(*args)` for a
+   * registered `Counter`). The proxy's methods are the class's public
+   * methods, each run in the server and awaited by the caller; what a method
+   * throws rejects the call (procshare's and the standard errors as their
+   * class, any other as an `Error` of its name and message). Arguments and
+   * results cross the wire through the codec, as every structure's values.
+   * The proxy's handle passes to threads and processes as any structure's.
+   *
+   * Fails with `TransportError("Unsupported")` on a transport without a
+   * manager server (shared buffer, `shm:`); with a `TypeError` for a type the
+   * server does not know, or a name that holds another type.
+   *
+   * @example Python's `MathsClass`, registered as `Maths`
+   * ```ts
+   * import { Manager } from "./mod.ts";
+   * class MathsClass {
+   *   add(x: number, y: number): number {
+   *     return x + y;
+   *   }
+   *   mul(x: number, y: number): number {
+   *     return x * y;
+   *   }
+   * }
+   * await using m = await Manager.start({ transport: "tcp://127.0.0.1:0", types: { Maths: MathsClass } });
+   * const maths = await m.custom<MathsClass>("Maths");
+   * console.log(await maths.add(4, 3), await maths.mul(7, 8)); // 7 56
+   * ```
+   */
+  async custom<T = unknown>(type: string, args?: readonly unknown[], options?: StructureOptions): Promise<Custom<T>> {
+    if (typeof type !== "string" || type.length === 0) {
+      throw new TypeError(`Cannot create custom object as 'type' must be a non-empty string: received ${String(type)}`);
+    }
+    if (args !== undefined && !Array.isArray(args)) {
+      throw new TypeError(`Cannot create ${type} as 'args' must be an array: received ${String(args)}`);
+    }
+    const c = await this.#open<CustomObject>("custom", options?.name, [type, args ?? []]);
+    if (c.type !== type) {
+      c.close();
+      throw new TypeError(`Cannot open '${options?.name}' as a ${type} as it is a ${c.type}`);
+    }
+    return c as Custom<T>;
   }
 
   /**

@@ -7,6 +7,7 @@ export { Queue, type QueueOptions } from "./queue.ts";
 export { JoinableQueue } from "./joinable_queue.ts";
 export { SimpleQueue } from "./simple_queue.ts";
 export { type Attributes, Namespace } from "./namespace.ts";
+export { type Custom, type CustomClass, CustomObject, type CustomType } from "./custom.ts";
 export { RawValue, Value, type ValueOptions } from "./value.ts";
 export { type ArrayOptions, RawArray, SharedArray } from "./array.ts";
 export {

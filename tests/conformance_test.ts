@@ -304,7 +304,8 @@ async function runCase(c: Case, start: () => Promise<Manager>): Promise<unknown[
 
 describe("conformance", () => {
   test("every kind in KINDS has a script, and each script calls every public async method", async () => {
-    assert.deepEqual(new Set(CASES.map((c) => c.kind)), new Set(Object.keys(KINDS)));
+    // custom types run only in a manager server, not on every transport: tests/custom_types_test.ts
+    assert.deepEqual(new Set(CASES.map((c) => c.kind)), new Set(Object.keys(KINDS).filter((k) => k !== "custom")));
     await using m = await TRANSPORTS[0].start();
     for (const c of CASES) {
       const called = new Set(c.steps.map(([name]) => name));

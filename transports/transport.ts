@@ -49,6 +49,13 @@ export interface TransportImpl {
 export interface StartOptions {
   /** Every kind the transport may host. */
   readonly kinds: Kinds;
+  /**
+   * Kinds only a manager server runs (custom types, whose every op executes
+   * in the server's process): a transport with a server serves them over
+   * `kinds`; one without ignores them, so `kinds`' own spec of the kind
+   * (which refuses to create) answers there.
+   */
+  readonly serverKinds?: Kinds;
   /** Authkey for transports with a server (default: 32 random bytes). */
   readonly authkey?: Uint8Array | string;
   /** Largest message, in bytes, a socket connection carries either way (default 64 MiB). */

@@ -104,7 +104,7 @@ export const provider: TransportProvider = {
     const server = await startServer({
       address: formatTransport(config as SocketConfig),
       authkey: options.authkey,
-      kinds: options.kinds,
+      kinds: options.serverKinds ? { ...options.kinds, ...options.serverKinds } : options.kinds,
       maxFrameBytes,
       maxPendingReplyBytes: options.maxPendingReplyBytes,
       frameTimeoutMs: options.frameTimeoutMs,
