@@ -8,12 +8,7 @@ import { attach } from "./attach.ts";
 import { type Authkey, type Handle, INSPECT_DENO, INSPECT_NODE } from "./core/backend.ts";
 import { KINDS } from "./kinds.ts";
 import { providerFor } from "./transports/_registry.ts";
-import {
-  formatTransport,
-  parseTransport,
-  type TransportImpl,
-  type TransportOptions,
-} from "./transports/transport.ts";
+import { formatTransport, parseTransport, type TransportImpl, type TransportOptions } from "./transports/transport.ts";
 import { Dict, type DictOptions, type DictUpdate } from "./structures/dict.ts";
 import { Queue, type QueueOptions } from "./structures/queue.ts";
 import { List, type ListOptions } from "./structures/list.ts";

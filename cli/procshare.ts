@@ -198,7 +198,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return await runServe(rest);
   }
-  console.error(`procshare: Cannot run command as it is unknown: received ${command}\nRun procshare --help for the usage.`);
+  console.error(
+    `procshare: Cannot run command as it is unknown: received ${command}\nRun procshare --help for the usage.`,
+  );
   return 2;
 }
 

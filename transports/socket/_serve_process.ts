@@ -98,17 +98,24 @@ export function checkOrphanTimeout(ms: number | undefined): number {
 }
 
 /** Children still running, sent SIGTERM when this process exits. */
-const children = new Set<{ kill(signal: NodeJS.Signals): unknown }>();
+const children = new Set<number>();
 let exitHook = false;
 
-function endChildrenAtExit(): void {
-  for (const child of children) {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // already gone
-    }
+/**
+ * SIGTERM to `pid` by `process.kill`, not `ChildProcess.kill`: a Deno child
+ * killed by the latter from a Deno parent dies of the signal without running
+ * its handler (Deno 2.9), so its socket file would stay.
+ */
+function terminate(pid: number): void {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    // already gone
   }
+}
+
+function endChildrenAtExit(): void {
+  for (const pid of children) terminate(pid);
 }
 
 function toHex(bytes: Uint8Array): string {
@@ -153,8 +160,11 @@ export function startServerProcess(address: string, options: ServerProcessOption
     exitHook = true;
     process.on("exit", endChildrenAtExit);
   }
-  children.add(child);
-  void exited.then(() => children.delete(child));
+  const pid = child.pid;
+  if (pid !== undefined) {
+    children.add(pid);
+    void exited.then(() => children.delete(pid));
+  }
   child.stdin!.on("error", () => {}); // the child gone: nothing more to tell it
   child.stdin!.write(JSON.stringify(config) + "\n");
   return new Promise<ServerProcess>((resolve, reject) => {
@@ -166,8 +176,17 @@ export function startServerProcess(address: string, options: ServerProcessOption
       child.kill("SIGKILL");
       reject(e);
     };
-    child.on("error", (e) =>
-      fail(new TransportError("Connect", `Cannot start manager server process as spawning failed: received ${e.message}`, { cause: e })));
+    child.on(
+      "error",
+      (e) =>
+        fail(
+          new TransportError(
+            "Connect",
+            `Cannot start manager server process as spawning failed: received ${e.message}`,
+            { cause: e },
+          ),
+        ),
+    );
     void exited.then((code) =>
       fail(
         new TransportError(
@@ -186,7 +205,12 @@ export function startServerProcess(address: string, options: ServerProcessOption
       try {
         ready = JSON.parse(out.slice(0, nl)) as ServeChildReady;
       } catch {
-        fail(new TransportError("Protocol", `Cannot start manager server process as it answered: received ${out.slice(0, nl)}`));
+        fail(
+          new TransportError(
+            "Protocol",
+            `Cannot start manager server process as it answered: received ${out.slice(0, nl)}`,
+          ),
+        );
         return;
       }
       if ("error" in ready) {
@@ -206,7 +230,7 @@ export function startServerProcess(address: string, options: ServerProcessOption
         async stop() {
           if (child.exitCode !== null || child.signalCode !== null) return;
           child.ref(); // wait for it, even when nothing else holds this process
-          child.kill("SIGTERM");
+          terminate(child.pid!);
           await exited;
         },
       });
