@@ -121,6 +121,24 @@ describe('Manager.start({ serve: "process" })', () => {
     }
   });
 
+  it("stops the server when the starter exits without a shutdown", async () => {
+    const dir = tempDir();
+    const sock = path.join(dir, "m.sock");
+    try {
+      const starter = new Run(STARTER, [`unix:${sock}`, "exit"], { PROCSHARE_TEST_AUTHKEY: hex(randomAuthkey()) });
+      await starter.line(/ready\n/);
+      assert.equal((await starter.exited).code, 0);
+      // the child got SIGTERM at the starter's exit: it removes its socket, then exits
+      const deadline = performance.now() + 10_000;
+      while (fs.existsSync(sock)) {
+        if (performance.now() > deadline) assert.fail(`${sock} still there 10 s after its starter exited`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses serve on a transport without a server, and a serve value it does not know", async () => {
     await assert.rejects(
       Manager.start({ transport: "shared-buffer:", serve: "process" }),
