@@ -173,6 +173,14 @@ describe('Manager.start({ serve: "process" })', () => {
   });
 });
 
+describe("examples/serve_remote.ts", () => {
+  it("prints what a client put on the served queue", async () => {
+    const example = new Run(new URL("../../examples/serve_remote.ts", import.meta.url), []);
+    assert.equal((await example.exited).code, 0, example.stderr);
+    assert.equal(example.stdout, "hello\n");
+  });
+});
+
 describe("orphan policy", () => {
   it("a server child whose starter let go stops once no client has been connected for orphanTimeoutMs", async () => {
     const dir = tempDir();
