@@ -54,6 +54,9 @@ export type ServeChildReady =
   | { readonly address: string }
   | { readonly error: { readonly name: string; readonly reason?: string; readonly message: string } };
 
+// the starter stops reading after the ready line, and may die: a later write must not crash the server
+process.stdout.on("error", () => {});
+
 function send(line: ServeChildReady): void {
   process.stdout.write(JSON.stringify(line) + "\n");
 }
