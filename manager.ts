@@ -8,7 +8,7 @@ import { attach } from "./attach.ts";
 import { type Authkey, type Handle, INSPECT_DENO, INSPECT_NODE } from "./core/backend.ts";
 import { KINDS } from "./kinds.ts";
 import { providerFor } from "./transports/_registry.ts";
-import { parseTransport, type TransportImpl, type TransportOptions } from "./transports/transport.ts";
+import { formatTransport, parseTransport, type TransportImpl, type TransportOptions } from "./transports/transport.ts";
 import { Dict, type DictOptions, type DictUpdate } from "./structures/dict.ts";
 import { Queue, type QueueOptions } from "./structures/queue.ts";
 import { List, type ListOptions } from "./structures/list.ts";
@@ -79,6 +79,35 @@ export interface ManagerStartOptions {
    * class, fails the start with a `TypeError`.
    */
   readonly types?: Readonly<Record<string, CustomType>>;
+  /**
+   * `"process"`: run the server of a `unix:` or `tcp:` transport in a child
+   * process of this runtime, as Python's `Manager()` does, and connect to it
+   * (by default the server runs in this process). Its structures then outlive
+   * a crash of any client, this process included: `shutdown()` here, or
+   * `shutdown({ server: true })` from any client holding the authkey, stops
+   * it. The child is also stopped when this process exits (its `exit`
+   * event); killed without that (SIGKILL), it is left serving — see
+   * `orphanTimeoutMs`.
+   */
+  readonly serve?: "process";
+  /**
+   * With `serve: "process"`: once its starter died without shutting it down,
+   * the server stops when no client has been connected for this many ms
+   * (default 60000); `Infinity` keeps it until a `shutdown({ server: true })`.
+   */
+  readonly orphanTimeoutMs?: number;
+}
+
+/** Options of `Manager.shutdown`. */
+export interface ManagerShutdownOptions {
+  /**
+   * On a manager that joined with `Manager.connect`: also stop the server,
+   * when it runs in its own process (`serve: "process"`, `procshare serve`);
+   * every client's connection closes. A server running inside the program
+   * that started it refuses with `TransportError("Unsupported")`. On a
+   * manager that started its server, `shutdown()` stops it anyway.
+   */
+  readonly server?: boolean;
 }
 
 /** Options of `Manager.connect`. */
@@ -145,15 +174,30 @@ function lockParam(lock: boolean | Lock | undefined): unknown {
  */
 export class Manager implements AsyncDisposable {
   readonly #transport: TransportImpl;
+  /** Joined with `connect` (the server is someone else's). */
+  readonly #joined: boolean;
   #closed = false;
 
-  private constructor(transport: TransportImpl) {
+  private constructor(transport: TransportImpl, joined = false) {
     this.#transport = transport;
+    this.#joined = joined;
   }
 
-  /** Starts a manager on a transport (default: the shared buffer, no server). */
+  /**
+   * Starts a manager on a transport (default: the shared buffer, no server).
+   *
+   * @example A server in its own process, as Python's `Manager()`
+   * ```ts
+   * import { Manager } from "./mod.ts";
+   * await using m = await Manager.start({ transport: "unix:/tmp/app.sock", serve: "process" });
+   * const d = await m.dict<string, number>({ a: 1 }, { name: "d" });
+   * // another program: await Manager.connect("unix:/tmp/app.sock", { authkey }) reads "d",
+   * // even after this one was killed
+   * ```
+   */
   static async start(options?: ManagerStartOptions): Promise<Manager> {
     const config = parseTransport(options?.transport);
+    if (options?.serve !== undefined) return await Manager.#startProcess(config, options);
     const provider = await providerFor(config.kind);
     return new Manager(
       await provider.start(config, {
@@ -166,6 +210,49 @@ export class Manager implements AsyncDisposable {
         serverKinds: { custom: customSpec(await loadTypes(options?.types)) },
       }),
     );
+  }
+
+  static async #startProcess(config: TransportOptions, options: ManagerStartOptions): Promise<Manager> {
+    if (options.serve !== "process") {
+      throw new TypeError(`Cannot start manager as 'serve' must be "process": received ${String(options.serve)}`);
+    }
+    if (config.kind !== "unix" && config.kind !== "tcp") {
+      throw new TransportError(
+        "Unsupported",
+        `Cannot start manager with serve: "process" as only unix: and tcp: transports have a server: received ${config.kind}:`,
+      );
+    }
+    if (options.types !== undefined && Object.keys(options.types).length > 0) {
+      throw new TransportError(
+        "Unsupported",
+        `Cannot start manager with serve: "process" and custom types as the server process does not load types yet: received ${
+          Object.keys(options.types).join(", ")
+        }`,
+      );
+    }
+    const { servedTransport, startServerProcess } = await import("./transports/socket/_serve_process.ts");
+    const { randomAuthkey, toAuthkey } = await import("./transports/_auth.ts");
+    const provider = await providerFor(config.kind);
+    const authkey = options.authkey === undefined ? randomAuthkey() : toAuthkey(options.authkey);
+    const child = await startServerProcess(formatTransport(config), {
+      authkey,
+      orphanTimeoutMs: options.orphanTimeoutMs,
+      maxFrameBytes: options.maxFrameBytes,
+      maxPendingReplyBytes: options.maxPendingReplyBytes,
+      frameTimeoutMs: options.frameTimeoutMs,
+      maxAnonymous: options.maxAnonymous,
+    });
+    try {
+      const client = await provider.connect!(parseTransport(child.address), {
+        authkey,
+        maxFrameBytes: options.maxFrameBytes,
+        kinds: KINDS,
+      });
+      return new Manager(servedTransport(client, child));
+    } catch (e) {
+      await child.stop();
+      throw e;
+    }
   }
 
   /** Joins the manager serving at `address` (`unix:/path` or `tcp://host:port`; `shm:/name` needs an authkey only if it was started with one). */
@@ -187,6 +274,7 @@ export class Manager implements AsyncDisposable {
         maxFrameBytes: options?.maxFrameBytes,
         kinds: KINDS,
       }),
+      true,
     );
   }
 
@@ -439,11 +527,37 @@ export class Manager implements AsyncDisposable {
    * Ends the manager: stops its server if it started one, closes connections,
    * and unlinks the names of the SharedMemory and ShareableList blocks it
    * created (as Python's SharedMemoryManager does); a manager that only
-   * connected leaves the server's structures alone.
+   * connected leaves the server's structures alone, unless told
+   * `{ server: true }`: then a server in its own process (`serve: "process"`,
+   * `procshare serve`) is stopped too, by any client holding the authkey.
+   *
+   * @example Stopping a standalone server from a client
+   * ```ts
+   * import { Manager } from "./mod.ts";
+   * const m = await Manager.connect("unix:/tmp/app.sock", { authkey: "hex:" + "ab".repeat(32) });
+   * await m.shutdown({ server: true });
+   * ```
    */
-  async shutdown(): Promise<void> {
+  async shutdown(options?: ManagerShutdownOptions): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (options?.server === true && this.#joined) {
+      const address = this.#transport.address;
+      const kind = address === undefined ? undefined : parseTransport(address).kind;
+      try {
+        if (kind !== "unix" && kind !== "tcp") {
+          throw new TransportError(
+            "Unsupported",
+            `Cannot shut down manager server as the transport has none: received ${this.#transport.url}`,
+          );
+        }
+        const { requestShutdown } = await import("./transports/socket/_serve_process.ts");
+        await requestShutdown(address!, this.#transport.authkey!);
+      } finally {
+        await this.#transport.close();
+      }
+      return;
+    }
     await this.#transport.close();
   }
 

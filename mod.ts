@@ -13,7 +13,13 @@
  * ```
  * @module
  */
-export { Manager, type ManagerConnectOptions, type ManagerStartOptions, type StructureOptions } from "./manager.ts";
+export {
+  Manager,
+  type ManagerConnectOptions,
+  type ManagerShutdownOptions,
+  type ManagerStartOptions,
+  type StructureOptions,
+} from "./manager.ts";
 export * from "./structures/mod.ts";
 export * from "./sync/mod.ts";
 export { attach, fromWire, type Handle, toWire } from "./attach.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 export { spawn } from "./spawn.ts";
-export type { JoinOptions, SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
+export type { JoinOptions, Signal, SpawnAs, Spawned, SpawnOptions, WorkerFunction } from "./spawn.ts";
 export { Pool } from "./pool.ts";
 export type { ApplyOptions, MapOptions, PoolOptions, PoolProgress, PoolStats, PoolWorkerStats } from "./pool.ts";
 export { WorkerError } from "../errors.ts";

@@ -52,6 +52,8 @@ import {
 } from "./_protocol.ts";
 import { preparePipes } from "./_pipe_remote.ts";
 
+/** A signal name, as `process.kill` takes it: `"SIGTERM"`, `"SIGKILL"`, `"SIGINT"`… */
+export type Signal = string;
 /**
  * Where a spawned module runs: a worker thread of this process (shares its
  * memory, starts fast), or a child process of the same runtime (isolated,
@@ -223,7 +225,7 @@ export interface Spawned<R = unknown> extends AsyncDisposable {
    * `"Terminated"` unless a result or error had already arrived. Does
    * nothing to a worker that has exited.
    */
-  kill(signal?: NodeJS.Signals): Promise<void>;
+  kill(signal?: Signal): Promise<void>;
 }
 
 /**
@@ -417,7 +419,7 @@ class SpawnedWorker<R> implements Spawned<R> {
   #runError: { readonly error: unknown } | undefined;
   #terminated = false;
   #terminateCause: unknown;
-  #stop: (signal: NodeJS.Signals) => void = () => {};
+  #stop: (signal: Signal) => void = () => {};
   #cleanup: Array<() => void> = [];
 
   constructor(as: SpawnAs, url: URL, name: string | undefined, daemon: boolean) {
@@ -456,7 +458,7 @@ class SpawnedWorker<R> implements Spawned<R> {
     return this.kill("SIGTERM");
   }
 
-  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  async kill(signal: Signal = "SIGKILL"): Promise<void> {
     if (typeof signal !== "string" || typeof SIGNALS[signal] !== "number") {
       throw new TypeError(`Cannot kill worker as 'signal' must be a signal name: received ${received(signal)}`);
     }
@@ -472,7 +474,7 @@ class SpawnedWorker<R> implements Spawned<R> {
   }
 
   /** Wires the way to stop the worker, and the signal. */
-  started(stop: (signal: NodeJS.Signals) => void, signal: AbortSignal | undefined): void {
+  started(stop: (signal: Signal) => void, signal: AbortSignal | undefined): void {
     this.#stop = stop;
     if (signal) {
       const onAbort = () => {
@@ -675,7 +677,7 @@ function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
     });
     const forget = c.daemon ? daemonChild(child) : () => {};
     child.once("exit", forget);
-    w.started((signal) => child.kill(signal), c.signal);
+    w.started((signal) => child.kill(signal as NodeJS.Signals), c.signal);
   } catch (e) {
     removeDir();
     w.spawnFailed(e);
