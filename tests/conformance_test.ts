@@ -22,6 +22,13 @@ interface Case {
   readonly steps: readonly Step[];
 }
 
+/** The items of an async iterable, as an array. */
+async function collect(it: AsyncIterable<unknown>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
 let seq = 0;
 const unique = (p: string) => `${p}-${process.pid}-${++seq}`;
 
@@ -69,6 +76,7 @@ const CASES: readonly Case[] = [
       ["sort", (s) => s.sort()],
       ["sort", (s) => s.sort((a: number, b: number) => b - a)],
       ["toArray", (s) => s.toArray()],
+      ["reversed", (s) => collect(s.reversed())],
       ["clear", (s) => s.clear()],
     ],
   },
