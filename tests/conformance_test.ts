@@ -114,6 +114,14 @@ const CASES: readonly Case[] = [
           ["join", (s: S) => s.join({ timeout: 100 })],
         ] as Step[]
         : []),
+      ["isShutdown", (s) => s.isShutdown()],
+      ["put", (s) => s.put(3)],
+      ["shutdown", (s) => s.shutdown()],
+      ["put", (s) => s.put(4)], // QueueError("ShutDown")
+      ["get", (s) => s.get()], // what was left
+      ["get", (s) => s.get()], // QueueError("ShutDown")
+      ["shutdown", (s) => s.shutdown({ immediate: true })],
+      ["isShutdown", (s) => s.isShutdown()],
     ],
   })),
   {
