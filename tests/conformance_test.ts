@@ -81,6 +81,27 @@ const CASES: readonly Case[] = [
     ],
   },
   {
+    kind: "set",
+    make: (m) => m.set<unknown>([1, "a", { o: 1 }]),
+    steps: [
+      ["add", (s) => s.add({ o: 1 })],
+      ["add", (s) => s.add(2)],
+      ["has", (s) => s.has({ o: 1 })],
+      ["discard", (s) => s.discard("a")],
+      ["discard", (s) => s.discard("a")],
+      ["size", (s) => s.size()],
+      ["values", (s) => s.values()],
+      ["union", (s) => s.union([2, 3, 3]).then((x: Set<unknown>) => [...x])],
+      ["intersection", (s) => s.intersection([{ o: 1 }, 2, 9]).then((x: Set<unknown>) => [...x])],
+      ["difference", (s) => s.difference(new Set([1])).then((x: Set<unknown>) => [...x])],
+      ["union", (s) => s.union(5)], // not an iterable: TypeError
+      ["update", (s) => s.update([7, 8])],
+      ["toSet", (s) => s.toSet().then((x: Set<unknown>) => [...x])],
+      ["clear", (s) => s.clear()],
+      ["size", (s) => s.size()],
+    ],
+  },
+  {
     kind: "namespace",
     make: (m) => m.namespace({ x: 1 }),
     steps: [
