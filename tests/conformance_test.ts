@@ -155,6 +155,7 @@ const CASES: readonly Case[] = [
       ["exchange", (s) => s.exchange(1)],
       ["compareExchange", (s) => s.compareExchange(1, 2)],
       ["getLock", (s) => s.getLock().withLock(() => s.add(1))],
+      ["getObj", (s) => s.getObj().add(1)],
     ],
   },
   {
@@ -172,6 +173,7 @@ const CASES: readonly Case[] = [
       ["toArray", (s) => s.toArray()],
       ["get", (s) => s.get(99)], // out of range
       ["getLock", (s) => s.getLock().withLock(() => s.get(0))],
+      ["getObj", (s) => s.getObj().toArray()],
     ],
   },
   {
