@@ -177,6 +177,8 @@ export const list: Factory<"list"> = factory("list");
 export const namespace: Factory<"namespace"> = factory("namespace");
 /** Creates or opens a joinable queue (`Manager.joinableQueue`). */
 export const joinableQueue: Factory<"joinableQueue"> = factory("joinableQueue");
+/** Creates or opens a shared set (`Manager.set`). */
+export const set: Factory<"set"> = factory("set");
 /** Creates or opens a simple queue (`Manager.simpleQueue`). */
 export const simpleQueue: Factory<"simpleQueue"> = factory("simpleQueue");
 /** Creates or opens a typed shared scalar (`Manager.value`; with a lock unless `lock: false`). */

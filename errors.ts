@@ -63,12 +63,13 @@ export class LockError extends ProcshareError<"LockError", LockErrorReason> {
 }
 
 /** Why a queue refused an operation. */
-export type QueueErrorReason = "Empty" | "Full" | "Timeout" | "Aborted" | "Closed";
+export type QueueErrorReason = "Empty" | "Full" | "Timeout" | "Aborted" | "Closed" | "ShutDown";
 
 /**
  * Raised by Queue, JoinableQueue and SimpleQueue: `Empty` and `Full` from the
  * non-blocking forms (Python's `queue.Empty` and `queue.Full`), `Timeout` and
- * `Aborted` from the blocking forms.
+ * `Aborted` from the blocking forms, `ShutDown` from a queue that was shut
+ * down (Python 3.13's `queue.ShutDown`).
  *
  * @example Telling an empty queue apart
  * ```ts

@@ -8,6 +8,7 @@
 import type { Kinds } from "./core/structure.ts";
 import { dictSpec } from "./structures/dict.ts";
 import { listSpec } from "./structures/list.ts";
+import { setSpec } from "./structures/set.ts";
 import { namespaceSpec } from "./structures/namespace.ts";
 import { valueSpec } from "./structures/value.ts";
 import { arraySpec } from "./structures/array.ts";
@@ -28,6 +29,7 @@ import { customClientSpec } from "./structures/custom.ts";
 export const KINDS = {
   dict: dictSpec,
   list: listSpec,
+  set: setSpec,
   namespace: namespaceSpec,
   value: valueSpec,
   array: arraySpec,

@@ -12,6 +12,7 @@ import { formatTransport, parseTransport, type TransportImpl, type TransportOpti
 import { Dict, type DictOptions, type DictUpdate } from "./structures/dict.ts";
 import { Queue, type QueueOptions } from "./structures/queue.ts";
 import { List, type ListOptions } from "./structures/list.ts";
+import type { SetOptions, SharedSet } from "./structures/set.ts";
 import { JoinableQueue } from "./structures/joinable_queue.ts";
 import { SimpleQueue } from "./structures/simple_queue.ts";
 import { type Attributes, Namespace } from "./structures/namespace.ts";
@@ -345,6 +346,27 @@ export class Manager implements AsyncDisposable {
   /** A shared list, filled from `initial` when created (Python's `Manager().list()`). */
   list<T = unknown>(initial?: Iterable<T>, options?: StructureOptions & ListOptions): Promise<List<T>> {
     return this.#open("list", options?.name, [
+      initial === undefined ? undefined : [...initial],
+      options && { ...options, name: undefined },
+    ]);
+  }
+
+  /**
+   * A shared set, filled from `initial` when created (Python's
+   * `Manager().set()`, a `SetProxy`): `add`, `discard`, `has`, `size`,
+   * `union`/`intersection`/`difference` (plain `Set`s) and `for await`.
+   *
+   * @example A set of the ids seen
+   * ```ts
+   * import { Manager } from "./mod.ts";
+   * await using m = await Manager.start();
+   * const seen = await m.set<number>([1, 2]);
+   * await seen.add(2);
+   * console.log(await seen.size(), await seen.union([3])); // 2 Set(3) { 1, 2, 3 }
+   * ```
+   */
+  set<T = unknown>(initial?: Iterable<T>, options?: StructureOptions & SetOptions): Promise<SharedSet<T>> {
+    return this.#open("set", options?.name, [
       initial === undefined ? undefined : [...initial],
       options && { ...options, name: undefined },
     ]);

@@ -484,6 +484,35 @@ export class SharedArray<C extends TypeCode = TypeCode> extends RawArray<C> {
   getLock(): Lock {
     return this.#lock;
   }
+
+  /**
+   * The raw array behind this one (Python's `get_obj()`): a
+   * {@linkcode RawArray} over the same memory (or the same structure on the
+   * manager), without `getLock()`. The same object on every call; it shares
+   * this client's hold on the structure, so closing either closes both (as
+   * with `getLock()`), and its handle attaches as this SharedArray.
+   *
+   * @example The raw array of a synchronized one
+   * ```ts
+   * import { SharedArray } from "./array.ts";
+   * const xs = SharedArray.create("i32", [1, 2]);
+   * const raw = xs.getObj();
+   * raw.view[0] = 5;
+   * console.log(xs.toArraySync(), "getLock" in raw); // [ 5, 2 ] false
+   * ```
+   */
+  getObj(): RawArray<C> {
+    if (this.#obj === undefined) {
+      const e = this.engine;
+      this.#obj = new RawArray<C>(this.handle, e !== undefined ? { engine: e } : { remote: this.remote! }, {
+        typecode: this.typecode,
+        length: this.length,
+        lock: false,
+      });
+    }
+    return this.#obj;
+  }
+  #obj: RawArray<C> | undefined;
 }
 
 /** A remote client: asks the server for the array's type, length and whether it has a lock first. */

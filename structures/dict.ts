@@ -853,6 +853,25 @@ export class Dict<K = unknown, V = unknown> extends Shared<DictEngine, typeof di
   async toMap(): Promise<Map<K, V>> {
     return new Map(await this.entries());
   }
+  /**
+   * Iterates the entries as `[key, value]` pairs, in insertion order, as a
+   * `Map` does: `for await (const [k, v] of dict)`, on every transport
+   * (Python's `for k, v in d.items()`). The entries are a snapshot taken by
+   * one call when the loop starts, so changes made meanwhile, by this loop
+   * or by another thread, neither show nor break it (where Python's
+   * `DictProxy` fails with "dictionary changed size during iteration").
+   *
+   * @example Iterating a dict
+   * ```ts
+   * import { Manager } from "../mod.ts";
+   * await using m = await Manager.start();
+   * const d = await m.dict<string, number>({ a: 1, b: 2 });
+   * for await (const [k, v] of d) console.log(k, v); // a 1, then b 2
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<[K, V], void, undefined> {
+    for (const entry of await this.entries()) yield entry;
+  }
 
   /** The synchronous twin of {@linkcode get} (shared buffer only): the value of `key`, or undefined. */
   getSync(key: K): V | undefined;

@@ -859,6 +859,9 @@ function initialItems(initial: unknown): readonly unknown[] {
   throw new TypeError(`Cannot create list as the initial items are not iterable: received ${show(initial)}`);
 }
 
+/** Items one step of a List's async iteration fetches (one call, so one round trip on a socket). */
+export const ITERATION_PAGE = 1024;
+
 /** An optional number that may have crossed the wire as null. */
 type Opt = number | undefined | null;
 
@@ -1052,6 +1055,60 @@ export class List<T = unknown> extends Shared<ListEngine, typeof listOps> {
     }
   }
 
+  /**
+   * Iterates the items from the first: `for await (const x of list)`, on
+   * every transport. As Python's iteration of a `ListProxy` (by index until
+   * the index is past the end), the loop reads the list as it is: it fetches
+   * {@linkcode ITERATION_PAGE} items per call (one round trip each on a
+   * socket), sees items appended meanwhile, and ends at the first page that
+   * comes back short. Items removed or inserted before the loop's position
+   * while it runs shift what it sees, as in Python; take
+   * {@linkcode toArray} for a snapshot.
+   *
+   * @example Iterating a list
+   * ```ts
+   * import { Manager } from "../mod.ts";
+   * await using m = await Manager.start();
+   * const xs = await m.list([1, 2, 3]);
+   * let sum = 0;
+   * for await (const x of xs) sum += x;
+   * console.log(sum); // 6
+   * ```
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    for (let at = 0;;) {
+      const page = await this.slice(at, at + ITERATION_PAGE);
+      for (const x of page) yield x;
+      if (page.length < ITERATION_PAGE) return;
+      at += page.length;
+    }
+  }
+  /**
+   * The items from the last to the first (Python's `reversed(list)`): an
+   * async iterable over a snapshot taken by one call when the loop starts.
+   *
+   * @example Iterating backwards
+   * ```ts
+   * import { Manager } from "../mod.ts";
+   * await using m = await Manager.start();
+   * const xs = await m.list(["a", "b", "c"]);
+   * const out: string[] = [];
+   * for await (const x of xs.reversed()) out.push(x);
+   * console.log(out); // [ "c", "b", "a" ]
+   * ```
+   */
+  async *reversed(): AsyncGenerator<T, void, undefined> {
+    const items = await this.toArray();
+    for (let i = items.length - 1; i >= 0; i--) yield items[i];
+  }
+
+  /**
+   * The synchronous twin of {@linkcode reversed} (shared buffer only): an
+   * iterator over a snapshot, from the last item to the first.
+   */
+  reversedSync(): IterableIterator<T> {
+    return this.toArraySync().reverse().values();
+  }
   /** The synchronous twin of {@linkcode get} (shared buffer only). */
   getSync(index: number): T {
     return this.local("getSync").get(index) as T;

@@ -28,3 +28,4 @@ export type {
   TypeName,
 } from "./_typecodes.ts";
 export { List, type ListOptions } from "./list.ts";
+export { type SetOperand, type SetOptions, SharedSet } from "./set.ts";

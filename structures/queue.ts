@@ -55,6 +55,19 @@ const Q_JOIN_SEQ = 8;
 const Q_HEAD_AT = 9;
 /** Byte offset of the tail's own cache line (TAIL_INDEX, TAIL_BLOCK). */
 const Q_TAIL_AT = 10;
+/** 0 while open; {@linkcode SHUT} or {@linkcode SHUT_NOW} once shut down (Python 3.13's `shutdown`). */
+const Q_SHUTDOWN = 11;
+/** Q_SHUTDOWN after `shutdown()`: puts fail, gets take what is left, then fail. */
+const SHUT = 1;
+/** Q_SHUTDOWN after `shutdown({ immediate: true })`: the items were dropped; puts and gets fail. */
+const SHUT_NOW = 2;
+/**
+ * Added to Q_AVAIL by the shutdown of a bounded queue: a lasting change of
+ * the word putters sleep on, so every one of them wakes (`shm:`'s relay
+ * sees changes of a word, not bare wake-ups) and takes a place, which it
+ * gives back as it fails. Above any maxsize, so `full` can take it off.
+ */
+const SHUT_ROOM = 1 << 30;
 
 // ---- a position (head or tail): two words on a cache line of their own ----
 const P_INDEX = 0;
@@ -109,6 +122,14 @@ const EMPTY: unique symbol = Symbol("procshare.queue.empty");
 
 /** Scratch buffer of this thread for encoding an item (no user code runs while in use). */
 const SCRATCH: Uint8Array = new Uint8Array(SCRATCH_BYTES);
+
+/** The error of a put to, or a get from, a queue that was shut down (`state`: the Q_SHUTDOWN word). */
+function shutDownError(what: string, state: number): QueueError {
+  return new QueueError(
+    "ShutDown",
+    `Cannot ${what} as the queue was shut down: received shutdown({ immediate: ${state === SHUT_NOW} })`,
+  );
+}
 
 /**
  * The shared-memory engine of a Queue.
@@ -390,6 +411,7 @@ export class QueueEngine {
   putSync(value: unknown, options?: WaitOptions): void {
     const [vb, vlen] = this.#encode(value);
     if (!this.#reserve()) this.#waitForRoomSync(options);
+    this.#refusePut(true);
     this.#push(vb, vlen);
   }
 
@@ -405,12 +427,16 @@ export class QueueEngine {
     const [vb, vlen] = this.#encode(value);
     const signal = options?.signal;
     if (signal?.aborted) throw abortedError("QueueError", "put to queue", signal);
-    if (this.#reserve()) return this.#push(vb, vlen);
+    if (this.#reserve()) {
+      this.#refusePut(true);
+      return this.#push(vb, vlen);
+    }
     const item = vb.slice(0, vlen); // the scratch buffer is not ours across an await
     const deadline = deadlineOf(options?.timeout, "put to queue");
     await runAsync(this.#roomLoop(deadline, options?.timeout), signal, () => {
       throw abortedError("QueueError", "put to queue", signal);
     });
+    this.#refusePut(true);
     this.#push(item, vlen);
   }
 
@@ -439,8 +465,10 @@ export class QueueEngine {
   putNowait(value: unknown): void {
     const [vb, vlen] = this.#encode(value);
     if (!this.#reserve()) {
+      this.#refusePut(false);
       throw new QueueError("Full", `Cannot put to queue as it is full: received maxsize ${this.maxsize()}`);
     }
+    this.#refusePut(true);
     this.#push(vb, vlen);
   }
 
@@ -455,8 +483,10 @@ export class QueueEngine {
 
   /** Removes and returns the first item, blocking the thread while the queue is empty (at most `timeout` ms). */
   getSync(options?: WaitOptions): unknown {
+    this.#refuseGet(false);
     let v = this.#pop();
     if (v !== EMPTY) return v;
+    this.#refuseGet(true);
     const deadline = deadlineOf(options?.timeout, "get from queue");
     v = this.#popSpinning();
     if (v !== EMPTY) return v;
@@ -468,8 +498,10 @@ export class QueueEngine {
   async get(options?: WaitOptions): Promise<unknown> {
     const signal = options?.signal;
     if (signal?.aborted) throw abortedError("QueueError", "get from queue", signal);
+    this.#refuseGet(false);
     const v = this.#pop();
     if (v !== EMPTY) return v;
+    this.#refuseGet(true);
     const deadline = deadlineOf(options?.timeout, "get from queue");
     return await runAsync(this.#itemLoop(deadline, options?.timeout), signal, () => {
       throw abortedError("QueueError", "get from queue", signal);
@@ -493,6 +525,7 @@ export class QueueEngine {
         const seq = Atomics.load(hdr, Q_PUT_SEQ);
         const v = this.#pop();
         if (v !== EMPTY) return v;
+        this.#refuseGet(true); // read after `seq`: a shutdown after it moves Q_PUT_SEQ, so the sleep ends
         more = yield { i32: hdr, index: Q_PUT_SEQ, expected: seq, deadline };
       } finally {
         Atomics.sub(hdr, Q_GETTERS, 1);
@@ -504,9 +537,77 @@ export class QueueEngine {
   }
 
   getNowait(): unknown {
+    this.#refuseGet(false);
     const v = this.#pop();
-    if (v === EMPTY) throw new QueueError("Empty", "Cannot get from queue as it is empty");
+    if (v === EMPTY) {
+      this.#refuseGet(true);
+      throw new QueueError("Empty", "Cannot get from queue as it is empty");
+    }
     return v;
+  }
+
+  // ---- shutdown (Python 3.13's Queue.shutdown) ----
+
+  /**
+   * Fails a put with `QueueError("ShutDown")` once the queue was shut down,
+   * giving back the place it `holds`. Checked after the place is taken: a
+   * put that took one before the shutdown (and so not from
+   * {@linkcode SHUT_ROOM}) stores its item; one after, none.
+   */
+  #refusePut(holds: boolean): void {
+    const state = Atomics.load(this.#hdr, Q_SHUTDOWN);
+    if (state === 0) return;
+    if (holds) this.#release();
+    throw shutDownError("put to queue", state);
+  }
+
+  /**
+   * Fails a get with `QueueError("ShutDown")` after an immediate shutdown,
+   * or, when the get found the queue `empty`, after any shutdown.
+   */
+  #refuseGet(empty: boolean): void {
+    const state = Atomics.load(this.#hdr, Q_SHUTDOWN);
+    if (state === SHUT_NOW || (state !== 0 && empty)) throw shutDownError("get from queue", state);
+  }
+
+  /**
+   * Shuts the queue down for every client (Python 3.13's
+   * `Queue.shutdown(immediate)`): puts fail with `QueueError("ShutDown")`
+   * from now on, and gets once the queue is empty; with `immediate`, the
+   * items are dropped (each counted done for a JoinableQueue, as Python
+   * does) and gets fail at once. Wakes every blocked getter, putter and
+   * joiner, in every thread and process. A later call can make a shutdown
+   * immediate, never undo one.
+   */
+  shutdown(immediate: boolean): void {
+    const hdr = this.#hdr, state = immediate ? SHUT_NOW : SHUT;
+    for (;;) {
+      const s = Atomics.load(hdr, Q_SHUTDOWN);
+      if (s >= state) break;
+      if (Atomics.compareExchange(hdr, Q_SHUTDOWN, s, state) !== s) continue;
+      if (s === 0 && Atomics.load(hdr, Q_MAXSIZE) > 0) Atomics.add(hdr, Q_AVAIL, SHUT_ROOM);
+      break;
+    }
+    if (immediate) {
+      const joinable = Atomics.load(hdr, Q_JOINABLE) !== 0;
+      while (this.#pop() !== EMPTY) {
+        for (let n; joinable && (n = Atomics.load(hdr, Q_UNFINISHED)) > 0;) {
+          if (Atomics.compareExchange(hdr, Q_UNFINISHED, n, n - 1) === n) break;
+        }
+      }
+      if (joinable) {
+        Atomics.add(hdr, Q_JOIN_SEQ, 1);
+        wake(hdr, Q_JOIN_SEQ, Infinity);
+      }
+    }
+    Atomics.add(hdr, Q_PUT_SEQ, 1);
+    wake(hdr, Q_PUT_SEQ, Infinity);
+    wake(hdr, Q_AVAIL, Infinity);
+  }
+
+  /** True once the queue was shut down (Python 3.13's `is_shutdown`). */
+  isShutdown(): boolean {
+    return Atomics.load(this.#hdr, Q_SHUTDOWN) !== 0;
   }
 
   /** Items in the queue now (crossbeam's `SegQueue::len`). */
@@ -530,7 +631,8 @@ export class QueueEngine {
   }
   full(): boolean {
     const hdr = this.#hdr;
-    return Atomics.load(hdr, Q_MAXSIZE) > 0 && Atomics.load(hdr, Q_AVAIL) <= 0;
+    const avail = Atomics.load(hdr, Q_AVAIL);
+    return Atomics.load(hdr, Q_MAXSIZE) > 0 && (avail >= SHUT_ROOM ? avail - SHUT_ROOM : avail) <= 0;
   }
   maxsize(): number {
     return Atomics.load(this.#hdr, Q_MAXSIZE);
@@ -604,7 +706,15 @@ export const queueOps = {
   qsize: (e: QueueEngine): number => e.qsize(),
   empty: (e: QueueEngine): boolean => e.empty(),
   full: (e: QueueEngine): boolean => e.full(),
+  shutdown: (e: QueueEngine, [immediate]: [boolean]): void => e.shutdown(immediateArg(immediate)),
+  isShutdown: (e: QueueEngine): boolean => e.isShutdown(),
 };
+
+/** Checks the `immediate` option of a shutdown (it may come from the wire). */
+function immediateArg(immediate: unknown): boolean {
+  if (immediate === undefined || immediate === null || typeof immediate === "boolean") return immediate === true;
+  throw new TypeError(`Cannot shut down queue as 'immediate' must be a boolean: received ${String(immediate)}`);
+}
 
 /**
  * The op table of a queue kind: every op of {@linkcode queueOps}, and maybe more (JoinableQueue's).
@@ -631,6 +741,12 @@ export type QueueOps = typeof queueOps;
  *
  * **Transports**: shared buffer (sync twins) and socket (async; blocking
  * calls wait on the server, never blocking its event loop).
+ *
+ * **Closing and shutting down**: `close()` is Python's `Queue.close()`:
+ * this client lets go of the queue and its later calls fail with
+ * `TransportError("Closed")`, while other clients go on. `shutdown()` is
+ * Python 3.13's: it ends the queue for every client (see
+ * {@linkcode Queue.shutdown}).
  *
  * @example A work queue
  * ```ts
@@ -699,6 +815,39 @@ export class Queue<T = unknown, O extends QueueOps = QueueOps> extends Shared<Qu
   async full(): Promise<boolean> {
     return this.#queue.call("full", []);
   }
+  /**
+   * Shuts the queue down for every client, in every thread and process
+   * (Python 3.13's `Queue.shutdown(immediate)`). From then on `put` (and
+   * `putNowait`) fails with `QueueError("ShutDown")`, and `get` (and
+   * `getNowait`) takes the items left, then fails with
+   * `QueueError("ShutDown")` instead of waiting. With `immediate: true` the
+   * items left are dropped (on a JoinableQueue each counts as done, so a
+   * `join` waiting only for them returns) and `get` fails at once. Blocked
+   * getters, putters and joiners are woken. A queue shut down stays so; a
+   * second call can only make the shutdown immediate.
+   *
+   * @example Telling consumers to stop
+   * ```ts
+   * import { Manager, QueueError } from "../mod.ts";
+   * await using m = await Manager.start();
+   * const q = await m.queue<number>();
+   * await q.put(1);
+   * await q.shutdown();
+   * console.log(await q.get()); // 1: what was put before is still taken
+   * try {
+   *   await q.get();
+   * } catch (e) {
+   *   console.log(e instanceof QueueError && e.reason); // ShutDown
+   * }
+   * ```
+   */
+  async shutdown(options?: { readonly immediate?: boolean }): Promise<void> {
+    await this.#queue.call("shutdown", [immediateArg(options?.immediate)]);
+  }
+  /** True once the queue was shut down (Python 3.13's `is_shutdown`). */
+  async isShutdown(): Promise<boolean> {
+    return this.#queue.call("isShutdown", []);
+  }
 
   /** The synchronous twin of {@linkcode put} (shared buffer only). */
   putSync(item: T, options?: WaitOptions): void {
@@ -727,6 +876,14 @@ export class Queue<T = unknown, O extends QueueOps = QueueOps> extends Shared<Qu
   /** The synchronous twin of {@linkcode full} (shared buffer only). */
   fullSync(): boolean {
     return this.local("fullSync").full();
+  }
+  /** The synchronous twin of {@linkcode shutdown} (shared buffer only). */
+  shutdownSync(options?: { readonly immediate?: boolean }): void {
+    this.local("shutdownSync").shutdown(immediateArg(options?.immediate));
+  }
+  /** The synchronous twin of {@linkcode isShutdown} (shared buffer only). */
+  isShutdownSync(): boolean {
+    return this.local("isShutdownSync").isShutdown();
   }
 }
 

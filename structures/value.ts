@@ -479,6 +479,36 @@ export class Value<C extends TypeCode = TypeCode> extends RawValue<C> {
   getLock(): Lock {
     return this.#lock;
   }
+
+  /**
+   * The raw value behind this one (Python's `get_obj()`): a
+   * {@linkcode RawValue} over the same memory (or the same structure on the
+   * manager), without `getLock()`. Since this Value's own loads and stores
+   * do not take the lock either, the two differ only in that; the raw one
+   * is for code written against `RawValue`. The same object on every call;
+   * it shares this client's hold on the structure, so closing either closes
+   * both (as with `getLock()`), and its handle attaches as this Value.
+   *
+   * @example The raw value of a synchronized one
+   * ```ts
+   * import { Value } from "./value.ts";
+   * const v = Value.create("i32", 7);
+   * const raw = v.getObj();
+   * raw.storeSync(8);
+   * console.log(v.value, "getLock" in raw); // 8 false
+   * ```
+   */
+  getObj(): RawValue<C> {
+    if (this.#obj === undefined) {
+      const e = this.engine;
+      this.#obj = new RawValue<C>(this.handle, e !== undefined ? { engine: e } : { remote: this.remote! }, {
+        typecode: this.typecode,
+        lock: false,
+      });
+    }
+    return this.#obj;
+  }
+  #obj: RawValue<C> | undefined;
 }
 
 /** A remote client: asks the server for the value's type and whether it has a lock first. */

@@ -22,6 +22,13 @@ interface Case {
   readonly steps: readonly Step[];
 }
 
+/** The items of an async iterable, as an array. */
+async function collect(it: AsyncIterable<unknown>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
 let seq = 0;
 const unique = (p: string) => `${p}-${process.pid}-${++seq}`;
 
@@ -69,7 +76,29 @@ const CASES: readonly Case[] = [
       ["sort", (s) => s.sort()],
       ["sort", (s) => s.sort((a: number, b: number) => b - a)],
       ["toArray", (s) => s.toArray()],
+      ["reversed", (s) => collect(s.reversed())],
       ["clear", (s) => s.clear()],
+    ],
+  },
+  {
+    kind: "set",
+    make: (m) => m.set<unknown>([1, "a", { o: 1 }]),
+    steps: [
+      ["add", (s) => s.add({ o: 1 })],
+      ["add", (s) => s.add(2)],
+      ["has", (s) => s.has({ o: 1 })],
+      ["discard", (s) => s.discard("a")],
+      ["discard", (s) => s.discard("a")],
+      ["size", (s) => s.size()],
+      ["values", (s) => s.values()],
+      ["union", (s) => s.union([2, 3, 3]).then((x: Set<unknown>) => [...x])],
+      ["intersection", (s) => s.intersection([{ o: 1 }, 2, 9]).then((x: Set<unknown>) => [...x])],
+      ["difference", (s) => s.difference(new Set([1])).then((x: Set<unknown>) => [...x])],
+      ["union", (s) => s.union(5)], // not an iterable: TypeError
+      ["update", (s) => s.update([7, 8])],
+      ["toSet", (s) => s.toSet().then((x: Set<unknown>) => [...x])],
+      ["clear", (s) => s.clear()],
+      ["size", (s) => s.size()],
     ],
   },
   {
@@ -106,6 +135,14 @@ const CASES: readonly Case[] = [
           ["join", (s: S) => s.join({ timeout: 100 })],
         ] as Step[]
         : []),
+      ["isShutdown", (s) => s.isShutdown()],
+      ["put", (s) => s.put(3)],
+      ["shutdown", (s) => s.shutdown()],
+      ["put", (s) => s.put(4)], // QueueError("ShutDown")
+      ["get", (s) => s.get()], // what was left
+      ["get", (s) => s.get()], // QueueError("ShutDown")
+      ["shutdown", (s) => s.shutdown({ immediate: true })],
+      ["isShutdown", (s) => s.isShutdown()],
     ],
   })),
   {
@@ -118,6 +155,7 @@ const CASES: readonly Case[] = [
       ["exchange", (s) => s.exchange(1)],
       ["compareExchange", (s) => s.compareExchange(1, 2)],
       ["getLock", (s) => s.getLock().withLock(() => s.add(1))],
+      ["getObj", (s) => s.getObj().add(1)],
     ],
   },
   {
@@ -135,6 +173,7 @@ const CASES: readonly Case[] = [
       ["toArray", (s) => s.toArray()],
       ["get", (s) => s.get(99)], // out of range
       ["getLock", (s) => s.getLock().withLock(() => s.get(0))],
+      ["getObj", (s) => s.getObj().toArray()],
     ],
   },
   {
