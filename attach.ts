@@ -9,6 +9,7 @@ import { type Backend, type Handle, hasHandle, isHandle } from "./core/backend.t
 import { KINDS } from "./kinds.ts";
 import { Shared, type StructureSpec } from "./core/structure.ts";
 import { providerOfVia } from "./transports/_registry.ts";
+import { attachableForm, replaceStored, setAttachStored } from "./transports/_nested.ts";
 
 export { type Handle, type HasHandle, isHandle } from "./core/backend.ts";
 
@@ -40,6 +41,9 @@ export async function attach<T = unknown>(handle: Handle): Promise<T> {
   const spec = specOf(handle.kind);
   return spec.client(handle, await provider.backend(handle, spec)) as T;
 }
+
+// structures read from inside others (issue 10) arrive attached: `Shared.call` hands them here
+setAttachStored((v, container) => replaceStored(v, async (s) => attach(await attachableForm(s.handle, container))));
 
 /** Builds a structure over a given backend (a test seam for in-process remotes). */
 export function attachWith<T = unknown>(handle: Handle, backend: Backend<unknown>): T {

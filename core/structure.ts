@@ -13,6 +13,7 @@
  */
 import { abortedError, TransportError, type WaitDomain } from "../errors.ts";
 import { threadId } from "../transports/_runtime/threads.ts";
+import { attachRead, holdsStored, storedSeen } from "../transports/_nested.ts";
 import {
   type Backend,
   type CallContext,
@@ -260,9 +261,33 @@ export abstract class Shared<E, O extends OpTable<E>> {
     if (this.#closed) throw closedError(this.handle.kind, `call ${this.handle.kind}.${op}`);
     const engine = this.#engine;
     if (engine !== undefined) {
-      return this.#ops[op](engine, args, signal ? new LocalContext(signal) : LOCAL) as ResultOf<O[K]>;
+      const seen = storedSeen();
+      const r = this.#ops[op](engine, args, signal ? new LocalContext(signal) : LOCAL) as ResultOf<O[K]>;
+      // a structure read from inside this one arrives attached (issue 10); the counter keeps the common case free
+      if (r instanceof Promise) return r.then((v) => this.#attachRead(v)) as Promise<ResultOf<O[K]>>;
+      return storedSeen() === seen ? r : this.#attachRead(r) as Promise<ResultOf<O[K]>>;
     }
-    return this.#remote!.call(op, args as readonly unknown[], signal) as Promise<ResultOf<O[K]>>;
+    const seen = storedSeen(); // the reply is decoded after this: an unmoved count means it holds no structure
+    return this.#remote!.call(op, args as readonly unknown[], signal).then((v) =>
+      storedSeen() === seen ? v : this.#attachRead(v)
+    ) as Promise<ResultOf<O[K]>>;
+  }
+
+  /** `v` with the structures stored in it attached (`transports/_nested.ts`); `v` itself when it holds none. */
+  #attachRead(v: unknown): unknown {
+    return holdsStored(v) ? attachRead(v, this.handle) : v;
+  }
+
+  /**
+   * For a method that reads its engine without {@linkcode call} (a hot
+   * path): `v`, or the promise of it with the structures stored in it
+   * attached, when the stored-handle count moved since `seen` (`storedSeen()`
+   * taken before the read).
+   *
+   * @internal
+   */
+  protected attachedSince<T>(seen: number, v: T): T | Promise<T> {
+    return storedSeen() === seen ? v : this.#attachRead(v) as T | Promise<T>;
   }
 
   /**

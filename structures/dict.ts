@@ -20,6 +20,7 @@ import type { Backend, Handle } from "../core/backend.ts";
 import { defineStructure, Shared } from "../core/structure.ts";
 import { CapacityError } from "../errors.ts";
 import { decode, encode } from "../transports/_codec.ts";
+import { storedSeen } from "../transports/_nested.ts";
 import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
 import { createHeapBuffer, Heap } from "./_heap.ts";
 import { backlogged, type Journal, nonBlockingOps, runNonBlocking, SeqLock } from "./_seqlock.ts";
@@ -772,11 +773,12 @@ export class Dict<K = unknown, V = unknown> extends Shared<DictEngine, typeof di
     // the hot path: what the op does, without the generic dispatch (which costs ~15% here)
     const e = this.engine;
     if (e !== undefined) {
+      const seen = storedSeen(); // a structure stored as the value arrives attached
       if (!backlogged()) {
         const v = e.get(key, dflt, true);
-        if (v !== STUCK) return v as V | undefined;
+        if (v !== STUCK) return this.attachedSince(seen, v as V | undefined);
       }
-      return runNonBlocking(() => e.get(key, dflt)) as V | undefined;
+      return this.attachedSince(seen, await runNonBlocking(() => e.get(key, dflt)) as V | undefined);
     }
     return this.call("get", [key, dflt]) as V | undefined;
   }

@@ -18,6 +18,7 @@ import { type ArgsOf, defineStructure, type ResultOf, Shared } from "../core/str
 import { abortedError, QueueError, timedOutError } from "../errors.ts";
 import { decode, encode } from "../transports/_codec.ts";
 import { decodeFast, encodeFast, MISS, SCRATCH_BYTES } from "../transports/_fastcodec.ts";
+import { storedSeen } from "../transports/_nested.ts";
 import { threadId } from "../transports/_runtime/threads.ts";
 import {
   type Deadline,
@@ -792,7 +793,10 @@ export class Queue<T = unknown, O extends QueueOps = QueueOps> extends Shared<Qu
   /** Removes and returns the first item, waiting at most `timeout` ms for one. */
   get(options?: WaitOptions): Promise<T> {
     const e = this.#queue.engine;
-    if (e !== undefined) return e.get(options) as Promise<T>;
+    if (e !== undefined) {
+      const seen = storedSeen(); // a structure put as the item arrives attached
+      return e.get(options).then((v) => this.attachedSince(seen, v as T));
+    }
     return this.#wait("get", [options?.timeout], "get from queue", options?.signal) as Promise<T>;
   }
   /** Appends an item or fails with `QueueError("Full")` at once. */

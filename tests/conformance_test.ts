@@ -295,6 +295,7 @@ const NOT_OPERATIONS = new Set([
   "blocking",
   "exec",
   "local",
+  "attachedSince",
   "holding",
   "holdingSync",
   // SharedMemory.close() is synchronous (Python's close()): it detaches this instance only

@@ -5,13 +5,17 @@
  * for equal primitives — it is.
  *
  * Functions, symbols and class instances are refused with a `CodecError`:
- * the wire carries data only.
+ * the wire carries data only. Structures are the exception: one inside a
+ * value is written as its handle under tag `NESTED_TAG` and decodes to a
+ * `StoredHandle`, which the reading client attaches (`_nested.ts`).
  * @module
  */
 // "cbor-x/encode" resolves to the pure-JS index under the "node" condition,
 // which Node, Deno and Bun all use; the root entry would try the native addon.
-import { Encoder } from "cbor-x/encode";
+import { addExtension, Encoder } from "cbor-x/encode";
 import { CodecError } from "../errors.ts";
+import { hasHandle, isHandle } from "../core/backend.ts";
+import { countStored, NESTED_TAG, storedForm, StoredHandle } from "./_nested.ts";
 
 const encoder = new Encoder({
   useRecords: false,
@@ -19,6 +23,20 @@ const encoder = new Encoder({
   tagUint8Array: true,
   structuredClone: false,
 });
+
+addExtension({
+  Class: StoredHandle,
+  tag: NESTED_TAG,
+  encode: (v: StoredHandle, enc: (x: unknown) => Uint8Array) => enc({ ...v.handle }),
+  decode: (data: unknown) => {
+    if (!isHandle(data)) throw new TypeError("a stored structure is not a handle");
+    countStored();
+    return new StoredHandle(data);
+  },
+});
+
+/** Set by {@linkcode check} when the value holds a structure, to be written as its handle. */
+let holdsStructure = false;
 
 const PLAIN_PROTOS = new Set<unknown>([
   Object.prototype,
@@ -42,7 +60,11 @@ function check(value: unknown, depth: number): void {
   if (ArrayBuffer.isView(value)) return;
   const proto = Object.getPrototypeOf(value);
   if (!PLAIN_PROTOS.has(proto)) {
-    if (value instanceof Error) return;
+    if (value instanceof Error || value instanceof StoredHandle) return;
+    if (hasHandle(value)) {
+      holdsStructure = true;
+      return;
+    }
     const name = (proto && proto.constructor && proto.constructor.name) || "unknown";
     throw new CodecError("Unsupported", `Cannot encode value as it is a class instance: received ${name}`);
   }
@@ -68,6 +90,20 @@ function check(value: unknown, depth: number): void {
   }
 }
 
+/** `v` with every structure in it replaced by a {@linkcode StoredHandle} of its stored form (containers copied). */
+function stored(v: unknown): unknown {
+  if (typeof v !== "object" || v === null || ArrayBuffer.isView(v) || v instanceof StoredHandle) return v;
+  if (hasHandle(v) && !PLAIN_PROTOS.has(Object.getPrototypeOf(v))) return new StoredHandle(storedForm(v.handle));
+  if (Array.isArray(v)) return v.map(stored);
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [stored(k), stored(x)]));
+  if (v instanceof Set) return new Set([...v].map(stored));
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  const out: Record<string, unknown> = proto === null ? Object.create(null) : {};
+  for (const k in v as Record<string, unknown>) out[k] = stored((v as Record<string, unknown>)[k]);
+  return out;
+}
+
 function checkBigint(v: bigint): void {
   if (v >= BIGNUM_LIMIT || v < -BIGNUM_LIMIT) {
     throw new CodecError(
@@ -82,7 +118,11 @@ function checkBigint(v: bigint): void {
 /** Encodes a value to fresh bytes; refuses functions, symbols, class instances and bigints over 8192 bits. */
 export function encode(value: unknown): Uint8Array {
   const t = typeof value;
-  if (t === "object" || t === "function" || t === "symbol" || t === "bigint") check(value, 0);
+  if (t === "object" || t === "function" || t === "symbol" || t === "bigint") {
+    holdsStructure = false;
+    check(value, 0);
+    if (holdsStructure) value = stored(value);
+  }
   try {
     // cbor-x may return a view of its reusable buffer; callers keep the bytes, so copy
     return encoder.encode(value) as Uint8Array;
@@ -226,6 +266,10 @@ export function wireProblem(b: Uint8Array): string {
       case 6: {
         if (arg === 258 || arg === 259) { // Set of an array, Map of a map
           expect = arg === 258 ? 4 : 5;
+          remaining++;
+          cost += OBJECT_COST;
+        } else if (arg === NESTED_TAG) { // a stored structure: its handle, a map
+          expect = 5;
           remaining++;
           cost += OBJECT_COST;
         } else if (arg === 1) { // Date of epoch seconds

@@ -73,6 +73,7 @@ import {
   unlinkQuiet,
 } from "../_runtime/net.ts";
 import { processRegistry, tryAllocateId } from "../_runtime/threads.ts";
+import { StoredHandle, storedSeen } from "../_nested.ts";
 import {
   type CallId,
   checkHandshakeTimeout,
@@ -93,6 +94,35 @@ import {
 
 // ---------------------------------------------------------------------------
 // Listening
+
+/**
+ * The owner that holds the references of structures stored inside other
+ * structures (issue 10). Its references are never given back: a structure
+ * of this server written into another one, by any operation, stays until
+ * the manager shuts down (a named one also past `Manager.delete` of its
+ * name), as a Python nested proxy keeps its referent alive. A structure held
+ * only inside another so survives its creator's disconnection.
+ */
+const STORED_OWNER = -1;
+
+/** Takes a {@linkcode STORED_OWNER} reference to each structure of `host` stored in `v` (arrays, maps, objects). */
+function keepStored(host: EngineHost, v: unknown, depth: number): void {
+  if (typeof v !== "object" || v === null || depth > 66 || ArrayBuffer.isView(v)) return;
+  if (v instanceof StoredHandle) {
+    const h = v.handle;
+    if (h.via === "socket" && h.instance === host.instance && typeof h.id === "number") {
+      host.retain(h.id, STORED_OWNER);
+    }
+    return;
+  }
+  if (Array.isArray(v) || v instanceof Set) { for (const x of v) keepStored(host, x, depth + 1); }
+  else if (v instanceof Map) {
+    for (const [k, x] of v) {
+      keepStored(host, k, depth + 1);
+      keepStored(host, x, depth + 1);
+    }
+  } else for (const k in v as Record<string, unknown>) keepStored(host, (v as Record<string, unknown>)[k], depth + 1);
+}
 
 /**
  * Options of {@linkcode startServer}.
@@ -563,6 +593,8 @@ class ServerConnection implements ServedConnection {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #killTimer: ReturnType<typeof setTimeout> | undefined;
   #ownerId = 0;
+  /** `storedSeen()` when this connection last looked for stored structures in a call's arguments. */
+  #storedSeen = storedSeen();
   #closed = false;
   /** Not reading from the stream until it drains (backpressure). */
   #readPaused = false;
@@ -795,6 +827,10 @@ class ServerConnection implements ServedConnection {
     const ctx = new ServerCall(this.#ownerId);
     let result: unknown;
     try {
+      if (storedSeen() !== this.#storedSeen) {
+        this.#storedSeen = storedSeen();
+        keepStored(this.#config.host, args, 0);
+      }
       result = this.#config.host.call(id, op, args, ctx);
     } catch (e) {
       this.#replyError(callId, e);
