@@ -256,6 +256,15 @@ function defaultSize(): number {
   }
 }
 
+/** Whether no item is an object (so none holds a structure). */
+function holdsNoObject(items: readonly unknown[]): boolean {
+  for (let i = 0; i < items.length; i++) {
+    const x = items[i];
+    if (typeof x === "object" && x !== null) return false;
+  }
+  return true;
+}
+
 function positiveInteger(what: string, name: string, v: unknown): number {
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) {
     throw new TypeError(`Cannot ${what} as '${name}' must be a positive integer: received ${received(v)}`);
@@ -1018,7 +1027,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
       batch.addCleanup(() => signal.removeEventListener("abort", onAbort));
     }
     // items without objects hold no structure: nothing to look for (a map of numbers skips a walk of every item)
-    const plain = items.every((x) => typeof x !== "object" || x === null);
+    const plain = holdsNoObject(items);
     const wire = plain ? items : this.#as === "process" ? this.#processWire(items, "items") : toWire(items);
     const chunks: Job[] = [];
     for (let first = 0; first < wire.length; first += chunksize) {
@@ -1095,7 +1104,8 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
 
   #mapAll(items: Iterable<unknown>, options: MapOptions | undefined, star: boolean, what: string): Promise<unknown[]> {
     const o = this.#checkMapOptions(what, options);
-    const list = Array.from(items);
+    // chunks are sliced from it before this call returns: an array is not copied first
+    const list = Array.isArray(items) ? items as readonly unknown[] : Array.from(items);
     const refused = this.#refuse(what);
     if (refused) return Promise.reject(refused);
     return new Promise((resolve, reject) => {

@@ -88,6 +88,12 @@ for (const as of ["thread", "process"] as SpawnAs[]) {
       const got = await pool.map(many, { chunksize: 1_000 });
       assert.ok(Array.isArray(got), "the results are an array, not a typed array");
       assert.deepEqual(got, many.map((n) => n * n));
+      // the items are taken when map is called: changing the array afterwards changes nothing
+      const later = [1, 2, 3];
+      const pending = pool.map(later, { chunksize: 1 });
+      later[0] = 100;
+      later.push(4);
+      assert.deepEqual(await pending, [1, 4, 9]);
       // a chunk with a failed item still fails that item only, numbers or not
       const e = await rejectsWith(pool.starmap([["evenOnly", 2], ["evenOnly", 3]], { chunksize: 2 }), "Error");
       assert.equal((e.cause as Error).message, "odd: 3");
