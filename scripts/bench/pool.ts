@@ -2,7 +2,8 @@
  * `Pool.map` throughput beside its baselines, measured in the same run
  * (issue 10, item 1): 100,000 trivial tasks (`x * x`), `chunksize` 1,000, 2
  * workers. Each figure is the median wall time of one map over a warm pool
- * (workers started and loaded before the clock, three warm-up maps), for
+ * (workers started and loaded before the clock, three warm-up maps; the
+ * cases timed in interleaved rounds), for
  * procshare's thread and process pools, CPython's
  * `multiprocessing.Pool.map`, and piscina on 2 threads — used as piscina is
  * meant to be (one `run()` per item; it has no chunking) and chunked by
@@ -14,7 +15,7 @@
  * `deno run -A scripts/bench/pool.ts`, `bun scripts/bench/pool.ts`.
  * @module
  */
-import { execFile } from "node:child_process";
+import { spawn } from "node:child_process";
 import * as os from "node:os";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -50,35 +51,33 @@ function check(out: ArrayLike<number>, items: number): void {
 /** Warm-up maps before the clock, for every case (Python's too): the JIT of a fresh worker needs a few. */
 const WARMUP = 3;
 
-/** Times `reps` maps after {@linkcode WARMUP} maps (of `warmItems` items when given: piscina's run() per item is slow). */
-async function timed(
-  o: PoolBenchOptions,
-  map: (items: readonly number[]) => Promise<ArrayLike<number>>,
-  reps = o.reps,
-  warmItems = o.items,
-): Promise<number[]> {
-  const items = Array.from({ length: o.items }, (_, i) => i);
-  for (let w = 0; w < WARMUP; w++) check(await map(items.slice(0, warmItems)), warmItems);
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const t = performance.now();
-    const out = await map(items);
-    times.push(performance.now() - t);
-    check(out, o.items);
-  }
-  return times;
+/** One contender: started once, then timed map by map. */
+interface Case {
+  /** Runs one map over `items` and returns the milliseconds it took (as the case measures it). */
+  map(items: readonly number[]): Promise<number>;
+  stop(): Promise<void>;
 }
 
-async function ours(o: PoolBenchOptions, as: "thread" | "process"): Promise<number[]> {
-  await using pool = await Pool.start<typeof square>(new URL("./workers/pool_square.ts", import.meta.url), {
+function clocked(map: (items: readonly number[]) => Promise<ArrayLike<number>>): Case["map"] {
+  return async (items) => {
+    const t = performance.now();
+    const out = await map(items);
+    const ms = performance.now() - t;
+    check(out, items.length);
+    return ms;
+  };
+}
+
+async function ours(o: PoolBenchOptions, as: "thread" | "process"): Promise<Case> {
+  const pool = await Pool.start<typeof square>(new URL("./workers/pool_square.ts", import.meta.url), {
     size: o.workers,
     as,
   });
-  return await timed(o, (items) => pool.map(items, { chunksize: o.chunksize }));
+  return { map: clocked((items) => pool.map(items, { chunksize: o.chunksize })), stop: () => pool.terminate() };
 }
 
 /** piscina on `o.workers` threads: one `run()` per item, or (`chunked`) one per `o.chunksize` items. */
-async function piscina(o: PoolBenchOptions, chunked: boolean): Promise<number[] | string> {
+async function piscina(o: PoolBenchOptions, chunked: boolean): Promise<Case | string> {
   let Piscina: typeof import("piscina").Piscina;
   try {
     Piscina = (await import("piscina")).Piscina;
@@ -89,73 +88,130 @@ async function piscina(o: PoolBenchOptions, chunked: boolean): Promise<number[] 
     filename: fileURLToPath(new URL("./workers/pool_square_piscina.ts", import.meta.url)),
     minThreads: o.workers,
     maxThreads: o.workers,
-    // piscina's default queue is bounded by the thread count on some versions: the whole map is queued at once
+    // the whole map is queued at once
     maxQueue: Infinity,
   });
-  try {
-    if (!chunked) {
-      // ~100× slower than a chunked map: one timed map, after a warm-up of a few thousand items
-      return await timed(
-        o,
-        (items) => Promise.all(items.map((x) => pool.run(x) as Promise<number>)),
-        1,
-        Math.min(o.items, 4 * o.chunksize),
-      );
-    }
-    return await timed(o, async (items) => {
+  const map = chunked
+    ? async (items: readonly number[]) => {
       const parts: Promise<number[]>[] = [];
       for (let f = 0; f < items.length; f += o.chunksize) {
         parts.push(pool.run(items.slice(f, f + o.chunksize), { name: "chunk" }));
       }
       return (await Promise.all(parts)).flat();
-    });
-  } catch (e) {
-    return `skipped: piscina failed: ${(e as Error).message}`;
-  } finally {
-    await pool.destroy();
-  }
+    }
+    : (items: readonly number[]) => Promise.all(items.map((x) => pool.run(x) as Promise<number>));
+  return { map: clocked(map), stop: () => pool.destroy() };
 }
 
+/** A CPython process holding a warm `multiprocessing.Pool`: each line it reads runs one map, timed there. */
 const PY = `
 import multiprocessing as mp, sys, time
 def f(x):
     return x * x
 if __name__ == "__main__":
-    reps, items, chunksize, workers, warmup = map(int, sys.argv[1:6])
-    data = list(range(items))
+    chunksize, workers = map(int, sys.argv[1:3])
     with mp.Pool(workers) as pool:
-        for _ in range(warmup):
-            pool.map(f, data, chunksize=chunksize)
-        for _ in range(reps):
+        print("ready", flush=True)
+        for line in sys.stdin:
+            data = list(range(int(line)))
             t = time.perf_counter()
             out = pool.map(f, data, chunksize=chunksize)
-            print((time.perf_counter() - t) * 1000)
-            assert out[-1] == (items - 1) ** 2
+            ms = (time.perf_counter() - t) * 1000
+            assert len(out) == len(data) and (not data or out[-1] == data[-1] ** 2)
+            print(ms, flush=True)
 `;
 
-function python(o: PoolBenchOptions): Promise<number[] | string> {
-  if (!o.python) return Promise.resolve("skipped: --no-python");
-  return new Promise((resolve) =>
-    execFile(
-      "python3",
-      ["-c", PY, String(o.reps), String(o.items), String(o.chunksize), String(o.workers), String(WARMUP)],
-      { timeout: 120_000 },
-      (err, stdout, stderr) => {
-        if (err) return resolve(`skipped: python3 failed: ${String(stderr || err.message).trim().split("\n").pop()}`);
-        resolve(stdout.trim().split("\n").map(Number));
-      },
-    )
-  );
+async function python(o: PoolBenchOptions): Promise<Case | string> {
+  if (!o.python) return "skipped: --no-python";
+  const child = spawn("python3", ["-c", PY, String(o.chunksize), String(o.workers)], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr!.on("data", (b: Uint8Array) => (stderr += new TextDecoder().decode(b)));
+  let buffered = "";
+  const waiting: Array<(line: string | undefined) => void> = [];
+  const lines: string[] = [];
+  child.stdout!.on("data", (b: Uint8Array) => {
+    buffered += new TextDecoder().decode(b);
+    let i: number;
+    while ((i = buffered.indexOf("\n")) >= 0) {
+      const line = buffered.slice(0, i);
+      buffered = buffered.slice(i + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else lines.push(line);
+    }
+  });
+  const gone = new Promise<void>((resolve) => child.once("close", () => resolve()));
+  child.once("error", () => {});
+  void gone.then(() => {
+    for (const w of waiting.splice(0)) w(undefined);
+  });
+  const next = (): Promise<string | undefined> =>
+    lines.length > 0 ? Promise.resolve(lines.shift()) : new Promise((resolve) => waiting.push(resolve));
+  const fail = () => `python3 failed: ${stderr.trim().split("\n").pop() ?? "no output"}`;
+  if ((await next()) !== "ready") return `skipped: ${fail()}`;
+  return {
+    map: async (items) => {
+      child.stdin!.write(`${items.length}\n`);
+      const line = await next();
+      if (line === undefined) throw new Error(fail());
+      return Number(line);
+    },
+    stop: async () => {
+      child.stdin!.end();
+      await gone;
+    },
+  };
 }
 
-/** Every case, one after the other (never two at once: they would share the cores). */
+/**
+ * Every case, started together then timed in rounds: each round runs one
+ * map of each case, one after the other (never two at once: they would
+ * share the cores), so that a change in the machine's load touches every
+ * case alike. piscina's run() per item, ~100× slower, is timed once, last.
+ */
 export async function poolFigures(o: PoolBenchOptions): Promise<PoolFigures> {
-  return {
+  const items = Array.from({ length: o.items }, (_, i) => i);
+  const names = ["python", "piscinaChunked", "thread", "process"] as const;
+  const cases: Record<string, Case | string> = {
     python: await python(o),
-    piscina: await piscina(o, false),
     piscinaChunked: await piscina(o, true),
     thread: await ours(o, "thread"),
     process: await ours(o, "process"),
+  };
+  const times: Record<string, number[]> = {};
+  try {
+    for (let r = -WARMUP; r < o.reps; r++) {
+      for (const name of names) {
+        const c = cases[name];
+        if (typeof c === "string") continue;
+        const ms = await c.map(items);
+        if (r >= 0) (times[name] ??= []).push(ms);
+      }
+    }
+  } finally {
+    for (const c of Object.values(cases)) if (typeof c !== "string") await c.stop();
+  }
+  let perItem: number[] | string;
+  const c = await piscina(o, false);
+  if (typeof c === "string") perItem = c;
+  else {
+    try {
+      // a warm-up of a few thousand items, then one timed map
+      for (let w = 0; w < WARMUP; w++) await c.map(items.slice(0, 4 * o.chunksize));
+      perItem = [await c.map(items)];
+    } finally {
+      await c.stop();
+    }
+  }
+  const pick = (name: string) => typeof cases[name] === "string" ? cases[name] as string : times[name];
+  return {
+    python: pick("python"),
+    piscina: perItem,
+    piscinaChunked: pick("piscinaChunked"),
+    thread: times.thread,
+    process: times.process,
   };
 }
 
