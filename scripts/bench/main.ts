@@ -931,7 +931,7 @@ async function main(): Promise<number> {
     ["B6", () => sectionB6(o)],
     ["C", () => sectionC(o, cli.python, { row, note: (text) => note("C", text) })],
     ["D", () => sectionD(o)],
-    ["E", () => sectionE(cli.quick ? 2 : 5, cli.python, { row, note: (text) => note("E", text) })],
+    ["E", () => sectionE(cli.quick ? 3 : 7, cli.python, { row, note: (text) => note("E", text) })],
   ];
   const failures: Record<string, string> = {};
   for (const [key, step] of steps) {
