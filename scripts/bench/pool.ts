@@ -2,7 +2,7 @@
  * `Pool.map` throughput beside its baselines, measured in the same run
  * (issue 10, item 1): 100,000 trivial tasks (`x * x`), `chunksize` 1,000, 2
  * workers. Each figure is the median wall time of one map over a warm pool
- * (workers started and loaded before the clock, three warm-up maps; the
+ * (workers started and loaded before the clock, five warm-up maps; the
  * cases timed in interleaved rounds), for
  * procshare's thread and process pools, CPython's
  * `multiprocessing.Pool.map`, and piscina on 2 threads — used as piscina is
@@ -48,8 +48,12 @@ function check(out: ArrayLike<number>, items: number): void {
   if (out.length !== items || out[items - 1] !== (items - 1) ** 2) throw new Error("wrong result");
 }
 
-/** Warm-up maps before the clock, for every case (Python's too): the JIT of a fresh worker needs a few. */
-const WARMUP = 3;
+/**
+ * Warm-up rounds before the clock, for every case (Python's too): a fresh
+ * worker's JIT needs a few maps (Bun's first maps of a process pool take
+ * 50–120 ms, then ~12).
+ */
+const WARMUP = 5;
 
 /** One contender: started once, then timed map by map. */
 interface Case {
