@@ -74,8 +74,11 @@ export interface TaskMessage {
   readonly t: "task";
   /** Task number, unique in the pool. */
   readonly id: number;
-  /** The items, through `toWire` when {@linkcode TaskMessage.wired}. */
-  readonly items: readonly unknown[];
+  /**
+   * The items, through `toWire` when {@linkcode TaskMessage.wired}; a
+   * `Float64Array` when every item is a number (see {@linkcode packNumbers}).
+   */
+  readonly items: readonly unknown[] | Float64Array;
   /** Whether `items` hold structures (`fromWire` needed). */
   readonly wired: boolean;
   /** Each item is an argument list (`fn(...item)`) rather than the one argument (`fn(item)`). */
@@ -110,8 +113,12 @@ export interface FailedMessage {
 export interface DoneMessage {
   readonly t: "done";
   readonly id: number;
-  /** One per item (`null` where the item failed), through `toWire` when {@linkcode DoneMessage.wired}. */
-  readonly values: readonly unknown[];
+  /**
+   * One per item (`null` where the item failed), through `toWire` when
+   * {@linkcode DoneMessage.wired}; a `Float64Array` when every value is a
+   * number (see {@linkcode packNumbers}).
+   */
+  readonly values: readonly unknown[] | Float64Array;
   /** Whether `values` hold structures. */
   readonly wired: boolean;
   /** `[index, error]` of every item that threw. */
@@ -137,4 +144,20 @@ export function isPoolThreadStart(d: unknown): d is PoolThreadStart {
 /** True for an object with a string `t`: a message of this protocol (checked further by its reader). */
 export function isMessage(m: unknown): m is { readonly t: string } {
   return typeof m === "object" && m !== null && typeof (m as { t?: unknown }).t === "string";
+}
+
+/**
+ * `values` as a `Float64Array` when every one is a number, else `undefined`.
+ * A chunk of numbers crosses as one block of bytes rather than value by
+ * value: structured clone copies (or transfers) it at once, and the codec
+ * writes it as one typed-array tag instead of encoding and decoding each
+ * number, about ten times faster on Node. A `Float64Array` holds every
+ * JavaScript number exactly (`-0`, `NaN` and the infinities included).
+ */
+export function packNumbers(values: ArrayLike<unknown>): Float64Array | undefined {
+  const n = values.length;
+  for (let i = 0; i < n; i++) if (typeof values[i] !== "number") return undefined;
+  const packed = new Float64Array(n);
+  for (let i = 0; i < n; i++) packed[i] = values[i] as number;
+  return packed;
 }

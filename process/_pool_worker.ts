@@ -20,6 +20,7 @@ import {
   type FromWorker,
   isMessage,
   isPoolThreadStart,
+  packNumbers,
   POOL_ENV,
   POOL_KEY_ENV,
   type PoolStart,
@@ -90,9 +91,9 @@ async function runTask(fn: Task, m: TaskMessage): Promise<DoneMessage> {
   const n = m.items.length;
   const values: unknown[] = new Array(n);
   const errors: Array<readonly [number, ReturnType<typeof serializeError>]> = [];
-  let items: readonly unknown[];
+  let items: ArrayLike<unknown>;
   try {
-    items = m.wired ? await (await attachLib()).fromWire(m.items) : m.items;
+    items = m.wired ? await (await attachLib()).fromWire(m.items as readonly unknown[]) : m.items;
   } catch (e) {
     // the structures of this chunk cannot be attached here: every item fails
     const error = serializeError(e);
@@ -117,7 +118,8 @@ async function runTask(fn: Task, m: TaskMessage): Promise<DoneMessage> {
       errors.push([i, serializeError(e)]);
     }
   }
-  return { t: "done", id: m.id, values, wired, errors, ms: performance.now() - t0 };
+  const packed = wired || errors.length > 0 ? undefined : packNumbers(values);
+  return { t: "done", id: m.id, values: packed ?? values, wired, errors, ms: performance.now() - t0 };
 }
 
 /** Sends `done`; values that cannot cross become errors of their items. */
@@ -128,7 +130,7 @@ function sendDone(channel: Channel, done: DoneMessage, check: (v: unknown) => vo
   } catch {
     // find the values at fault
   }
-  const values = [...done.values];
+  const values = Array.from(done.values);
   const errors = [...done.errors];
   for (let i = 0; i < values.length; i++) {
     try {
@@ -216,7 +218,9 @@ if (!isMainThread && isPoolThreadStart(workerData)) {
   setThreadId(start.id);
   const port = parentPort!;
   const channel: Channel = {
-    send: (m) => port.postMessage(m),
+    // a chunk of numbers moves to the pool rather than being copied
+    send: (m) =>
+      port.postMessage(m, m.t === "done" && m.values instanceof Float64Array ? [m.values.buffer as ArrayBuffer] : []),
     exit: (code) => process.exit(code),
   };
   const onMessage = serve(start, channel, (v) => structuredClone(v));

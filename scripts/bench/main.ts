@@ -17,6 +17,9 @@
  *       dict get, queue stream, lock pairs, ping-pong, Value add, seed 000's
  *       4 readers, against Python's multiprocessing in separate processes
  *       (python_processes.py) and getSync between threads.
+ *   E   Pool.map of 100,000 trivial tasks, chunksize 1,000, 2 workers, as
+ *       threads and processes (pool.ts), against Python's Pool.map and
+ *       piscina (a run() per item, and a run() per chunk of 1,000).
  *
  * Usage:
  *   npm run bench                          Node (tsx); ~2 min
@@ -56,6 +59,7 @@ import {
   timeSync,
 } from "./_harness.ts";
 import { rawWorker } from "./_raw_worker.ts";
+import { sectionE } from "./pool.ts";
 import { sectionC } from "./processes.ts";
 import { KEY_MASK, KEY_RING, KEYS } from "./workers/_keys.ts";
 import type client from "./workers/client.ts";
@@ -212,6 +216,7 @@ const SECTIONS: Record<string, string> = {
   B6: "B6. Dict getSync from 2 reader threads against 1",
   C: "C. Between OS processes (procshare unix: and shm:; Python multiprocessing baselines)",
   D: "D. A socket manager while another client sends hostile frames",
+  E: "E. Pool.map of 100,000 x * x, chunksize 1,000, 2 workers (Python's Pool.map, piscina)",
 };
 
 function printSection(key: string): void {
@@ -926,6 +931,7 @@ async function main(): Promise<number> {
     ["B6", () => sectionB6(o)],
     ["C", () => sectionC(o, cli.python, { row, note: (text) => note("C", text) })],
     ["D", () => sectionD(o)],
+    ["E", () => sectionE(cli.quick ? 3 : 7, cli.python, { row, note: (text) => note("E", text) })],
   ];
   const failures: Record<string, string> = {};
   for (const [key, step] of steps) {

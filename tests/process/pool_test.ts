@@ -70,6 +70,35 @@ for (const as of ["thread", "process"] as SpawnAs[]) {
       assert.ok(stats.workers.every((w) => w.busyMs >= 0 && (as === "thread" ? w.threadId : w.pid) !== undefined));
     });
 
+    it("numbers cross exactly in chunks of numbers (packed), beside chunks of other values", async () => {
+      // a chunk whose items are all numbers crosses as one Float64Array each way: every number survives
+      const odd = [NaN, Infinity, -Infinity, 1.5, 2 ** 26 + 1, -3, Number.MIN_VALUE, 0];
+      assert.deepEqual(await pool.map(odd, { chunksize: 3 }), odd.map((n) => n * n));
+      // (not -0: the codec sends it to a process as 0, in the item's argument list)
+      const same = [NaN, 2 ** 53, -Number.MAX_VALUE, 0.1];
+      assert.deepEqual(await pool.starmap(same.map((n) => ["same", n]), { chunksize: 4 }), same);
+      // a chunk of mixed values, or mixed results, goes value by value
+      assert.deepEqual(await pool.starmap([["same", 1], ["same", "a"], ["same", null], ["same", [2]]]), [
+        1,
+        "a",
+        null,
+        [2],
+      ]);
+      const many = Array.from({ length: 5_000 }, (_, i) => i - 2_500);
+      const got = await pool.map(many, { chunksize: 1_000 });
+      assert.ok(Array.isArray(got), "the results are an array, not a typed array");
+      assert.deepEqual(got, many.map((n) => n * n));
+      // the items are taken when map is called: changing the array afterwards changes nothing
+      const later = [1, 2, 3];
+      const pending = pool.map(later, { chunksize: 1 });
+      later[0] = 100;
+      later.push(4);
+      assert.deepEqual(await pending, [1, 4, 9]);
+      // a chunk with a failed item still fails that item only, numbers or not
+      const e = await rejectsWith(pool.starmap([["evenOnly", 2], ["evenOnly", 3]], { chunksize: 2 }), "Error");
+      assert.equal((e.cause as Error).message, "odd: 3");
+    });
+
     it("imap yields in order; imapUnordered yields every result", async () => {
       const ordered: unknown[] = [];
       for await (const x of pool.imap([3, 1, 2])) ordered.push(x);
@@ -247,18 +276,27 @@ describe("Pool options", () => {
 
 describe("Pool in a program", () => {
   it("idle pools left open do not keep the program alive nor leave files; terminate() resolves in a program with nothing else to do", async () => {
-    const poolDirs = () => new Set(fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith("procshare-pool-")));
-    const before = poolDirs();
-    const { command, args } = runtimeCommand(new URL("./fixtures/pool_main.ts", import.meta.url));
-    const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(
-        command,
-        [...args],
-        { timeout: 30_000 },
-        (err, out, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(out),
-      )
-    );
-    assert.equal(stdout.trim(), "[4,9,16]");
-    assert.deepEqual([...poolDirs()].filter((n) => !before.has(n)), [], "the open process pool's directory is gone");
+    // a temporary directory of its own: other programs' pools come and go in the shared one
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "procshare-pool-test-tmp-"));
+    try {
+      const { command, args } = runtimeCommand(new URL("./fixtures/pool_main.ts", import.meta.url));
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(
+          command,
+          [...args],
+          { timeout: 30_000, env: { ...process.env, TMPDIR: tmp } },
+          (err, out, stderr) => err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(out),
+        )
+      );
+      assert.equal(stdout.trim(), "[4,9,16]");
+      // (tsx may leave its cache there)
+      assert.deepEqual(
+        fs.readdirSync(tmp).filter((n) => n.startsWith("procshare-pool-")),
+        [],
+        "the open process pool's directory is gone",
+      );
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
