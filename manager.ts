@@ -231,6 +231,11 @@ export class Manager implements AsyncDisposable {
           `Cannot start manager with serve: "process" and custom type ${name} as a class cannot cross to the server process (give the URL of a module whose default export is the class): received ${typeof source}`,
         );
       }
+      if (!URL.canParse(String(source))) {
+        throw new TypeError(
+          `Cannot register custom type ${name} as its module did not load: received ${String(source)}`,
+        );
+      }
       types[name] = new URL(String(source)).href;
     }
     const { servedTransport, startServerProcess } = await import("./transports/socket/_serve_process.ts");
