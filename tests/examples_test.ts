@@ -230,6 +230,11 @@ describe("seed examples print what their Python originals print", { concurrency:
     );
   });
 
+  test("lock_print.ts: ten workers each print one whole line under the lock", async () => {
+    const lines = (await run("lock_print.ts")).trim().split("\n").sort();
+    assert.deepEqual(lines, Array.from({ length: 10 }, (_, i) => `hello world ${i}`).sort());
+  });
+
   test("shareable_list.ts: two workers attach the list by name and add to every item", async () => {
     const lines = (await run("shareable_list.ts")).trim().split("\n");
     assert.equal(lines[0], "Initial list: [1, 2, 3, 4, 5]");
