@@ -223,13 +223,20 @@ export class Manager implements AsyncDisposable {
         `Cannot start manager with serve: "process" as only unix: and tcp: transports have a server: received ${config.kind}:`,
       );
     }
-    if (options.types !== undefined && Object.keys(options.types).length > 0) {
-      throw new TransportError(
-        "Unsupported",
-        `Cannot start manager with serve: "process" and custom types as the server process does not load types yet: received ${
-          Object.keys(options.types).join(", ")
-        }`,
-      );
+    // a class cannot cross to the server process: only module URLs, which the child imports
+    const types: Record<string, string> = {};
+    for (const [name, source] of Object.entries(options.types ?? {})) {
+      if (!(source instanceof URL) && typeof source !== "string") {
+        throw new TypeError(
+          `Cannot start manager with serve: "process" and custom type ${name} as a class cannot cross to the server process (give the URL of a module whose default export is the class): received ${typeof source}`,
+        );
+      }
+      if (!URL.canParse(String(source))) {
+        throw new TypeError(
+          `Cannot register custom type ${name} as its module did not load: received ${String(source)}`,
+        );
+      }
+      types[name] = new URL(String(source)).href;
     }
     const { servedTransport, startServerProcess } = await import("./transports/socket/_serve_process.ts");
     const { randomAuthkey, toAuthkey } = await import("./transports/_auth.ts");
@@ -242,6 +249,7 @@ export class Manager implements AsyncDisposable {
       maxPendingReplyBytes: options.maxPendingReplyBytes,
       frameTimeoutMs: options.frameTimeoutMs,
       maxAnonymous: options.maxAnonymous,
+      types,
     });
     try {
       const client = await provider.connect!(parseTransport(child.address), {

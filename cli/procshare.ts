@@ -21,9 +21,10 @@
 import { realpathSync } from "node:fs";
 import { chmod, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { KINDS } from "../kinds.ts";
+import { customSpec, loadTypes } from "../structures/custom.ts";
 import { randomAuthkey } from "../transports/_auth.ts";
 import { socketAddress } from "../transports/socket/address.ts";
 import { serve, stopOnSignals } from "../transports/socket/_serve.ts";
@@ -59,6 +60,10 @@ Options
   --max-frame-bytes N        largest message either way (default 67108864);
                              clients pass the same maxFrameBytes
   --allow-remote             allow a TCP address that is not loopback
+  --types NAME=MODULE        serve a custom type: the module's default export (a
+                             class), made with m.custom("NAME", args); MODULE is a
+                             path (relative to the current directory) or a URL;
+                             repeat for more types
   -h, --help                 this text
 
 Prints "procshare: serving on ADDRESS" (the bound address) once listening,
@@ -72,6 +77,8 @@ interface ServeArgs {
   readonly keyFile?: string;
   readonly maxFrameBytes?: number;
   readonly allowRemote: boolean;
+  /** Custom types: name → module URL. */
+  readonly types: Readonly<Record<string, URL>>;
 }
 
 function parseServe(argv: readonly string[]): ServeArgs {
@@ -79,6 +86,7 @@ function parseServe(argv: readonly string[]): ServeArgs {
   let keyFile: string | undefined;
   let maxFrameBytes: number | undefined;
   let allowRemote = false;
+  const types: Record<string, URL> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = (): string => {
@@ -94,12 +102,22 @@ function parseServe(argv: readonly string[]): ServeArgs {
         throw new UsageError(`Cannot parse --max-frame-bytes as it must be a positive integer: received ${v}`);
       }
     } else if (a === "--allow-remote") allowRemote = true;
-    else if (a.startsWith("-")) throw new UsageError(`Cannot parse option as it is unknown: received ${a}`);
+    else if (a === "--types") {
+      const v = value();
+      const eq = v.indexOf("=");
+      if (eq < 1 || eq === v.length - 1) {
+        throw new UsageError(`Cannot parse --types as it must be NAME=MODULE: received ${v}`);
+      }
+      const module = v.slice(eq + 1);
+      types[v.slice(0, eq)] = /^[a-z][a-z0-9+.-]*:/i.test(module) && !/^[a-z]:[\\/]/i.test(module)
+        ? new URL(module)
+        : pathToFileURL(resolve(module));
+    } else if (a.startsWith("-")) throw new UsageError(`Cannot parse option as it is unknown: received ${a}`);
     else if (address === undefined) address = a;
     else throw new UsageError(`Cannot parse arguments as only one address is served: received ${a}`);
   }
   if (address === undefined) throw new UsageError("Cannot serve as the address is missing: received nothing");
-  return { address, keyFile, maxFrameBytes, allowRemote };
+  return { address, keyFile, maxFrameBytes, allowRemote, types };
 }
 
 function authkeyFromEnv(): Uint8Array | undefined {
@@ -145,7 +163,7 @@ async function runServe(argv: readonly string[]): Promise<number> {
     server = await serve({
       address: target,
       authkey,
-      kinds: KINDS,
+      kinds: { ...KINDS, custom: customSpec(await loadTypes(args.types)) },
       maxFrameBytes: args.maxFrameBytes,
       allowRemote: args.allowRemote,
     });

@@ -18,6 +18,8 @@ import { randomAuthkey } from "../../transports/_auth.ts";
 import { startServerProcess } from "../../transports/socket/_serve_process.ts";
 import { serve } from "../../transports/socket/_serve.ts";
 import { KINDS } from "../../kinds.ts";
+import { fileURLToPath } from "node:url";
+import type Counter from "../fixtures/custom_counter.ts";
 
 const STARTER = new URL("./fixtures/serve_starter.ts", import.meta.url);
 const CLI = new URL("../../cli/procshare.ts", import.meta.url);
@@ -165,6 +167,34 @@ describe('Manager.start({ serve: "process" })', () => {
     assert.equal(await d.get("a"), 1); // still serving
   });
 
+  it("serves custom types given as module URLs; refuses a class, which cannot cross to the server process", async () => {
+    const counterUrl = new URL("../fixtures/custom_counter.ts", import.meta.url);
+    await using m = await Manager.start({
+      transport: "tcp://127.0.0.1:0",
+      serve: "process",
+      types: { Counter: counterUrl },
+    });
+    const c = await m.custom<Counter>("Counter", [5], { name: "c" });
+    assert.equal(await c.increment(2), 7);
+    // the object lives in the server child: another client reaches it by name, with the typed errors of a method
+    await using other = await Manager.connect(m.address!, { authkey: m.authkey!.toHex() });
+    const seen = await other.custom<Counter>("Counter", [], { name: "c" });
+    assert.equal(await seen.value(), 7);
+    await assert.rejects(seen.withdraw(8), (e) => e instanceof Error && e.name === "OverdraftError");
+    await assert.rejects(
+      Manager.start({ transport: "tcp://127.0.0.1:0", serve: "process", types: { Counter: class {} } }),
+      (e) => e instanceof TypeError && /a class cannot cross to the server process/.test(e.message),
+    );
+    await assert.rejects(
+      Manager.start({
+        transport: "tcp://127.0.0.1:0",
+        serve: "process",
+        types: { Bad: new URL("../fixtures/custom_not_a_class.ts", import.meta.url) },
+      }),
+      (e) => e instanceof TypeError && /Cannot register custom type Bad as it is not a class/.test(e.message),
+    );
+  });
+
   it("stops the child when asked, which exits 0", async () => {
     const child = await startServerProcess("tcp://127.0.0.1:0", { authkey: randomAuthkey() });
     assert.match(child.address, /^tcp:\/\/127\.0\.0\.1:\d+$/);
@@ -266,6 +296,23 @@ describe("procshare serve", () => {
     await m.shutdown({ server: true });
     assert.equal((await cli.exited).code, 0);
     assert.doesNotMatch(cli.stdout, /authkey in/);
+  });
+
+  it("serves the custom types of --types NAME=MODULE", async () => {
+    const key = hex(randomAuthkey());
+    const module = path.relative(
+      process.cwd(),
+      fileURLToPath(new URL("../fixtures/custom_counter.ts", import.meta.url)),
+    );
+    const cli = new Run(CLI, ["serve", "tcp://127.0.0.1:0", "--types", `Counter=${module}`], {
+      PROCSHARE_AUTHKEY: key,
+    });
+    const [, address] = await cli.line(/serving on (tcp:\/\/127\.0\.0\.1:\d+)\n/);
+    const m = await Manager.connect(address, { authkey: key });
+    const c = await m.custom<Counter>("Counter", [40]);
+    assert.equal(await c.increment(2), 42);
+    await m.shutdown({ server: true });
+    assert.equal((await cli.exited).code, 0);
   });
 
   it("prints its usage for --help, as installed", async () => {

@@ -17,6 +17,7 @@
  * @module
  */
 import { KINDS } from "../../kinds.ts";
+import { customSpec, loadTypes } from "../../structures/custom.ts";
 import { serve, stopOnSignals } from "./_serve.ts";
 
 /**
@@ -38,6 +39,8 @@ export interface ServeChildConfig {
   readonly maxPendingReplyBytes?: number;
   readonly frameTimeoutMs?: number;
   readonly maxAnonymous?: number;
+  /** Custom types to serve: name → URL of a module whose default export is the class (a class cannot cross). */
+  readonly types?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -59,6 +62,11 @@ process.stdout.on("error", () => {});
 
 function send(line: ServeChildReady): void {
   process.stdout.write(JSON.stringify(line) + "\n");
+}
+
+/** The types' URLs, as `loadTypes` takes them. */
+function typeUrls(types: Readonly<Record<string, string>> | undefined): Record<string, URL> {
+  return Object.fromEntries(Object.entries(types ?? {}).map(([name, href]) => [name, new URL(href)]));
 }
 
 function fromHex(hex: string): Uint8Array {
@@ -111,7 +119,7 @@ try {
   const server = await serve({
     address: config.address,
     authkey: fromHex(config.authkey),
-    kinds: KINDS,
+    kinds: { ...KINDS, custom: customSpec(await loadTypes(typeUrls(config.types))) },
     maxFrameBytes: config.maxFrameBytes,
     maxPendingReplyBytes: config.maxPendingReplyBytes,
     frameTimeoutMs: config.frameTimeoutMs,

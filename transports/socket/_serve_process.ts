@@ -58,6 +58,8 @@ export interface ServerProcessOptions {
   readonly maxPendingReplyBytes?: number;
   readonly frameTimeoutMs?: number;
   readonly maxAnonymous?: number;
+  /** Custom types the child loads and serves: name → URL of a module whose default export is the class. */
+  readonly types?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -149,6 +151,7 @@ export function startServerProcess(address: string, options: ServerProcessOption
     maxPendingReplyBytes: options.maxPendingReplyBytes,
     frameTimeoutMs: options.frameTimeoutMs,
     maxAnonymous: options.maxAnonymous,
+    types: options.types,
   };
   const { command, args } = runtimeCommand(ENTRY);
   const child = spawn(command, [...args], { stdio: ["pipe", "pipe", "inherit"] });
