@@ -52,6 +52,7 @@ import {
   type ToWorker,
 } from "./_pool_protocol.ts";
 import type { SpawnAs, WorkerFunction } from "./spawn.ts";
+import { childChannels } from "../transports/pipe/_hub.ts";
 
 /**
  * Options of {@linkcode Pool.start}.
@@ -662,15 +663,18 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     const key = randomBytes(16).toString("hex");
     this.#keys.set(key, slot);
     const { command, args } = runtimeCommand(ENTRY, { typescript: isTypeScript(ENTRY) || isTypeScript(this.#url) });
+    const channels = childChannels(); // the pipe: managers of this thread, one descriptor each
     const child: ChildProcess = spawnChild(command, [...args], {
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", "inherit", "inherit", ...channels.stdio],
       env: {
         ...process.env,
         ...this.#env,
+        ...channels.env,
         [POOL_ENV]: path.join(this.#dir!, "pool.sock"),
         [POOL_KEY_ENV]: key,
       },
     });
+    channels.attach(child.stdio);
     slot.pid = child.pid;
     let socket: net.Socket | undefined;
     let pending: Uint8Array[] = [];

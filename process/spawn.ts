@@ -51,6 +51,7 @@ import {
   type ThreadStart,
 } from "./_protocol.ts";
 import { preparePipes } from "./_pipe_remote.ts";
+import { childChannels } from "../transports/pipe/_hub.ts";
 
 /** A signal name, as `process.kill` takes it: `"SIGTERM"`, `"SIGKILL"`, `"SIGINT"`… */
 export type Signal = string;
@@ -648,10 +649,12 @@ function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "procshare-spawn-"));
     fs.writeFileSync(path.join(dir, START_FILE), start);
     const { command, args } = runtimeCommand(ENTRY, { typescript: typescript(c.url) });
+    const channels = childChannels(); // the pipe: managers of this thread, one descriptor each
     const child = spawnChild(command, [...args], {
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, ...c.env, [SPAWN_ENV]: dir },
+      stdio: ["ignore", "inherit", "inherit", ...channels.stdio],
+      env: { ...process.env, ...c.env, ...channels.env, [SPAWN_ENV]: dir },
     });
+    channels.attach(child.stdio);
     const exchange = dir;
     w.pid = child.pid;
     if (child.pid !== undefined) pipes.commit(`worker '${w.name}'`);

@@ -1,0 +1,125 @@
+/**
+ * The `pipe:` transport: a manager whose process children (spawn, process
+ * Pool) reach it over an inherited descriptor, with no socket file and no
+ * authkey. Runs unchanged on Node, Deno and Bun.
+ * @module
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { LockError, Manager, Pool, spawn, TransportError, WorkerError } from "../../mod.ts";
+
+const CHILD = new URL("../fixtures/pipe_child.ts", import.meta.url);
+
+async function structures(m: Manager) {
+  return {
+    dict: await m.dict<string, number>(),
+    lock: await m.lock(),
+    q: await m.queue<string>(),
+    started: await m.event(),
+  };
+}
+
+describe("pipe: transport", () => {
+  it("shares a dict, a queue and a lock with two child processes, exact totals", async () => {
+    await using m = await Manager.start({ transport: "pipe:" });
+    assert.equal(m.transport, "pipe:");
+    assert.equal(m.address, undefined);
+    assert.equal(m.authkey, undefined);
+    const { dict, lock, q, started } = await structures(m);
+    const n = 40;
+    const children = ["a", "b"].map((tag) =>
+      spawn(CHILD, { as: "process", args: ["count", dict, lock, q, started, n, tag] })
+    );
+    assert.deepEqual(await Promise.all(children.map((c) => c.join())), [n, n]);
+    assert.equal(await dict.get("total"), 2 * n);
+    assert.equal(await q.qsize(), 2 * n);
+    const tags: Record<string, number> = {};
+    for (let i = 0; i < 2 * n; i++) {
+      const t = await q.get();
+      tags[t] = (tags[t] ?? 0) + 1;
+    }
+    assert.deepEqual(tags, { a: n, b: n });
+  });
+
+  it("reaches the workers of a process Pool", async () => {
+    await using m = await Manager.start({ transport: "pipe:" });
+    const { dict, lock } = await structures(m);
+    await using pool = await Pool.start<(d: typeof dict, l: typeof lock) => Promise<number>>(CHILD, {
+      size: 2,
+      as: "process",
+      export: "bump",
+    });
+    const pids = await pool.starmap(Array.from({ length: 30 }, () => [dict, lock] as [typeof dict, typeof lock]), {
+      chunksize: 1,
+    });
+    assert.equal(pids.length, 30);
+    assert.ok(pids.every((pid) => pid !== process.pid));
+    assert.equal(await dict.get("total"), 30);
+  });
+
+  it("carries on when a child is killed in the middle of a call", async () => {
+    await using m = await Manager.start({ transport: "pipe:" });
+    const { dict, lock, q, started } = await structures(m);
+    const holder = spawn(CHILD, { as: "process", args: ["hold", dict, lock, q, started, 0, "h"] });
+    await started.wait();
+    assert.equal(await lock.locked(), true); // the child holds it, and waits in q.get()
+    await holder.kill();
+    await assert.rejects(holder.join(), (e) => e instanceof WorkerError && e.reason === "Terminated");
+    // what the dead child held is released; its pending get took nothing
+    // the server sees the channel close soon after the exit: the lock is released to a waiter then
+    await lock.acquire({ timeout: 10_000 });
+    await lock.release();
+    await q.put("x");
+    assert.equal(await q.qsize(), 1);
+    const after = spawn(CHILD, { as: "process", args: ["count", dict, lock, q, started, 5, "c"] });
+    assert.equal(await after.join(), 5);
+    assert.equal(await dict.get("total"), 5);
+    assert.equal(await q.qsize(), 6);
+  });
+
+  it("creates no socket file: the child's only way to the manager is an unbound socket", {
+    skip: !existsSync("/proc/net/unix") && "needs Linux's /proc/net/unix",
+  }, async () => {
+    await using m = await Manager.start({ transport: "pipe:" });
+    const { dict, lock, q, started } = await structures(m);
+    const sockets = await spawn<() => Record<string, string>>(CHILD, {
+      as: "process",
+      args: ["sockets", dict, lock, q, started, 0, "s"] as never,
+    }).join();
+    assert.equal(await dict.get("s"), 1);
+    assert.ok("3" in sockets, `the child holds descriptor 3 to its parent: ${JSON.stringify(sockets)}`);
+    assert.deepEqual(Object.values(sockets).filter((p) => p !== ""), []);
+  });
+
+  it("refuses Manager.connect from an unrelated process with Unsupported", async () => {
+    await assert.rejects(
+      Manager.connect("pipe:"),
+      (e) => e instanceof TransportError && e.reason === "Unsupported" && /process children/.test(e.message),
+    );
+  });
+
+  it("refuses a thread with Unsupported, naming the way out", async () => {
+    await using m = await Manager.start({ transport: "pipe:" });
+    const { dict, lock, q, started } = await structures(m);
+    const t = spawn(CHILD, { as: "thread", args: ["count", dict, lock, q, started, 1, "t"] });
+    await assert.rejects(t.join(), (e) => {
+      assert.ok(e instanceof WorkerError);
+      const cause = e.cause as Error;
+      assert.equal(cause.name, "TransportError");
+      assert.match(cause.message, /Cannot attach dict of a pipe: manager .*unix: or tcp:/);
+      return true;
+    });
+    assert.equal(await dict.get("total"), undefined);
+  });
+
+  it("serves its own thread, and its structures end with it", async () => {
+    const m = await Manager.start({ transport: "pipe:" });
+    const { dict, lock } = await structures(m);
+    await dict.set("k", 1);
+    await lock.acquire();
+    await assert.rejects(lock.acquire({ timeout: 10 }), (e) => e instanceof LockError && e.reason === "Timeout");
+    await m.shutdown();
+    await assert.rejects(dict.get("k"), (e) => e instanceof TransportError);
+  });
+});
