@@ -7,9 +7,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import type Counter from "../fixtures/custom_counter.ts";
 import { LockError, Manager, Pool, spawn, TransportError, WorkerError } from "../../mod.ts";
 
 const CHILD = new URL("../fixtures/pipe_child.ts", import.meta.url);
+const COUNTER = new URL("../fixtures/custom_counter.ts", import.meta.url);
+const INCREMENT = new URL("../fixtures/custom_increment_worker.ts", import.meta.url);
 
 async function structures(m: Manager) {
   return {
@@ -58,6 +61,19 @@ describe("pipe: transport", () => {
     assert.equal(await dict.get("total"), 30);
   });
 
+  it("carries values of megabytes both ways", async () => {
+    await using m = await Manager.start({ transport: "pipe:" });
+    const { lock, q, started } = await structures(m);
+    const d = await m.dict<string, string>();
+    const big = "0123456789abcdef".repeat(1 << 18); // 4 MiB
+    await d.set("in", big);
+    const child = spawn(CHILD, { as: "process", args: ["big", d as never, lock, q, started, 0, "b"] });
+    assert.equal(await child.join(), big.length);
+    const out = await d.get("out");
+    assert.equal(out?.length, 2 * big.length);
+    assert.ok(out === big + big);
+  });
+
   it("carries on when a child is killed in the middle of a call", async () => {
     await using m = await Manager.start({ transport: "pipe:" });
     const { dict, lock, q, started } = await structures(m);
@@ -90,6 +106,14 @@ describe("pipe: transport", () => {
     assert.equal(await dict.get("s"), 1);
     assert.ok("3" in sockets, `the child holds descriptor 3 to its parent: ${JSON.stringify(sockets)}`);
     assert.deepEqual(Object.values(sockets).filter((p) => p !== ""), []);
+  });
+
+  it("hosts custom types, which a child process calls", async () => {
+    await using m = await Manager.start({ transport: "pipe:", types: { Counter: COUNTER } });
+    const c = await m.custom<Counter>("Counter", [10]);
+    const child = spawn(INCREMENT, { as: "process", args: [c, 7] });
+    assert.deepEqual(await child.join(), ["Counter", 7]);
+    assert.equal(await c.value(), 17);
   });
 
   it("refuses Manager.connect from an unrelated process with Unsupported", async () => {
