@@ -52,7 +52,7 @@ import {
   type ToWorker,
 } from "./_pool_protocol.ts";
 import type { SpawnAs, WorkerFunction } from "./spawn.ts";
-import { childChannels } from "../transports/pipe/_hub.ts";
+import { childChannels, threadChannels } from "../transports/pipe/_hub.ts";
 
 /**
  * Options of {@linkcode Pool.start}.
@@ -617,13 +617,17 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
       entry: ENTRY.href,
       typescript: runtime === "node" && (isTypeScript(ENTRY) || isTypeScript(this.#url)),
     };
+    const channels = threadChannels(); // the pipe: managers of this thread, one port each
     let worker: Worker;
     try {
       worker = new Worker(BOOTSTRAP, {
-        workerData: start,
+        ...(channels.transfer.length === 0
+          ? { workerData: start }
+          : { workerData: { ...start, ...channels.data }, transferList: [...channels.transfer] }),
         env: this.#env ? { ...process.env, ...this.#env } : undefined,
       });
     } catch (e) {
+      channels.release();
       markDead(id);
       throw e;
     }
@@ -636,6 +640,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     });
     worker.on("exit", (code: number) => {
       if (!stopRequested(id)) markDead(id);
+      channels.release();
       this.#exited(slot, code);
     });
     slot.link = {

@@ -113,18 +113,24 @@ describe("pipe: transport", () => {
     );
   });
 
-  it("refuses a thread with Unsupported, naming the way out", async () => {
+  it("reaches the threads of spawn and of a thread Pool, and lets go of what a terminated one held", async () => {
     await using m = await Manager.start({ transport: "pipe:" });
     const { dict, lock, q, started } = await structures(m);
-    const t = spawn(CHILD, { as: "thread", args: ["count", dict, lock, q, started, 1, "t"] });
-    await assert.rejects(t.join(), (e) => {
-      assert.ok(e instanceof WorkerError);
-      const cause = e.cause as Error;
-      assert.equal(cause.name, "TransportError");
-      assert.match(cause.message, /Cannot attach dict of a pipe: manager .*unix: or tcp:/);
-      return true;
+    const t = spawn(CHILD, { as: "thread", args: ["count", dict, lock, q, started, 20, "t"] });
+    await using pool = await Pool.start<(d: typeof dict, l: typeof lock) => Promise<number>>(CHILD, {
+      size: 2,
+      as: "thread",
+      export: "bump",
     });
-    assert.equal(await dict.get("total"), undefined);
+    await pool.starmap(Array.from({ length: 10 }, () => [dict, lock] as [typeof dict, typeof lock]), { chunksize: 1 });
+    assert.equal(await t.join(), 20);
+    assert.equal(await dict.get("total"), 30);
+    assert.equal(await q.qsize(), 20);
+    const holder = spawn(CHILD, { as: "thread", args: ["hold", dict, lock, q, started, 0, "h"] });
+    await started.wait();
+    await holder.terminate();
+    await lock.acquire({ timeout: 10_000 }); // released when the thread's channel closed
+    await lock.release();
   });
 
   it("serves its own thread, and its structures end with it", async () => {

@@ -13,10 +13,12 @@
  * fixed key ({@linkcode PIPE_AUTHKEY}) that proves nothing; it costs one round
  * trip per child.
  *
- * Who can attach a `pipe:` handle: the manager's thread, and process
- * children it started while the manager ran. Anyone else — another thread,
- * a grandchild, an unrelated process (`Manager.connect("pipe:")`) — gets
- * `TransportError("Unsupported")` saying so.
+ * Who can attach a `pipe:` handle: the manager's thread, and the worker
+ * threads and process children it started (`spawn`, `Pool`) while the
+ * manager ran; a thread gets a `MessagePort` instead of a descriptor. Anyone
+ * else — a thread started otherwise, a grandchild, an unrelated process
+ * (`Manager.connect("pipe:")`) — gets `TransportError("Unsupported")`
+ * saying so.
  *
  * @example A dict shared with a child process
  * ```ts
@@ -39,7 +41,15 @@ import { openInherited } from "../_runtime/inherited.ts";
 import { connectOver, type SocketClient } from "../socket/client.ts";
 import { serveConnection, type ServedConnection } from "../socket/server.ts";
 import type { StartOptions, TransportImpl, TransportProvider } from "../transport.ts";
-import { HELLO, inheritedChannel, localServer, type PipeServer, registerServer } from "./_hub.ts";
+import {
+  HELLO,
+  inheritedChannel,
+  inheritedPort,
+  localServer,
+  type PipeServer,
+  PortDuplex,
+  registerServer,
+} from "./_hub.ts";
 
 /** The `via` of pipe handles. */
 export const VIA = "pipe";
@@ -200,18 +210,19 @@ function clientOf(h: PipeHandle): Promise<SocketClient> {
   if (local !== undefined) return Promise.resolve((local as PipeTransport).client!);
   const cached = inheritedClients.get(h.instance);
   if (cached !== undefined) return cached;
-  const fd = isMainThread ? inheritedChannel(h.instance) : undefined;
-  if (fd === undefined) {
+  const port = inheritedPort(h.instance);
+  const fd = port === undefined && isMainThread ? inheritedChannel(h.instance) : undefined;
+  if (port === undefined && fd === undefined) {
     return Promise.reject(
       new TransportError(
         "Unsupported",
-        `Cannot attach ${h.kind} of a pipe: manager as only its own thread and the process children it spawns reach it (use a unix: or tcp: manager to share with others): received ${
-          isMainThread ? "a process it did not spawn" : "another thread"
+        `Cannot attach ${h.kind} of a pipe: manager as only its own thread and the threads and processes it spawns reach it (use a unix: or tcp: manager to share with others): received ${
+          isMainThread ? "a process it did not spawn" : "a thread it did not spawn"
         }`,
       ),
     );
   }
-  const io = openInherited(fd);
+  const io = port !== undefined ? new PortDuplex(port) : openInherited(fd!);
   io.write(new Uint8Array([HELLO]));
   const promise = connectOver(io, "pipe:", { authkey: PIPE_AUTHKEY, maxFrameBytes: h.maxFrameBytes });
   inheritedClients.set(h.instance, promise);
@@ -219,7 +230,7 @@ function clientOf(h: PipeHandle): Promise<SocketClient> {
   return promise;
 }
 
-/** The pipe provider: a manager server in this process, reached by its own thread and its process children. */
+/** The pipe provider: a manager server in this process, reached by its own thread and the workers it spawns. */
 export const provider: TransportProvider = {
   schemes: ["pipe"],
   via: VIA,
@@ -240,7 +251,7 @@ export const provider: TransportProvider = {
     return Promise.reject(
       new TransportError(
         "Unsupported",
-        `Cannot connect to a pipe: manager as only the process children it spawns reach it (start it with unix: or tcp: to connect from other processes): received pipe:`,
+        `Cannot connect to a pipe: manager as only the threads and process children it spawns reach it (start it with unix: or tcp: to connect from other processes): received pipe:`,
       ),
     );
   },
