@@ -1,7 +1,9 @@
 /**
  * The `pipe:` transport: a manager whose process children (spawn, process
- * Pool) reach it over an inherited descriptor, with no socket file and no
- * authkey. Runs unchanged on Node, Deno and Bun.
+ * Pool) reach it over an inherited descriptor, and whose threads over a
+ * MessagePort, with no socket file and no authkey. Runs unchanged on Node,
+ * Deno and Bun. The kinds' behaviour over it is in the files that run
+ * `tests/_transports.ts`.
  * @module
  */
 import { describe, it } from "node:test";
