@@ -274,7 +274,7 @@ export class Manager implements AsyncDisposable {
         `Cannot connect to manager as the address is not a server's: received ${address}`,
       );
     }
-    if (config.kind !== "shm" && (!options || options.authkey === undefined)) {
+    if (config.kind !== "shm" && config.kind !== "pipe" && (!options || options.authkey === undefined)) {
       throw new TypeError("Cannot connect to manager as 'authkey' is missing: received undefined");
     }
     return new Manager(

@@ -53,6 +53,7 @@ import {
   type ToWorker,
 } from "./_pool_protocol.ts";
 import type { SpawnAs, WorkerFunction } from "./spawn.ts";
+import { childChannels, threadChannels } from "../transports/pipe/_hub.ts";
 
 /**
  * Options of {@linkcode Pool.start}.
@@ -631,13 +632,17 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
       entry: ENTRY.href,
       typescript: runtime === "node" && (isTypeScript(ENTRY) || isTypeScript(this.#url)),
     };
+    const channels = threadChannels(); // the pipe: managers of this thread, one port each
     let worker: Worker;
     try {
       worker = new Worker(BOOTSTRAP, {
-        workerData: start,
+        ...(channels.transfer.length === 0
+          ? { workerData: start }
+          : { workerData: { ...start, ...channels.data }, transferList: [...channels.transfer] }),
         env: this.#env ? { ...process.env, ...this.#env } : undefined,
       });
     } catch (e) {
+      channels.release();
       markDead(id);
       throw e;
     }
@@ -650,6 +655,7 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     });
     worker.on("exit", (code: number) => {
       if (!stopRequested(id)) markDead(id);
+      channels.release();
       this.#exited(slot, code);
     });
     slot.link = {
@@ -681,15 +687,18 @@ export class Pool<F extends WorkerFunction = WorkerFunction> implements AsyncDis
     const key = randomBytes(16).toString("hex");
     this.#keys.set(key, slot);
     const { command, args } = runtimeCommand(ENTRY, { typescript: isTypeScript(ENTRY) || isTypeScript(this.#url) });
+    const channels = childChannels(); // the pipe: managers of this thread, one descriptor each
     const child: ChildProcess = spawnChild(command, [...args], {
-      stdio: ["ignore", "inherit", "inherit"],
+      stdio: ["ignore", "inherit", "inherit", ...channels.stdio],
       env: {
         ...process.env,
         ...this.#env,
+        ...channels.env,
         [POOL_ENV]: path.join(this.#dir!, "pool.sock"),
         [POOL_KEY_ENV]: key,
       },
     });
+    channels.attach(child.stdio);
     slot.pid = child.pid;
     let socket: net.Socket | undefined;
     let pending: Uint8Array[] = [];

@@ -51,6 +51,7 @@ import {
   type ThreadStart,
 } from "./_protocol.ts";
 import { preparePipes } from "./_pipe_remote.ts";
+import { childChannels, threadChannels } from "../transports/pipe/_hub.ts";
 
 /** A signal name, as `process.kill` takes it: `"SIGTERM"`, `"SIGKILL"`, `"SIGINT"`… */
 export type Signal = string;
@@ -585,15 +586,19 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
     typescript: runtime === "node" && typescript(c.url),
   };
   const env = c.env ? { ...process.env, ...c.env } : undefined;
+  const channels = threadChannels(); // the pipe: managers of this thread, one port each
   let worker: Worker;
   try {
     // every runtime starts at the .mjs bootstrap: Node needs it to register tsx, and
     // under `deno test` a .ts worker root would be type-checked on each spawn (~2 s)
     worker = new Worker(BOOTSTRAP, {
-      workerData: start,
+      ...(channels.transfer.length === 0
+        ? { workerData: start }
+        : { workerData: { ...start, ...channels.data }, transferList: [...channels.transfer] }),
       env,
     });
   } catch (e) {
+    channels.release();
     markDead(id);
     if ((e as Error)?.name === "DataCloneError") {
       throw new TypeError(
@@ -621,6 +626,7 @@ function startThread<R>(w: SpawnedWorker<R>, c: Checked): void {
     // such a thread marks itself dead when it stops (STOP_MESSAGE, or its next procshare call)
     if (!stopRequested(id)) markDead(id);
     pipes.release();
+    channels.release();
     w.exited(code);
   });
   w.started(() => {
@@ -648,10 +654,12 @@ function startProcess<R>(w: SpawnedWorker<R>, c: Checked): void {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "procshare-spawn-"));
     fs.writeFileSync(path.join(dir, START_FILE), start);
     const { command, args } = runtimeCommand(ENTRY, { typescript: typescript(c.url) });
+    const channels = childChannels(); // the pipe: managers of this thread, one descriptor each
     const child = spawnChild(command, [...args], {
-      stdio: ["ignore", "inherit", "inherit"],
-      env: { ...process.env, ...c.env, [SPAWN_ENV]: dir },
+      stdio: ["ignore", "inherit", "inherit", ...channels.stdio],
+      env: { ...process.env, ...c.env, ...channels.env, [SPAWN_ENV]: dir },
     });
+    channels.attach(child.stdio);
     const exchange = dir;
     w.pid = child.pid;
     if (child.pid !== undefined) pipes.commit(`worker '${w.name}'`);

@@ -26,6 +26,8 @@ export interface TransportCase {
   readonly name: string;
   /** True when the structures have Sync twins. */
   readonly local: boolean;
+  /** True when the manager has no authkey (`pipe:`: only the workers it spawns reach it). */
+  readonly keyless?: boolean;
   /**
    * Kinds (as `KINDS` names them) that do not work on this transport yet, each with the reason a
    * test skipping them prints.
@@ -34,7 +36,7 @@ export interface TransportCase {
   start(): Promise<Manager>;
 }
 
-/** Shared buffer, a unix-socket manager server, and `shm:` (regions of /dev/shm; Linux). */
+/** Shared buffer, a unix-socket manager server, `pipe:` (its server in this process), and `shm:` (regions of /dev/shm; Linux). */
 export const TRANSPORTS: readonly TransportCase[] = [
   { name: "shared-buffer", local: true, start: () => Manager.start() },
   {
@@ -42,6 +44,7 @@ export const TRANSPORTS: readonly TransportCase[] = [
     local: false,
     start: () => Manager.start({ transport: `unix:${join(socketDir(), `m${process.pid}-${n++}.sock`)}` }),
   },
+  { name: "pipe", local: false, keyless: true, start: () => Manager.start({ transport: "pipe:" }) },
   {
     name: "shm",
     local: true,

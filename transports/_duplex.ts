@@ -2,7 +2,7 @@
  * The one thing the socket server and client need of a connection: a
  * byte stream both ways. A connected `node:net` socket is one as it is; a
  * child process's pipe pair (its stdin for writing, its stdout for reading)
- * can be wrapped into one, so that a future pipe transport (not built yet) runs the same server
+ * can be wrapped into one, so that the pipe transport (`transports/pipe/`) runs the same server
  * connection handler and the same client as the socket transport.
  *
  * Every chunk given to a `"data"` listener must be a fresh buffer that the

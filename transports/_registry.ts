@@ -36,13 +36,14 @@ const TRANSPORTS: readonly Entry[] = [
   },
   { schemes: ["unix", "tcp"], via: "socket", load: once(async () => (await import("./socket/provider.ts")).provider) },
   { schemes: ["shm"], via: "shm", load: once(async () => (await import("./shm/provider.ts")).provider) },
+  { schemes: ["pipe"], via: "pipe", load: once(async () => (await import("./pipe/provider.ts")).provider) },
 ];
 
 const BY_SCHEME: ReadonlyMap<string, Load> = new Map(TRANSPORTS.flatMap((t) => t.schemes.map((s) => [s, t.load])));
 const BY_VIA: ReadonlyMap<string, Load> = new Map(TRANSPORTS.map((t) => [t.via, t.load]));
 
 /** Schemes that are parsed but not built yet. */
-const PLANNED = ["pipe", "redis"];
+const PLANNED = ["redis"];
 
 /** The provider of a URL scheme, or `TransportError("Unsupported")`. */
 export function providerFor(scheme: string): Promise<TransportProvider> {

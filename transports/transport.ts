@@ -109,8 +109,8 @@ export type SocketConfig = Extract<TransportConfig, { kind: "unix" | "tcp" }>;
 
 /**
  * Parses a transport URL (`shared-buffer:`, `unix:/path`,
- * `tcp://127.0.0.1:7070`; `shm:` / `shm:/name`, `pipe:` and
- * `redis://host:6379/0?prefix=app:` are parsed but not built yet), an
+ * `tcp://127.0.0.1:7070`, `shm:` / `shm:/name`, `pipe:`;
+ * `redis://host:6379/0?prefix=app:` is parsed but not built yet), an
  * options object, or — when `spec` is
  * undefined — the `PROCSHARE_TRANSPORT` environment variable, defaulting to
  * the shared buffer.

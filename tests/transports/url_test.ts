@@ -1,7 +1,7 @@
 /**
  * Transport URLs: every form `parseTransport` reads formats back to itself;
  * malformed ones are `TransportError("BadUrl")`; transports that are parsed
- * but not built yet (`pipe:`, `redis://`) fail at `Manager.start`
+ * but not built yet (`redis://`) fail at `Manager.start`
  * with `TransportError("Unsupported")` naming what is available.
  * @module
  */
@@ -37,7 +37,7 @@ describe("transport URLs", () => {
   });
 
   it("transports not built yet fail at start with Unsupported, naming those that are", async () => {
-    for (const url of ["pipe:", "redis://localhost:6379"]) {
+    for (const url of ["redis://localhost:6379"]) {
       await assert.rejects(
         Manager.start({ transport: url }),
         (e) => reason("Unsupported")(e) && /unix:/.test((e as Error).message),
