@@ -36,7 +36,19 @@ export interface TransportCase {
   start(): Promise<Manager>;
 }
 
-/** Shared buffer, a unix-socket manager server, `pipe:` (its server in this process), and `shm:` (regions of /dev/shm; Linux). */
+/**
+ * `pipe:` (its server in this process, reached over an in-memory stream): the socket transport's
+ * server and client over another duplex, so the behaviour suites' unix socket runs cover it; the
+ * conformance test runs it too, and tests/transports/pipe_transport_test.ts with real children.
+ */
+export const PIPE: TransportCase = {
+  name: "pipe",
+  local: false,
+  keyless: true,
+  start: () => Manager.start({ transport: "pipe:" }),
+};
+
+/** Shared buffer, a unix-socket manager server, and `shm:` (regions of /dev/shm; Linux). */
 export const TRANSPORTS: readonly TransportCase[] = [
   { name: "shared-buffer", local: true, start: () => Manager.start() },
   {
@@ -44,7 +56,6 @@ export const TRANSPORTS: readonly TransportCase[] = [
     local: false,
     start: () => Manager.start({ transport: `unix:${join(socketDir(), `m${process.pid}-${n++}.sock`)}` }),
   },
-  { name: "pipe", local: false, keyless: true, start: () => Manager.start({ transport: "pipe:" }) },
   {
     name: "shm",
     local: true,

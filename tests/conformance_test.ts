@@ -9,7 +9,10 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import type { Manager } from "../manager.ts";
 import { KINDS } from "../kinds.ts";
-import { skipBecause, TRANSPORTS } from "./_transports.ts";
+import { PIPE, skipBecause, TRANSPORTS as BEHAVIOUR_TRANSPORTS } from "./_transports.ts";
+
+/** Every transport the behaviour suites run, and `pipe:`. */
+const TRANSPORTS = [...BEHAVIOUR_TRANSPORTS, PIPE];
 
 // deno-lint-ignore no-explicit-any
 type S = any;

@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { spawn } from "../process/mod.ts";
-import { TRANSPORTS } from "./_transports.ts";
+import { PIPE, TRANSPORTS } from "./_transports.ts";
 
 /** Every way a user may print a value in the runtime running this test. */
 function printings(v: unknown): string[] {
@@ -33,7 +33,7 @@ function assertNoKey(text: string, key: Uint8Array, what: string): void {
   for (const form of keyForms(key)) assert.ok(!text.includes(form), `${what} shows the authkey (${form}): ${text}`);
 }
 
-for (const t of TRANSPORTS) {
+for (const t of [...TRANSPORTS, PIPE]) {
   describe(`authkey never printed, ${t.name}`, () => {
     test("manager, structures and handles print and serialise without key bytes", async () => {
       await using m = await t.start();
