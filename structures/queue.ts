@@ -11,6 +11,18 @@
  * block. The heap (blocks, large items) is the only part under a mutex, taken
  * once per 31 items. Getters sleep on a put counter that producers bump only
  * when someone sleeps; a bounded queue counts free places in one more word.
+ *
+ * **One wake per sleep.** A side's sleepers word (getters, putters) counts
+ * the waiters enlisted to sleep and, in its high half, the wakes owed to
+ * them: a put wakes a getter only while some enlisted getter is owed none
+ * (`#wakeGetter`), so a getter that sleeps costs one wake, however many
+ * items arrive before it runs again; a get does the same for putters of a
+ * full queue. A waiter pays a wake back (takes one owed) when it leaves, and
+ * also before it sleeps, instead of sleeping: an owed wake may have found
+ * nobody asleep yet (the waiter it was meant for was between its check and
+ * its sleep), so no waiter sleeps while one is owed and none is lost. A get
+ * or put that leaves by abort, which takes nothing after its wait, passes a
+ * wake on when items (places) remain. See docs/decisions.md.
  * @module
  */
 import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
@@ -39,11 +51,11 @@ const Q_LOCK = 0;
 const Q_MAXSIZE = 1;
 /** Free places of a bounded queue; putters sleep on it. */
 const Q_AVAIL = 2;
-/** Bumped by a put that finds sleeping getters; getters sleep on it. */
+/** Bumped by a put that wakes a getter; getters sleep on it. */
 const Q_PUT_SEQ = 3;
-/** Getters asleep (or about to be). */
+/** Getters enlisted to sleep (low half) and wakes owed to them (high half): see {@linkcode SLEEPERS}. */
 const Q_GETTERS = 4;
-/** Putters asleep (or about to be). */
+/** Putters enlisted to sleep and wakes owed to them, as {@linkcode Q_GETTERS}. */
 const Q_PUTTERS = 5;
 /** 1 for a JoinableQueue: puts count unfinished items. */
 const Q_JOINABLE = 6;
@@ -55,6 +67,16 @@ const Q_JOIN_SEQ = 8;
 const Q_HEAD_AT = 9;
 /** Byte offset of the tail's own cache line (TAIL_INDEX, TAIL_BLOCK). */
 const Q_TAIL_AT = 10;
+/** Bumped by a get (or a failed put) that wakes a putter; putters of a full queue sleep on it. */
+const Q_GET_SEQ = 11;
+
+// ---- a sleepers word (Q_GETTERS, Q_PUTTERS): enlisted waiters, and the wakes owed to them ----
+/** Mask of the enlisted waiters: at most this many of a side count; more wait by polling. */
+const SLEEPERS = 0x7fff;
+/** One owed wake, in the high half (owed ≤ enlisted, so the word stays positive). */
+const OWED = 1 << 16;
+/** Poll period of a waiter that found the sleepers word full. */
+const POLL_MS = 1;
 
 // ---- a position (head or tail): two words on a cache line of their own ----
 const P_INDEX = 0;
@@ -287,9 +309,22 @@ export class QueueEngine {
     if (nextBlock !== 0) this.#free(nextBlock);
     const hdr = this.#hdr;
     if (Atomics.load(hdr, Q_JOINABLE) !== 0) Atomics.add(hdr, Q_UNFINISHED, 1);
-    if (Atomics.load(hdr, Q_GETTERS) > 0) {
-      Atomics.add(hdr, Q_PUT_SEQ, 1);
-      wake(hdr, Q_PUT_SEQ, 1);
+    this.#wakeGetter();
+  }
+
+  /** Wakes one getter if some getter enlisted to sleep is owed no wake yet (one wake per sleep). */
+  #wakeGetter(): void {
+    if (owe(this.#hdr, Q_GETTERS)) {
+      Atomics.add(this.#hdr, Q_PUT_SEQ, 1);
+      wake(this.#hdr, Q_PUT_SEQ, 1);
+    }
+  }
+
+  /** Wakes one putter of a full queue, as {@linkcode #wakeGetter} does a getter. */
+  #wakePutter(): void {
+    if (owe(this.#hdr, Q_PUTTERS)) {
+      Atomics.add(this.#hdr, Q_GET_SEQ, 1);
+      wake(this.#hdr, Q_GET_SEQ, 1);
     }
   }
 
@@ -364,7 +399,7 @@ export class QueueEngine {
     const hdr = this.#hdr;
     if (Atomics.load(hdr, Q_MAXSIZE) > 0) {
       Atomics.add(hdr, Q_AVAIL, 1);
-      if (Atomics.load(hdr, Q_PUTTERS) > 0) wake(hdr, Q_AVAIL, 1);
+      this.#wakePutter();
     }
   }
 
@@ -416,23 +451,32 @@ export class QueueEngine {
 
   /**
    * The slow path of a put to a full bounded queue, for either driver:
-   * sleeps on the free-places word until it takes a place, or fails with
-   * `QueueError("Timeout")`. The async driver ends it when the signal aborts,
-   * before it tries again: a put woken after its signal aborted stores nothing.
+   * enlists among the putters (so that gets wake one) and sleeps on the get
+   * counter until it takes a place, or fails with `QueueError("Timeout")`.
+   * The async driver ends it when the signal aborts, before it tries again: a
+   * put woken after its signal aborted stores nothing, and passes the wake on
+   * if places remain.
    */
   *#roomLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<void> {
     const hdr = this.#hdr;
-    for (;;) {
-      let more: boolean;
-      Atomics.add(hdr, Q_PUTTERS, 1);
-      try {
-        if (this.#reserve()) return;
-        more = yield { i32: hdr, index: Q_AVAIL, expected: 0, deadline };
-      } finally {
-        Atomics.sub(hdr, Q_PUTTERS, 1);
+    const enlisted = enlist(hdr, Q_PUTTERS);
+    let placed = false;
+    try {
+      for (;;) {
+        const seq = Atomics.load(hdr, Q_GET_SEQ);
+        if ((placed = this.#reserve())) return;
+        if (enlisted && takeOwed(hdr, Q_PUTTERS)) continue; // see the module's "One wake per sleep"
+        const more = yield { i32: hdr, index: Q_GET_SEQ, expected: seq, deadline: pollUnless(enlisted, deadline) };
+        if ((placed = this.#reserve())) return;
+        if (!more && (enlisted || performance.now() >= deadline)) {
+          throw timedOutError("QueueError", "put to queue", timeout);
+        }
       }
-      if (this.#reserve()) return;
-      if (!more) throw timedOutError("QueueError", "put to queue", timeout);
+    } finally {
+      if (enlisted) {
+        leave(hdr, Q_PUTTERS);
+        if (!placed && Atomics.load(hdr, Q_AVAIL) > 0) this.#wakePutter();
+      }
     }
   }
 
@@ -477,29 +521,34 @@ export class QueueEngine {
   }
 
   /**
-   * The slow path of a get from an empty queue, for either driver: counts
-   * itself among the getters (so that puts bump the put counter) and sleeps
-   * on that counter until it pops an item, or fails with `QueueError("Timeout")`.
-   * The async driver ends it when the signal aborts, before it pops again: a
-   * get woken after its signal aborted takes nothing (the item would go to a
-   * caller who left).
+   * The slow path of a get from an empty queue, for either driver: enlists
+   * among the getters (so that puts bump the put counter and wake one) and
+   * sleeps on that counter until it pops an item, or fails with
+   * `QueueError("Timeout")`. The async driver ends it when the signal aborts,
+   * before it pops again: a get woken after its signal aborted takes nothing
+   * (the item would go to a caller who left), and passes the wake on if items
+   * remain.
    */
   *#itemLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<unknown> {
     const hdr = this.#hdr;
-    for (;;) {
-      let more: boolean;
-      Atomics.add(hdr, Q_GETTERS, 1);
-      try {
+    const enlisted = enlist(hdr, Q_GETTERS);
+    let v: unknown = EMPTY;
+    try {
+      for (;;) {
         const seq = Atomics.load(hdr, Q_PUT_SEQ);
-        const v = this.#pop();
-        if (v !== EMPTY) return v;
-        more = yield { i32: hdr, index: Q_PUT_SEQ, expected: seq, deadline };
-      } finally {
-        Atomics.sub(hdr, Q_GETTERS, 1);
+        if ((v = this.#pop()) !== EMPTY) return v;
+        if (enlisted && takeOwed(hdr, Q_GETTERS)) continue; // see the module's "One wake per sleep"
+        const more = yield { i32: hdr, index: Q_PUT_SEQ, expected: seq, deadline: pollUnless(enlisted, deadline) };
+        if ((v = this.#pop()) !== EMPTY) return v;
+        if (!more && (enlisted || performance.now() >= deadline)) {
+          throw timedOutError("QueueError", "get from queue", timeout);
+        }
       }
-      const v = this.#pop();
-      if (v !== EMPTY) return v;
-      if (!more) throw timedOutError("QueueError", "get from queue", timeout);
+    } finally {
+      if (enlisted) {
+        leave(hdr, Q_GETTERS);
+        if (v === EMPTY && this.qsize() > 0) this.#wakeGetter();
+      }
     }
   }
 
@@ -588,6 +637,56 @@ export class QueueEngine {
   }
 }
 
+// ---- sleepers words: one wake per sleep ----
+
+/**
+ * Enlists a waiter in the sleepers word `at`; false when the word is full
+ * ({@linkcode SLEEPERS} waiters): that waiter then polls (see {@linkcode pollUnless}).
+ */
+function enlist(hdr: Int32Array, at: number): boolean {
+  for (;;) {
+    const w = Atomics.load(hdr, at);
+    if ((w & SLEEPERS) === SLEEPERS) return false;
+    if (Atomics.compareExchange(hdr, at, w, w + 1) === w) return true;
+  }
+}
+
+/** Takes a waiter off the sleepers word `at`, with one owed wake if any (owed stays ≤ enlisted). */
+function leave(hdr: Int32Array, at: number): void {
+  for (;;) {
+    const w = Atomics.load(hdr, at);
+    const next = w - 1 - (w >>> 16 > 0 ? OWED : 0);
+    if (Atomics.compareExchange(hdr, at, w, next) === w) return;
+  }
+}
+
+/** Takes one owed wake of the sleepers word `at`; false when none is owed. */
+function takeOwed(hdr: Int32Array, at: number): boolean {
+  for (;;) {
+    const w = Atomics.load(hdr, at);
+    if (w >>> 16 === 0) return false;
+    if (Atomics.compareExchange(hdr, at, w, w - OWED) === w) return true;
+  }
+}
+
+/**
+ * Records one more wake owed on the sleepers word `at` when some enlisted
+ * waiter is owed none; true when the caller must now bump the side's counter
+ * and wake one. One load, and no write, while every sleeper is owed a wake.
+ */
+function owe(hdr: Int32Array, at: number): boolean {
+  for (;;) {
+    const w = Atomics.load(hdr, at);
+    if ((w & SLEEPERS) <= w >>> 16) return false;
+    if (Atomics.compareExchange(hdr, at, w, w + OWED) === w) return true;
+  }
+}
+
+/** The deadline of one sleep: `deadline`, or a short poll for a waiter the sleepers word had no room for. */
+function pollUnless(enlisted: boolean, deadline: Deadline): Deadline {
+  return enlisted ? deadline : Math.min(deadline, performance.now() + POLL_MS);
+}
+
 /**
  * The operations of a Queue, local and remote: the table a SimpleQueue has
  * too, and a JoinableQueue's extends.
@@ -621,7 +720,9 @@ export type QueueOps = typeof queueOps;
  * A bounded queue (`maxsize`) makes `put` wait for room.
  *
  * **Fairness**: items leave in the order they were linked; waiting getters
- * are woken one per put, in no promised order.
+ * are woken in no promised order, one wake per sleep: a put wakes a getter
+ * only while some sleeping getter is owed none (and a get a putter of a full
+ * queue the same way).
  *
  * **Cancellation**: a `get` or `put` whose timeout elapses or whose signal
  * aborts fails with `QueueError("Timeout" | "Aborted")` and has taken or
