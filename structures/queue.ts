@@ -17,12 +17,14 @@
  * them: a put wakes a getter only while some enlisted getter is owed none
  * (`#wakeGetter`), so a getter that sleeps costs one wake, however many
  * items arrive before it runs again; a get does the same for putters of a
- * full queue. A waiter pays a wake back (takes one owed) when it leaves, and
- * also before it sleeps, instead of sleeping: an owed wake may have found
- * nobody asleep yet (the waiter it was meant for was between its check and
- * its sleep), so no waiter sleeps while one is owed and none is lost. A get
- * or put that leaves by abort, which takes nothing after its wait, passes a
- * wake on when items (places) remain. See docs/decisions.md.
+ * full queue. A waiter takes an owed wake (if any) before it sleeps, and
+ * then pops again instead of sleeping: an owed wake may have found nobody
+ * asleep yet (the waiter it was meant for was between its pop and its
+ * sleep), so no waiter sleeps while a wake is owed. A waiter that leaves
+ * (with an item, by timeout or by abort) takes one too, and passes it on if
+ * items (places) remain, since it may have been owed to a waiter that popped
+ * before they came. tests/structures/queue_wake_model_test.ts checks every
+ * interleaving of small cases; see docs/decisions.md.
  * @module
  */
 import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
@@ -460,23 +462,19 @@ export class QueueEngine {
   *#roomLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<void> {
     const hdr = this.#hdr;
     const enlisted = enlist(hdr, Q_PUTTERS);
-    let placed = false;
     try {
       for (;;) {
         const seq = Atomics.load(hdr, Q_GET_SEQ);
-        if ((placed = this.#reserve())) return;
+        if (this.#reserve()) return;
         if (enlisted && takeOwed(hdr, Q_PUTTERS)) continue; // see the module's "One wake per sleep"
         const more = yield { i32: hdr, index: Q_GET_SEQ, expected: seq, deadline: pollUnless(enlisted, deadline) };
-        if ((placed = this.#reserve())) return;
+        if (this.#reserve()) return;
         if (!more && (enlisted || performance.now() >= deadline)) {
           throw timedOutError("QueueError", "put to queue", timeout);
         }
       }
     } finally {
-      if (enlisted) {
-        leave(hdr, Q_PUTTERS);
-        if (!placed && Atomics.load(hdr, Q_AVAIL) > 0) this.#wakePutter();
-      }
+      if (enlisted && leave(hdr, Q_PUTTERS) && Atomics.load(hdr, Q_AVAIL) > 0) this.#wakePutter();
     }
   }
 
@@ -526,29 +524,27 @@ export class QueueEngine {
    * sleeps on that counter until it pops an item, or fails with
    * `QueueError("Timeout")`. The async driver ends it when the signal aborts,
    * before it pops again: a get woken after its signal aborted takes nothing
-   * (the item would go to a caller who left), and passes the wake on if items
+   * (the item would go to a caller who left), and passes its wake on if items
    * remain.
    */
   *#itemLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<unknown> {
     const hdr = this.#hdr;
     const enlisted = enlist(hdr, Q_GETTERS);
-    let v: unknown = EMPTY;
     try {
       for (;;) {
         const seq = Atomics.load(hdr, Q_PUT_SEQ);
-        if ((v = this.#pop()) !== EMPTY) return v;
+        let v = this.#pop();
+        if (v !== EMPTY) return v;
         if (enlisted && takeOwed(hdr, Q_GETTERS)) continue; // see the module's "One wake per sleep"
         const more = yield { i32: hdr, index: Q_PUT_SEQ, expected: seq, deadline: pollUnless(enlisted, deadline) };
-        if ((v = this.#pop()) !== EMPTY) return v;
+        v = this.#pop();
+        if (v !== EMPTY) return v;
         if (!more && (enlisted || performance.now() >= deadline)) {
           throw timedOutError("QueueError", "get from queue", timeout);
         }
       }
     } finally {
-      if (enlisted) {
-        leave(hdr, Q_GETTERS);
-        if (v === EMPTY && this.qsize() > 0) this.#wakeGetter();
-      }
+      if (enlisted && leave(hdr, Q_GETTERS) && this.qsize() > 0) this.#wakeGetter();
     }
   }
 
@@ -637,13 +633,15 @@ export class QueueEngine {
   }
 }
 
-// ---- sleepers words: one wake per sleep ----
+// ---- sleepers words: one wake per sleep (exported for tests/structures/queue_wake_model_test.ts) ----
 
 /**
  * Enlists a waiter in the sleepers word `at`; false when the word is full
  * ({@linkcode SLEEPERS} waiters): that waiter then polls (see {@linkcode pollUnless}).
+ *
+ * @internal
  */
-function enlist(hdr: Int32Array, at: number): boolean {
+export function enlist(hdr: Int32Array, at: number): boolean {
   for (;;) {
     const w = Atomics.load(hdr, at);
     if ((w & SLEEPERS) === SLEEPERS) return false;
@@ -651,17 +649,29 @@ function enlist(hdr: Int32Array, at: number): boolean {
   }
 }
 
-/** Takes a waiter off the sleepers word `at`, with one owed wake if any (owed stays ≤ enlisted). */
-function leave(hdr: Int32Array, at: number): void {
+/**
+ * Takes a waiter off the sleepers word `at`, with one owed wake if any (owed
+ * stays ≤ enlisted); true when it took one. The wake it took may have been
+ * owed to a waiter that popped nothing since it was owed (it is between its
+ * pop and its sleep): a leaver that took one must pass it on while items
+ * (places) remain.
+ *
+ * @internal
+ */
+export function leave(hdr: Int32Array, at: number): boolean {
   for (;;) {
     const w = Atomics.load(hdr, at);
-    const next = w - 1 - (w >>> 16 > 0 ? OWED : 0);
-    if (Atomics.compareExchange(hdr, at, w, next) === w) return;
+    const owed = w >>> 16 > 0;
+    if (Atomics.compareExchange(hdr, at, w, w - 1 - (owed ? OWED : 0)) === w) return owed;
   }
 }
 
-/** Takes one owed wake of the sleepers word `at`; false when none is owed. */
-function takeOwed(hdr: Int32Array, at: number): boolean {
+/**
+ * Takes one owed wake of the sleepers word `at`; false when none is owed.
+ *
+ * @internal
+ */
+export function takeOwed(hdr: Int32Array, at: number): boolean {
   for (;;) {
     const w = Atomics.load(hdr, at);
     if (w >>> 16 === 0) return false;
@@ -673,8 +683,10 @@ function takeOwed(hdr: Int32Array, at: number): boolean {
  * Records one more wake owed on the sleepers word `at` when some enlisted
  * waiter is owed none; true when the caller must now bump the side's counter
  * and wake one. One load, and no write, while every sleeper is owed a wake.
+ *
+ * @internal
  */
-function owe(hdr: Int32Array, at: number): boolean {
+export function owe(hdr: Int32Array, at: number): boolean {
   for (;;) {
     const w = Atomics.load(hdr, at);
     if ((w & SLEEPERS) <= w >>> 16) return false;
