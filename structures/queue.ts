@@ -51,7 +51,7 @@ import { createHeapBuffer, Heap } from "./_heap.ts";
 const Q_LOCK = 0;
 /** Bound on items; 0 for none. */
 const Q_MAXSIZE = 1;
-/** Free places of a bounded queue; putters sleep on it. */
+/** Free places of a bounded queue. */
 const Q_AVAIL = 2;
 /** Bumped by a put that wakes a getter; getters sleep on it. */
 const Q_PUT_SEQ = 3;
