@@ -112,7 +112,7 @@ const DESTROY = 4;
 /** Blocks freed since the heap's last merge before a queue found empty merges them. */
 const COMPACT_AFTER = 32;
 
-/** Spins of a getter on an empty queue before it sleeps. */
+/** Spins of a getter on an empty queue (a Sync putter on a full one) before it sleeps. */
 const GET_SPINS = 200;
 
 /** Default ceiling of a queue's buffer. */
@@ -426,8 +426,14 @@ export class QueueEngine {
   /** Appends an item, blocking the thread while a bounded queue is full (at most `timeout` ms). */
   putSync(value: unknown, options?: WaitOptions): void {
     const [vb, vlen] = this.#encode(value);
-    if (!this.#reserve()) this.#waitForRoomSync(options);
+    if (!this.#reserve() && !this.#reserveSpinning()) this.#waitForRoomSync(options);
     this.#push(vb, vlen);
+  }
+
+  /** Takes a free place, spinning briefly while the queue is full (a getter is likely freeing one); false if still full. */
+  #reserveSpinning(): boolean {
+    for (let i = 0; i < GET_SPINS; i++) if (this.#reserve()) return true;
+    return false;
   }
 
   /** The slow path of {@linkcode putSync}: returns holding a free place. */
