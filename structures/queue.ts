@@ -448,7 +448,7 @@ export class QueueEngine {
     const [vb, vlen] = this.#encode(value);
     const signal = options?.signal;
     if (signal?.aborted) throw abortedError("QueueError", "put to queue", signal);
-    if (this.#reserve()) return this.#push(vb, vlen);
+    if (this.#reserve() || this.#reserveSpinning()) return this.#push(vb, vlen);
     const item = vb.slice(0, vlen); // the scratch buffer is not ours across an await
     const deadline = deadlineOf(options?.timeout, "put to queue");
     await runAsync(this.#roomLoop(deadline, options?.timeout), signal, () => {
