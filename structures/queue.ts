@@ -11,6 +11,20 @@
  * block. The heap (blocks, large items) is the only part under a mutex, taken
  * once per 31 items. Getters sleep on a put counter that producers bump only
  * when someone sleeps; a bounded queue counts free places in one more word.
+ *
+ * **One wake per sleep.** A side's sleepers word (getters, putters) counts
+ * the waiters enlisted to sleep and, in its high half, the wakes owed to
+ * them: a put wakes a getter only while some enlisted getter is owed none
+ * (`#wakeGetter`), so a getter that sleeps costs one wake, however many
+ * items arrive before it runs again; a get does the same for putters of a
+ * full queue. A waiter takes an owed wake (if any) before it sleeps, and
+ * then pops again instead of sleeping: an owed wake may have found nobody
+ * asleep yet (the waiter it was meant for was between its pop and its
+ * sleep), so no waiter sleeps while a wake is owed. A waiter that leaves
+ * (with an item, by timeout or by abort) takes one too, and passes it on if
+ * items (places) remain, since it may have been owed to a waiter that popped
+ * before they came. tests/structures/queue_wake_model_test.ts checks every
+ * interleaving of small cases; see docs/decisions.md.
  * @module
  */
 import { type Backend, type CallContext, type Handle, timeoutArg } from "../core/backend.ts";
@@ -38,13 +52,13 @@ import { createHeapBuffer, Heap } from "./_heap.ts";
 const Q_LOCK = 0;
 /** Bound on items; 0 for none. */
 const Q_MAXSIZE = 1;
-/** Free places of a bounded queue; putters sleep on it. */
+/** Free places of a bounded queue. */
 const Q_AVAIL = 2;
-/** Bumped by a put that finds sleeping getters; getters sleep on it. */
+/** Bumped by a put that wakes a getter; getters sleep on it. */
 const Q_PUT_SEQ = 3;
-/** Getters asleep (or about to be). */
+/** Getters enlisted to sleep (low half) and wakes owed to them (high half): see {@linkcode SLEEPERS}. */
 const Q_GETTERS = 4;
-/** Putters asleep (or about to be). */
+/** Putters enlisted to sleep and wakes owed to them, as {@linkcode Q_GETTERS}. */
 const Q_PUTTERS = 5;
 /** 1 for a JoinableQueue: puts count unfinished items. */
 const Q_JOINABLE = 6;
@@ -63,12 +77,22 @@ const SHUT = 1;
 /** Q_SHUTDOWN after `shutdown({ immediate: true })`: the items were dropped; puts and gets fail. */
 const SHUT_NOW = 2;
 /**
- * Added to Q_AVAIL by the shutdown of a bounded queue: a lasting change of
- * the word putters sleep on, so every one of them wakes (`shm:`'s relay
- * sees changes of a word, not bare wake-ups) and takes a place, which it
- * gives back as it fails. Above any maxsize, so `full` can take it off.
+ * Added to Q_AVAIL by the shutdown of a bounded queue, so that every putter
+ * woken by it (shutdown bumps Q_GET_SEQ, the word they sleep on) takes a
+ * place, which it gives back as it fails. Above any maxsize, so `full` can
+ * take it off.
  */
 const SHUT_ROOM = 1 << 30;
+/** Bumped by a get (or a failed put) that wakes a putter; putters of a full queue sleep on it. */
+const Q_GET_SEQ = 12;
+
+// ---- a sleepers word (Q_GETTERS, Q_PUTTERS): enlisted waiters, and the wakes owed to them ----
+/** Mask of the enlisted waiters: at most this many of a side count; more wait by polling. */
+const SLEEPERS = 0x7fff;
+/** One owed wake, in the high half (owed ≤ enlisted, so the word stays positive). */
+const OWED = 1 << 16;
+/** Poll period of a waiter that found the sleepers word full. */
+const POLL_MS = 1;
 
 // ---- a position (head or tail): two words on a cache line of their own ----
 const P_INDEX = 0;
@@ -102,7 +126,7 @@ const DESTROY = 4;
 /** Blocks freed since the heap's last merge before a queue found empty merges them. */
 const COMPACT_AFTER = 32;
 
-/** Spins of a getter on an empty queue before it sleeps. */
+/** Spins of a getter on an empty queue (a Sync putter on a full one) before it sleeps. */
 const GET_SPINS = 200;
 
 /** Default ceiling of a queue's buffer. */
@@ -309,9 +333,22 @@ export class QueueEngine {
     if (nextBlock !== 0) this.#free(nextBlock);
     const hdr = this.#hdr;
     if (Atomics.load(hdr, Q_JOINABLE) !== 0) Atomics.add(hdr, Q_UNFINISHED, 1);
-    if (Atomics.load(hdr, Q_GETTERS) > 0) {
-      Atomics.add(hdr, Q_PUT_SEQ, 1);
-      wake(hdr, Q_PUT_SEQ, 1);
+    this.#wakeGetter();
+  }
+
+  /** Wakes one getter if some getter enlisted to sleep is owed no wake yet (one wake per sleep). */
+  #wakeGetter(): void {
+    if (owe(this.#hdr, Q_GETTERS)) {
+      Atomics.add(this.#hdr, Q_PUT_SEQ, 1);
+      wake(this.#hdr, Q_PUT_SEQ, 1);
+    }
+  }
+
+  /** Wakes one putter of a full queue, as {@linkcode #wakeGetter} does a getter. */
+  #wakePutter(): void {
+    if (owe(this.#hdr, Q_PUTTERS)) {
+      Atomics.add(this.#hdr, Q_GET_SEQ, 1);
+      wake(this.#hdr, Q_GET_SEQ, 1);
     }
   }
 
@@ -386,7 +423,7 @@ export class QueueEngine {
     const hdr = this.#hdr;
     if (Atomics.load(hdr, Q_MAXSIZE) > 0) {
       Atomics.add(hdr, Q_AVAIL, 1);
-      if (Atomics.load(hdr, Q_PUTTERS) > 0) wake(hdr, Q_AVAIL, 1);
+      this.#wakePutter();
     }
   }
 
@@ -411,9 +448,15 @@ export class QueueEngine {
   /** Appends an item, blocking the thread while a bounded queue is full (at most `timeout` ms). */
   putSync(value: unknown, options?: WaitOptions): void {
     const [vb, vlen] = this.#encode(value);
-    if (!this.#reserve()) this.#waitForRoomSync(options);
+    if (!this.#reserve() && !this.#reserveSpinning()) this.#waitForRoomSync(options);
     this.#refusePut(true);
     this.#push(vb, vlen);
+  }
+
+  /** Takes a free place, spinning briefly while the queue is full (a getter is likely freeing one); false if still full. */
+  #reserveSpinning(): boolean {
+    for (let i = 0; i < GET_SPINS; i++) if (this.#reserve()) return true;
+    return false;
   }
 
   /** The slow path of {@linkcode putSync}: returns holding a free place. */
@@ -428,7 +471,7 @@ export class QueueEngine {
     const [vb, vlen] = this.#encode(value);
     const signal = options?.signal;
     if (signal?.aborted) throw abortedError("QueueError", "put to queue", signal);
-    if (this.#reserve()) {
+    if (this.#reserve() || this.#reserveSpinning()) {
       this.#refusePut(true);
       return this.#push(vb, vlen);
     }
@@ -443,23 +486,28 @@ export class QueueEngine {
 
   /**
    * The slow path of a put to a full bounded queue, for either driver:
-   * sleeps on the free-places word until it takes a place, or fails with
-   * `QueueError("Timeout")`. The async driver ends it when the signal aborts,
-   * before it tries again: a put woken after its signal aborted stores nothing.
+   * enlists among the putters (so that gets wake one) and sleeps on the get
+   * counter until it takes a place, or fails with `QueueError("Timeout")`.
+   * The async driver ends it when the signal aborts, before it tries again: a
+   * put woken after its signal aborted stores nothing, and passes the wake on
+   * if places remain.
    */
   *#roomLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<void> {
     const hdr = this.#hdr;
-    for (;;) {
-      let more: boolean;
-      Atomics.add(hdr, Q_PUTTERS, 1);
-      try {
+    const enlisted = enlist(hdr, Q_PUTTERS);
+    try {
+      for (;;) {
+        const seq = Atomics.load(hdr, Q_GET_SEQ);
         if (this.#reserve()) return;
-        more = yield { i32: hdr, index: Q_AVAIL, expected: 0, deadline };
-      } finally {
-        Atomics.sub(hdr, Q_PUTTERS, 1);
+        if (enlisted && takeOwed(hdr, Q_PUTTERS)) continue; // see the module's "One wake per sleep"
+        const more = yield { i32: hdr, index: Q_GET_SEQ, expected: seq, deadline: pollUnless(enlisted, deadline) };
+        if (this.#reserve()) return;
+        if (!more && (enlisted || performance.now() >= deadline)) {
+          throw timedOutError("QueueError", "put to queue", timeout);
+        }
       }
-      if (this.#reserve()) return;
-      if (!more) throw timedOutError("QueueError", "put to queue", timeout);
+    } finally {
+      if (enlisted && leave(hdr, Q_PUTTERS) && Atomics.load(hdr, Q_AVAIL) > 0) this.#wakePutter();
     }
   }
 
@@ -510,30 +558,33 @@ export class QueueEngine {
   }
 
   /**
-   * The slow path of a get from an empty queue, for either driver: counts
-   * itself among the getters (so that puts bump the put counter) and sleeps
-   * on that counter until it pops an item, or fails with `QueueError("Timeout")`.
-   * The async driver ends it when the signal aborts, before it pops again: a
-   * get woken after its signal aborted takes nothing (the item would go to a
-   * caller who left).
+   * The slow path of a get from an empty queue, for either driver: enlists
+   * among the getters (so that puts bump the put counter and wake one) and
+   * sleeps on that counter until it pops an item, or fails with
+   * `QueueError("Timeout")`. The async driver ends it when the signal aborts,
+   * before it pops again: a get woken after its signal aborted takes nothing
+   * (the item would go to a caller who left), and passes its wake on if items
+   * remain.
    */
   *#itemLoop(deadline: Deadline, timeout: number | undefined): WaitLoop<unknown> {
     const hdr = this.#hdr;
-    for (;;) {
-      let more: boolean;
-      Atomics.add(hdr, Q_GETTERS, 1);
-      try {
+    const enlisted = enlist(hdr, Q_GETTERS);
+    try {
+      for (;;) {
         const seq = Atomics.load(hdr, Q_PUT_SEQ);
-        const v = this.#pop();
+        let v = this.#pop();
         if (v !== EMPTY) return v;
+        if (enlisted && takeOwed(hdr, Q_GETTERS)) continue; // see the module's "One wake per sleep"
         this.#refuseGet(true); // read after `seq`: a shutdown after it moves Q_PUT_SEQ, so the sleep ends
-        more = yield { i32: hdr, index: Q_PUT_SEQ, expected: seq, deadline };
-      } finally {
-        Atomics.sub(hdr, Q_GETTERS, 1);
+        const more = yield { i32: hdr, index: Q_PUT_SEQ, expected: seq, deadline: pollUnless(enlisted, deadline) };
+        v = this.#pop();
+        if (v !== EMPTY) return v;
+        if (!more && (enlisted || performance.now() >= deadline)) {
+          throw timedOutError("QueueError", "get from queue", timeout);
+        }
       }
-      const v = this.#pop();
-      if (v !== EMPTY) return v;
-      if (!more) throw timedOutError("QueueError", "get from queue", timeout);
+    } finally {
+      if (enlisted && leave(hdr, Q_GETTERS) && this.qsize() > 0) this.#wakeGetter();
     }
   }
 
@@ -603,7 +654,8 @@ export class QueueEngine {
     }
     Atomics.add(hdr, Q_PUT_SEQ, 1);
     wake(hdr, Q_PUT_SEQ, Infinity);
-    wake(hdr, Q_AVAIL, Infinity);
+    Atomics.add(hdr, Q_GET_SEQ, 1);
+    wake(hdr, Q_GET_SEQ, Infinity);
   }
 
   /** True once the queue was shut down (Python 3.13's `is_shutdown`). */
@@ -691,6 +743,72 @@ export class QueueEngine {
   }
 }
 
+// ---- sleepers words: one wake per sleep (exported for tests/structures/queue_wake_model_test.ts) ----
+
+/**
+ * Enlists a waiter in the sleepers word `at`; false when the word is full
+ * ({@linkcode SLEEPERS} waiters): that waiter then polls (see {@linkcode pollUnless}).
+ *
+ * @internal
+ */
+export function enlist(hdr: Int32Array, at: number): boolean {
+  for (;;) {
+    const w = Atomics.load(hdr, at);
+    if ((w & SLEEPERS) === SLEEPERS) return false;
+    if (Atomics.compareExchange(hdr, at, w, w + 1) === w) return true;
+  }
+}
+
+/**
+ * Takes a waiter off the sleepers word `at`, with one owed wake if any (owed
+ * stays ≤ enlisted); true when it took one. The wake it took may have been
+ * owed to a waiter that popped nothing since it was owed (it is between its
+ * pop and its sleep): a leaver that took one must pass it on while items
+ * (places) remain.
+ *
+ * @internal
+ */
+export function leave(hdr: Int32Array, at: number): boolean {
+  for (;;) {
+    const w = Atomics.load(hdr, at);
+    const owed = w >>> 16 > 0;
+    if (Atomics.compareExchange(hdr, at, w, w - 1 - (owed ? OWED : 0)) === w) return owed;
+  }
+}
+
+/**
+ * Takes one owed wake of the sleepers word `at`; false when none is owed.
+ *
+ * @internal
+ */
+export function takeOwed(hdr: Int32Array, at: number): boolean {
+  for (;;) {
+    const w = Atomics.load(hdr, at);
+    if (w >>> 16 === 0) return false;
+    if (Atomics.compareExchange(hdr, at, w, w - OWED) === w) return true;
+  }
+}
+
+/**
+ * Records one more wake owed on the sleepers word `at` when some enlisted
+ * waiter is owed none; true when the caller must now bump the side's counter
+ * and wake one. One load, and no write, while every sleeper is owed a wake.
+ *
+ * @internal
+ */
+export function owe(hdr: Int32Array, at: number): boolean {
+  for (;;) {
+    const w = Atomics.load(hdr, at);
+    if ((w & SLEEPERS) <= w >>> 16) return false;
+    if (Atomics.compareExchange(hdr, at, w, w + OWED) === w) return true;
+  }
+}
+
+/** The deadline of one sleep: `deadline`, or a short poll for a waiter the sleepers word had no room for. */
+function pollUnless(enlisted: boolean, deadline: Deadline): Deadline {
+  return enlisted ? deadline : Math.min(deadline, performance.now() + POLL_MS);
+}
+
 /**
  * The operations of a Queue, local and remote: the table a SimpleQueue has
  * too, and a JoinableQueue's extends.
@@ -732,7 +850,9 @@ export type QueueOps = typeof queueOps;
  * A bounded queue (`maxsize`) makes `put` wait for room.
  *
  * **Fairness**: items leave in the order they were linked; waiting getters
- * are woken one per put, in no promised order.
+ * are woken in no promised order, one wake per sleep: a put wakes a getter
+ * only while some sleeping getter is owed none (and a get a putter of a full
+ * queue the same way).
  *
  * **Cancellation**: a `get` or `put` whose timeout elapses or whose signal
  * aborts fails with `QueueError("Timeout" | "Aborted")` and has taken or
