@@ -6,7 +6,8 @@
  * mapping exactly as over a `SharedArrayBuffer`, across processes, with no
  * change to their code.
  *
- * Sync waits block in a shared futex (`FUTEX_WAIT`); async waits go through
+ * Sync waits spin briefly on their word, then block in a shared futex
+ * (`FUTEX_WAIT`); async waits go through
  * this thread's relay (`futex_waitv`, or polling: transports/shm/_relay.ts);
  * wakes are `FUTEX_WAKE`, which reaches every process mapping the file. A
  * view may start anywhere in the mapping: its word `index` is the region's
@@ -35,11 +36,40 @@ import type { ShmRegion } from "./_region.ts";
 /** `Atomics.wait`'s words for the futex's results. */
 const RESULT = { ok: "ok", timeout: "timed-out", mismatch: "not-equal", aborted: "ok" } as const;
 
+/**
+ * How long a sync wait spins on its word before it sleeps in the futex, in
+ * ms. Waking a process asleep in the futex costs tens of µs on a VM (its
+ * CPU idles); a hand-off between two running processes takes ~1 µs. The
+ * spin turns those hand-offs into loads, and costs at most this much when
+ * the word does not move.
+ */
+const SPIN_MS = 0.05;
+/** Sync waits that skip the spin after one whose spin found nothing. */
+const SKIP_AFTER_MISS = 4;
+let skipSpins = 0;
+
+/** Spins up to {@linkcode SPIN_MS} while `i32[index]` is `expected`; true once it moved. */
+function spunOff(i32: Int32Array, index: number, expected: number): boolean {
+  if (skipSpins > 0) {
+    skipSpins--;
+    return false;
+  }
+  const until = performance.now() + SPIN_MS;
+  for (let n = 1;; n++) {
+    if (Atomics.load(i32, index) !== expected) return true;
+    if ((n & 31) === 0 && performance.now() >= until) break;
+  }
+  skipSpins = SKIP_AFTER_MISS;
+  return false;
+}
+
 /** The kernel's waiter for the views of `region`'s mapping. */
 export function regionWaiter(region: ShmRegion): ForeignWaiter {
   return {
     wait: (i32: Int32Array, index: number, expected: number, ms: number): WaitResult =>
-      RESULT[region.wait((i32.byteOffset >>> 2) + index, expected, ms)],
+      ms > 0 && spunOff(i32, index, expected)
+        ? "not-equal"
+        : RESULT[region.wait((i32.byteOffset >>> 2) + index, expected, ms)],
     waitAsync: async (
       i32: Int32Array,
       index: number,
