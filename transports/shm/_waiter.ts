@@ -40,27 +40,18 @@ const RESULT = { ok: "ok", timeout: "timed-out", mismatch: "not-equal", aborted:
  * How long a sync wait spins on its word before it sleeps in the futex, in
  * ms. Waking a process asleep in the futex costs tens of µs on a VM (its
  * CPU idles); a hand-off between two running processes takes ~1 µs. The
- * spin turns those hand-offs into loads, and costs at most this much when
- * the word does not move.
+ * spin turns those hand-offs into loads, and costs at most this much per
+ * sleep when the word does not move (a wait sleeps in slices, so a long
+ * wait pays it once a slice).
  */
 const SPIN_MS = 0.05;
-/** Sync waits that skip the spin after one whose spin found nothing. */
-const SKIP_AFTER_MISS = 4;
-let skipSpins = 0;
-
 /** Spins up to {@linkcode SPIN_MS} while `i32[index]` is `expected`; true once it moved. */
 function spunOff(i32: Int32Array, index: number, expected: number): boolean {
-  if (skipSpins > 0) {
-    skipSpins--;
-    return false;
-  }
   const until = performance.now() + SPIN_MS;
   for (let n = 1;; n++) {
     if (Atomics.load(i32, index) !== expected) return true;
-    if ((n & 31) === 0 && performance.now() >= until) break;
+    if ((n & 31) === 0 && performance.now() >= until) return false;
   }
-  skipSpins = SKIP_AFTER_MISS;
-  return false;
 }
 
 /** The kernel's waiter for the views of `region`'s mapping. */
