@@ -30,7 +30,7 @@
  *   --jobs <n>           test files run at once per runtime (default 1; the machines have 2 cores)
  *   --test-timeout <ms>  per test (default 60000): Bun's --timeout, and on every runtime a test file
  *                        printing nothing for this long plus 15 s is killed as hung
- *   --timeout <s>        wall clock per runtime, and per check (default 600); then the process tree
+ *   --timeout <s>        wall clock per runtime, and per check (default 900); then the process tree
  *                        is killed, and files not yet run count as failed
  *   -h, --help           print this text
  *
@@ -371,7 +371,7 @@ function parseArgs(argv) {
   const only = [];
   /** @type {string[]} */
   const paths = [];
-  let check = true, test = true, verbose = false, jobs = 1, testTimeoutMs = 60_000, timeoutS = 600;
+  let check = true, test = true, verbose = false, jobs = 1, testTimeoutMs = 60_000, timeoutS = 900;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].startsWith("--") && argv[i].includes("=")
       ? [argv[i].slice(0, argv[i].indexOf("=")), argv[i].slice(argv[i].indexOf("=") + 1)]

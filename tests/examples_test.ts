@@ -239,12 +239,11 @@ describe("seed examples print what their Python originals print", { concurrency:
     const lines = (await run("shareable_list.ts")).trim().split("\n");
     assert.equal(lines[0], "Initial list: [1, 2, 3, 4, 5]");
     assert.equal(lines.length, 8, lines.join("\n"));
-    for (const id of [1, 2]) {
-      const at = lines.indexOf(`Worker ${id} processed list`);
-      assert.ok(at > 0, `worker ${id}`);
-      assert.equal(lines[at + 1], "List length: 5");
-      assert.match(lines[at + 2], /^Copy of list: \[\d+, \d+, \d+, \d+, \d+\]$/);
-    }
+    // the two workers print at the same time: their lines may interleave (Python's processes' too)
+    for (const id of [1, 2]) assert.ok(lines.indexOf(`Worker ${id} processed list`) > 0, `worker ${id}`);
+    assert.equal(lines.filter((l) => l === "List length: 5").length, 2, lines.join("\n"));
+    const copies = lines.filter((l) => /^Copy of list: \[\d+, \d+, \d+, \d+, \d+\]$/.test(l));
+    assert.equal(copies.length, 2, lines.join("\n"));
     // an item's read and write are two steps, as in Python: a worker's addition can be lost, no other change
     const final = pyInts(/^Final list: (.*)$/.exec(lines[7])![1]);
     final.forEach((v, i) => assert.ok([11, 21, 31].includes(v - i), `item ${i}: ${v}`));
