@@ -16,6 +16,7 @@ import {
   existsSync,
   lstatSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -256,6 +257,12 @@ describe(`shm FFI on ${runtime}`, () => {
       assert.ok(stat !== undefined && stat.state !== "Z");
       const owner = { pid, startTime: stat.startTime };
       assert.equal(isAlive(ffi, owner), true);
+      // only once sh has become the sleep that never reaps: a shell still running may reap its job
+      const execBy = Date.now() + 10_000;
+      while (readFileSync(`/proc/${parent.pid}/comm`, "utf8").trim() !== "sleep") {
+        assert.ok(Date.now() < execBy, "sh did not exec sleep");
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       process.kill(pid, "SIGKILL");
       const deadline = Date.now() + 10_000;
       while (readStat(ffi, pid)?.state !== "Z") {
