@@ -38,7 +38,7 @@ import type { Duplex } from "../_duplex.ts";
 import { checkMaxFrameBytes } from "../_frame.ts";
 import { EngineHost, HOST_ID } from "../_host.ts";
 import { openInherited } from "../_runtime/inherited.ts";
-import { connectOver, type SocketClient } from "../socket/client.ts";
+import { connectOver, type SocketClient, structureRemote } from "../socket/client.ts";
 import { serveConnection, type ServedConnection } from "../socket/server.ts";
 import type { StartOptions, TransportImpl, TransportProvider } from "../transport.ts";
 import {
@@ -259,23 +259,6 @@ export const provider: TransportProvider = {
     const s = handle as PipeHandle;
     const client = await clientOf(s);
     retaining.set(handle, client.retain(s.id).catch(nothing));
-    let released = false;
-    let pins = 0;
-    return {
-      remote: {
-        call: (op, args, signal) => client.call(s.id, op, args, signal && { signal }),
-        release(withPins) {
-          if (released) return;
-          released = true;
-          client.release(s.id);
-          for (; withPins && pins > 0; pins--) client.release(s.id);
-        },
-        pin() {
-          if (released) return;
-          pins++;
-          client.retain(s.id).catch(nothing);
-        },
-      },
-    };
+    return { remote: structureRemote(client, s.id) };
   },
 };

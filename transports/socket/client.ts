@@ -22,6 +22,7 @@
  * ```
  * @module
  */
+import type { Remote } from "../../core/backend.ts";
 import { TransportError } from "../../errors.ts";
 import { ClientHandshake, MAX_HANDSHAKE_FRAME_BYTES, toAuthkey } from "../_auth.ts";
 import type { Duplex } from "../_duplex.ts";
@@ -574,4 +575,29 @@ export function clientFor(
     },
   );
   return promise;
+}
+
+/**
+ * The `remote` of a backend over structure `id` of `client`: calls, and the
+ * references a client holds on it — `pin` takes one more (a handle handed
+ * on), `release` gives back its own, and with `withPins` the pinned ones
+ * too, once. Shared by the socket and `pipe:` providers.
+ */
+export function structureRemote(client: SocketClient, id: number): Remote {
+  let released = false;
+  let pins = 0;
+  return {
+    call: (op, args, signal) => client.call(id, op, args, signal && { signal }),
+    release(withPins) {
+      if (released) return;
+      released = true;
+      client.release(id);
+      for (; withPins && pins > 0; pins--) client.release(id);
+    },
+    pin() {
+      if (released) return;
+      pins++;
+      client.retain(id).catch(() => {});
+    },
+  };
 }

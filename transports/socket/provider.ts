@@ -12,7 +12,7 @@ import { TransportError } from "../../errors.ts";
 import { toAuthkey } from "../_auth.ts";
 import { checkMaxFrameBytes, DEFAULT_MAX_FRAME_BYTES } from "../_frame.ts";
 import { HOST_ID } from "../_host.ts";
-import { clientFor, connect as connectClient, type SocketClient } from "./client.ts";
+import { clientFor, connect as connectClient, type SocketClient, structureRemote } from "./client.ts";
 import { type ManagerServer, startServer } from "./server.ts";
 import { formatTransport, type SocketConfig, type TransportImpl, type TransportProvider } from "../transport.ts";
 
@@ -138,23 +138,6 @@ export const provider: TransportProvider = {
     // not awaited: the calls that follow on the connection come after it (a structure already gone
     // fails them with NotFound), and a reference handed over waits for it (see release)
     retaining.set(handle, client.retain(s.id).catch(nothing));
-    let released = false;
-    let pins = 0;
-    return {
-      remote: {
-        call: (op, args, signal) => client.call(s.id, op, args, signal && { signal }),
-        release(withPins) {
-          if (released) return;
-          released = true;
-          client.release(s.id);
-          for (; withPins && pins > 0; pins--) client.release(s.id);
-        },
-        pin() {
-          if (released) return;
-          pins++;
-          client.retain(s.id).catch(nothing);
-        },
-      },
-    };
+    return { remote: structureRemote(client, s.id) };
   },
 };
