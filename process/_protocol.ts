@@ -11,6 +11,7 @@
  * the user's code.
  * @module
  */
+import * as os from "node:os";
 import { isTaggedErrorName, reviveError, STANDARD_ERRORS as STANDARD } from "../errors.ts";
 
 /** Tag of every message of this protocol (user code may post its own). */
@@ -224,4 +225,19 @@ export function findSharedBuffer(value: unknown, path: string, seen = new Set<un
     if (hit) return hit;
   }
   return undefined;
+}
+
+/** How an error message names a value it received: a string quoted, an object by its class. */
+export function received(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v !== "object" || v === null) return String(v);
+  if (Array.isArray(v)) return "an array";
+  const name = Object.getPrototypeOf(v)?.constructor?.name;
+  return name && name !== "Object" ? `a ${name}` : "an object";
+}
+
+/** The number of a signal name (`"SIGKILL"` → 9); 0 for a name this platform does not know. */
+export function signalNumber(signal: string): number {
+  const n = (os.constants.signals as Record<string, number | undefined>)[signal];
+  return typeof n === "number" ? n : 0;
 }

@@ -39,7 +39,14 @@ import {
   reserveWorkerId,
   stopRequested,
 } from "../transports/_runtime/threads.ts";
-import { findSharedBuffer, packageModule, rebuildError, type SerializedError } from "./_protocol.ts";
+import {
+  findSharedBuffer,
+  packageModule,
+  rebuildError,
+  received,
+  type SerializedError,
+  signalNumber,
+} from "./_protocol.ts";
 import {
   type DoneMessage,
   type FromWorker,
@@ -235,19 +242,6 @@ const DENO_STOP_GRACE_MS = 250;
 
 const ENTRY = packageModule("./_pool_worker");
 const BOOTSTRAP = new URL("./_bootstrap.mjs", import.meta.url);
-
-function received(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v !== "object" || v === null) return String(v);
-  if (Array.isArray(v)) return "an array";
-  const name = Object.getPrototypeOf(v)?.constructor?.name;
-  return name && name !== "Object" ? `a ${name}` : "an object";
-}
-
-function signalNumber(signal: string): number {
-  const n = (os.constants.signals as Record<string, number | undefined>)[signal];
-  return typeof n === "number" ? n : 0;
-}
 
 function defaultSize(): number {
   try {

@@ -42,9 +42,11 @@ import {
   PHASE_RUNNING,
   type ProcessStart,
   rebuildError,
+  received,
   type Report,
   REPORT_FILE,
   REPORT_TAG,
+  signalNumber,
   SPAWN_ENV,
   START_FILE,
   STOP_MESSAGE,
@@ -247,14 +249,6 @@ export type WorkerFunction = (...args: any[]) => unknown;
 const ENTRY = packageModule("./_worker_entry");
 const BOOTSTRAP = new URL("./_bootstrap.mjs", import.meta.url);
 
-function received(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v !== "object" || v === null) return String(v);
-  if (Array.isArray(v)) return "an array";
-  const name = Object.getPrototypeOf(v)?.constructor?.name;
-  return name && name !== "Object" ? `a ${name}` : "an object";
-}
-
 function moduleUrl(url: unknown): URL {
   let u: URL;
   if (url instanceof URL) {
@@ -358,11 +352,6 @@ function processStart(url: URL, args: readonly unknown[], daemon: boolean): Uint
 /** Whether the worker loads TypeScript: the entry (unless built to .js) or the user's module. */
 function typescript(url: URL): boolean {
   return isTypeScript(ENTRY) || isTypeScript(url);
-}
-
-function signalNumber(signal: string): number {
-  const n = (os.constants.signals as Record<string, number | undefined>)[signal];
-  return typeof n === "number" ? n : 0;
 }
 
 /** How many workers of each kind this process has named, for `Process-N` / `Thread-N`. */
