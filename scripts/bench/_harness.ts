@@ -13,6 +13,7 @@
  * `repetitionRate`); multi-worker rounds are timed whole, by the workers.
  * @module
  */
+import { execFile } from "node:child_process";
 
 /** How long and how often each case runs. */
 export interface BenchOptions {
@@ -306,4 +307,38 @@ export function formatTable(
     cells.map((c, i) => (right.has(i) ? (c ?? "").padStart(widths[i]) : (c ?? "").padEnd(widths[i]))).join("  ")
       .trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+/**
+ * Runs a Python baseline script with the bench's budget, warm-up and
+ * repetitions (then `extra` arguments) from `cwd`, and resolves with the
+ * JSON it prints, or a "skipped: …" line saying why there is none.
+ */
+export function runPythonJson<T>(
+  script: string,
+  o: BenchOptions,
+  cwd: string,
+  extra: readonly string[] = [],
+): Promise<T | string> {
+  const args = [
+    script,
+    "--budget",
+    String(o.budgetMs / 1000),
+    "--warmup",
+    String(o.warmupMs / 1000),
+    "--reps",
+    String(o.reps),
+    ...extra,
+  ];
+  return new Promise((resolve) => {
+    execFile("python3", args, { cwd, timeout: 120_000 }, (err, stdout, stderr) => {
+      if (err && (err as NodeJS.ErrnoException).code === "ENOENT") return resolve("skipped: python3 not found");
+      if (err) return resolve(`skipped: python3 failed: ${String(stderr || err.message).trim().split("\n").pop()}`);
+      try {
+        resolve(JSON.parse(stdout) as T);
+      } catch {
+        resolve(`skipped: python3 printed no JSON: ${stdout.slice(0, 200)}`);
+      }
+    });
+  });
 }

@@ -32,7 +32,7 @@
  * --only <sections> (e.g. A,B6), -h/--help.
  * @module
  */
-import { execFile, execFileSync, spawn as spawnChild } from "node:child_process";
+import { execFileSync, spawn as spawnChild } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -51,6 +51,7 @@ import {
   newControl,
   roundBudgets,
   type RoundResult,
+  runPythonJson,
   runRounds,
   type Sample,
   sampleOf,
@@ -255,27 +256,7 @@ interface PythonResults {
 }
 
 function runPython(o: BenchOptions): Promise<PythonResults | string> {
-  const script = path.join(HERE, "python_manager.py");
-  const args = [
-    script,
-    "--budget",
-    String(o.budgetMs / 1000),
-    "--warmup",
-    String(o.warmupMs / 1000),
-    "--reps",
-    String(o.reps),
-  ];
-  return new Promise((resolve) => {
-    execFile("python3", args, { cwd: ROOT, timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === "ENOENT") return resolve("skipped: python3 not found");
-      if (err) return resolve(`skipped: python3 failed: ${String(stderr || err.message).trim().split("\n").pop()}`);
-      try {
-        resolve(JSON.parse(stdout) as PythonResults);
-      } catch {
-        resolve(`skipped: python3 printed no JSON: ${stdout.slice(0, 200)}`);
-      }
-    });
-  });
+  return runPythonJson<PythonResults>(path.join(HERE, "python_manager.py"), o, ROOT, []);
 }
 
 // ---- helpers ----

@@ -15,13 +15,12 @@
  * says why and the `unix:` rows remain.
  * @module
  */
-import { execFile } from "node:child_process";
 import * as os from "node:os";
 import * as path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Manager, spawn, type Spawned } from "../../mod.ts";
-import { type BenchOptions, fmtDuration, fmtRate, type Sample, sampleOf } from "./_harness.ts";
+import { type BenchOptions, fmtDuration, fmtRate, runPythonJson, type Sample, sampleOf } from "./_harness.ts";
 import { KEYS } from "./workers/_keys.ts";
 import type { ProcResult } from "./workers/_proc.ts";
 import type procDictGet from "./workers/proc_dict_get.ts";
@@ -78,28 +77,10 @@ interface PythonProcesses {
 }
 
 function runPython(o: BenchOptions): Promise<PythonProcesses | string> {
-  const args = [
-    path.join(HERE, "python_processes.py"),
-    "--budget",
-    String(o.budgetMs / 1000),
-    "--warmup",
-    String(o.warmupMs / 1000),
-    "--reps",
-    String(o.reps),
+  return runPythonJson<PythonProcesses>(path.join(HERE, "python_processes.py"), o, ROOT, [
     "--keys",
     String(KEYS.length),
-  ];
-  return new Promise((resolve) => {
-    execFile("python3", args, { cwd: ROOT, timeout: 120_000 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === "ENOENT") return resolve("skipped: python3 not found");
-      if (err) return resolve(`skipped: python3 failed: ${String(stderr || err.message).trim().split("\n").pop()}`);
-      try {
-        resolve(JSON.parse(stdout) as PythonProcesses);
-      } catch {
-        resolve(`skipped: python3 printed no JSON: ${stdout.slice(0, 200)}`);
-      }
-    });
-  });
+  ]);
 }
 
 // ---- helpers ----
